@@ -1,0 +1,8 @@
+module github.com/cellkit/cellkit
+
+go 1.26
+
+require (
+	github.com/cespare/xxhash/v2 v2.3.0
+	github.com/sony/gobreaker/v2 v2.4.0
+)
