@@ -1,0 +1,161 @@
+package placement
+
+import (
+	"fmt"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// docWith returns a document of n cells in 3 zones and the given overrides
+// (tenant-o-%d pinned round robin), with shardSize k.
+func docWith(n, overrides, k int) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, `{"version": 1, "seed": "0x9e3779b97f4a7c15", "shardSize": %d, "cells": [`, k)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, `{"id": "cell-%03d", "zone": "az%d", "endpoints": [{"url": "https://cell-%03d.internal:8443", "zone": "az%d"}]}`, i, i%3, i, i%3)
+	}
+	b.WriteString("]")
+	if overrides > 0 {
+		b.WriteString(`, "overrides": {`)
+		for i := range overrides {
+			if i > 0 {
+				b.WriteString(",\n")
+			}
+			fmt.Fprintf(&b, `"tenant-o-%07d": "cell-%03d"`, i, i%n)
+		}
+		b.WriteString("}")
+	}
+	b.WriteString("}")
+	return []byte(b.String())
+}
+
+// 16-byte keys.
+func keys16(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = fmt.Sprintf("tenant-%09d", i)
+	}
+	return out
+}
+
+func BenchmarkLocate(b *testing.B) {
+	m, err := Parse(docWith(100, 0, 1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys := keys16(1024)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		a, _ := m.Locate(keys[i&1023])
+		i += len(a.Cell) // keep a alive
+	}
+}
+
+var million = sync.OnceValues(func() (*Map, error) { return Parse(docWith(100, 1_000_000, 1)) })
+
+// BenchmarkLocateOverrides: a map of 1,000,000 overrides, for keys that are
+// not overridden and keys that are.
+func BenchmarkLocateOverrides(b *testing.B) {
+	m, err := million()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		keys []string
+	}{
+		{"miss", keys16(1024)},
+		{"hit", func() []string {
+			out := make([]string, 1024)
+			for i := range out {
+				out[i] = fmt.Sprintf("tenant-o-%07d", i*977)
+			}
+			return out
+		}()},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				a, _ := m.Locate(tc.keys[i&1023])
+				i += len(a.Cell)
+			}
+		})
+	}
+}
+
+// BenchmarkLocateShard: shards of 4 over 100 cells in 3 zones, into a
+// caller's buffer.
+func BenchmarkLocateShard(b *testing.B) {
+	m, err := Parse(docWith(100, 0, 4))
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys := keys16(1024)
+	shard := make([]string, 0, 4)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		a, _ := m.LocateWith(keys[i&1023], shard)
+		i += len(a.Shard)
+	}
+}
+
+// BenchmarkParse: 100 cells and 100,000 overrides. It reports the bytes the
+// parsed map keeps (map-bytes), measured after a collection.
+func BenchmarkParse(b *testing.B) {
+	doc := docWith(100, 100_000, 1)
+	b.SetBytes(int64(len(doc)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse(doc); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(retained(b, func() any { m, _ := Parse(doc); return m })), "map-bytes")
+}
+
+// retained returns the heap bytes the value made by f keeps alive.
+func retained(t testing.TB, f func() any) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	v := f()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(v)
+	if after.HeapAlloc < before.HeapAlloc {
+		return 0
+	}
+	return after.HeapAlloc - before.HeapAlloc
+}
+
+// TestParseMemory: parsing 100 cells and 100,000 overrides allocates at most
+// 64 MiB in all, so its peak heap is below that too.
+func TestParseMemory(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("allocation counts differ under the race detector")
+	}
+	doc := docWith(100, 100_000, 1)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	m, err := Parse(doc)
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total := after.TotalAlloc - before.TotalAlloc; total > 64<<20 {
+		t.Errorf("Parse allocated %d MiB; want at most 64", total>>20)
+	}
+	t.Logf("Parse allocated %.1f MiB for a %.1f MiB document; the map keeps %.1f MiB",
+		float64(after.TotalAlloc-before.TotalAlloc)/(1<<20), float64(len(doc))/(1<<20),
+		float64(retained(t, func() any { m, _ := Parse(doc); return m }))/(1<<20))
+	runtime.KeepAlive(m)
+}
