@@ -56,8 +56,7 @@ func (m *Map) Locate(key string) (Assignment, error) {
 // allocate when cap(shard) ≥ the map's shard size.
 func (m *Map) LocateWith(key string, shard []string) (Assignment, error) {
 	w := m.where(key)
-	a := Assignment{Key: key, Cell: m.cells[w.home].ID, Read: w.read, Writable: w.writable, Reason: w.reason,
-		Phase: w.phase, Bucket: w.bucket, Version: m.version}
+	a := m.assignment(key, &w)
 	if m.cells[w.home].State == Disabled {
 		return a, &CellError{Key: key, Cell: a.Cell, Err: ErrCellDisabled}
 	}
@@ -118,10 +117,16 @@ func (m *Map) where(key string) placement {
 	return w
 }
 
+// assignment is the Assignment of key placed at w, without its shard.
+func (m *Map) assignment(key string, w *placement) Assignment {
+	return Assignment{Key: key, Cell: m.cells[w.home].ID, Read: w.read, Writable: w.writable, Reason: w.reason,
+		Phase: w.phase, Bucket: w.bucket, Version: m.version}
+}
+
 // resolve places key into a without its shard; for Diff and tests.
 func (m *Map) resolve(key string, a *Assignment) {
-	*a, _ = m.LocateWith(key, nil)
-	a.Shard = nil
+	w := m.where(key)
+	*a = m.assignment(key, &w)
 }
 
 // appendShard appends the IDs of the shard of h around home.
