@@ -34,6 +34,12 @@ var (
 	ErrCellDisabled  = errors.New("placement: cell is disabled")
 	ErrNotFound      = errors.New("placement: no such entry")
 	ErrEdit          = errors.New("placement: edit not allowed")
+
+	// ErrFetch is wrapped by the reports of a Source that could not read a
+	// document at all: a file it cannot open or read, a failed or timed-out
+	// request, an HTTP status other than 200 and 304. A document that was
+	// read but refused is reported with the error that refused it instead.
+	ErrFetch = errors.New("placement: cannot fetch the map")
 )
 
 // A FieldError reports one bad value in a document or an edit. Field is a
