@@ -1,9 +1,6 @@
 package placement
 
-import (
-	"maps"
-	"slices"
-)
+import "slices"
 
 // Version returns the map's version.
 func (m *Map) Version() uint64 { return m.version }
@@ -51,7 +48,11 @@ func (m *Map) BucketOwner(b int) (string, bool) {
 
 // Override returns the cell a key is pinned to.
 func (m *Map) Override(key string) (string, bool) {
-	c, ok := m.overrides[key]
+	if m.overrides.off == nil {
+		return "", false
+	}
+	b, h := m.bucketOf(key)
+	c, ok := m.overrides.find(b, h, key)
 	if !ok {
 		return "", false
 	}
@@ -59,7 +60,7 @@ func (m *Map) Override(key string) (string, bool) {
 }
 
 // Overrides returns the number of pinned keys.
-func (m *Map) Overrides() int { return len(m.overrides) }
+func (m *Map) Overrides() int { return m.overrides.len() }
 
 // Migrations returns a copy of the migrations: key migrations in key order,
 // then bucket migrations in bucket order.
@@ -72,8 +73,3 @@ func (m *Map) Bytes() []byte { return slices.Clone(m.raw) }
 // Signature returns a copy of the signature verified when the map was parsed,
 // or nil.
 func (m *Map) Signature() []byte { return slices.Clone(m.signature) }
-
-// overrideKeys returns the pinned keys in order.
-func (m *Map) overrideKeys() []string {
-	return slices.Sorted(maps.Keys(m.overrides))
-}

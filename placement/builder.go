@@ -35,9 +35,9 @@ func NewBuilder(m *Map) *Builder {
 			b.table[i], _ = m.BucketOwner(i)
 		}
 	}
-	b.overrides = make(map[string]string, len(m.overrides))
-	for k, c := range m.overrides {
-		b.overrides[k] = m.cells[c].ID
+	b.overrides = make(map[string]string, m.overrides.len())
+	for i, k := range m.overrides.key {
+		b.overrides[k] = m.cells[m.overrides.cell[i]].ID
 	}
 	return b
 }

@@ -301,19 +301,51 @@ func gcd(a, b int) int {
 }
 
 func (c *Changes) diffOverrides(a, b *Map, remap []int32) {
-	for k, ca := range a.overrides {
-		cb, ok := b.overrides[k]
-		switch {
-		case !ok:
-			c.OverridesRemoved = append(c.OverridesRemoved, k)
-		case remap[ca] != cb:
-			c.OverridesChanged = append(c.OverridesChanged, k)
+	oa, ob := &a.overrides, &b.overrides
+	change := func(key string, ca, cb int32) {
+		if remap[ca] != cb {
+			c.OverridesChanged = append(c.OverridesChanged, key)
 		}
 	}
-	// Every key of a is in b unless removed; the rest of b was added.
-	if len(b.overrides) > len(a.overrides)-len(c.OverridesRemoved) {
-		for k := range b.overrides {
-			if _, ok := a.overrides[k]; !ok {
+	if a.seed == b.seed && a.buckets == b.buckets && oa.len() > 0 && ob.len() > 0 {
+		// Both indexes sort by bucket, hash and key: merge them.
+		for bucket := range a.buckets {
+			i, iEnd := int(oa.off[bucket]), int(oa.off[bucket+1])
+			j, jEnd := int(ob.off[bucket]), int(ob.off[bucket+1])
+			for i < iEnd || j < jEnd {
+				d := -1
+				switch {
+				case i == iEnd:
+					d = 1
+				case j < jEnd:
+					d = cmp.Or(cmp.Compare(oa.hash[i], ob.hash[j]), strings.Compare(oa.key[i], ob.key[j]))
+				}
+				switch {
+				case d < 0:
+					c.OverridesRemoved = append(c.OverridesRemoved, oa.key[i])
+					i++
+				case d > 0:
+					c.OverridesAdded = append(c.OverridesAdded, ob.key[j])
+					j++
+				default:
+					change(oa.key[i], oa.cell[i], ob.cell[j])
+					i, j = i+1, j+1
+				}
+			}
+		}
+	} else {
+		for i, k := range oa.key {
+			if ob.off != nil {
+				bb, h := b.bucketOf(k)
+				if cb, ok := ob.find(bb, h, k); ok {
+					change(k, oa.cell[i], cb)
+					continue
+				}
+			}
+			c.OverridesRemoved = append(c.OverridesRemoved, k)
+		}
+		for _, k := range ob.key {
+			if _, ok := a.Override(k); !ok {
 				c.OverridesAdded = append(c.OverridesAdded, k)
 			}
 		}

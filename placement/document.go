@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -54,14 +55,12 @@ type wireMigration struct {
 // string, which costs one allocation instead of one a key.
 type overrideList struct {
 	keys, cells []string
-	present     bool
 	limit       int // refuse more entries than this
 }
 
 func (o *overrideList) UnmarshalJSON(data []byte) error {
-	o.present = true
 	if string(data) == "null" {
-		return nil
+		return nil // in place of overrides decoded already, or none
 	}
 	all := string(data) // one copy; keys and cell IDs are substrings of it
 	p := &strReader{s: all}
@@ -168,14 +167,24 @@ func (r *strReader) escaped(start int) (string, error) {
 // nesting), then values with encoding/json, whose type errors become field
 // errors.
 func decode(data []byte, lim Limits) (*wireDoc, error) {
-	if err := checkKeys(data); err != nil {
+	span, err := checkKeys(data)
+	if err != nil {
 		return nil, err
 	}
 	doc := &wireDoc{Overrides: overrideList{limit: lim.MaxOverrides}}
-	dec := json.NewDecoder(bytes.NewReader(data))
+	rest := data
+	if span[1] > 0 {
+		// The overrides can be most of the document: decode them
+		// directly, and let encoding/json see null in their place.
+		if err := doc.Overrides.UnmarshalJSON(data[span[0]:span[1]]); err != nil {
+			return nil, jsonErr(err, data)
+		}
+		rest = slices.Concat(data[:span[0]], []byte("null"), data[span[1]:])
+	}
+	dec := json.NewDecoder(bytes.NewReader(rest))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(doc); err != nil {
-		return nil, jsonErr(err, data)
+		return nil, jsonErr(err, rest)
 	}
 	return doc, nil
 }

@@ -44,49 +44,36 @@ type Assignment struct {
 // disabled cell gives an error matching ErrCellDisabled, with the assignment
 // filled in. Locate does not allocate when the shard size is 1; for larger
 // shards use LocateWith.
-func (m *Map) Locate(key string) (Assignment, error) {
+func (m *Map) Locate(key string) (a Assignment, err error) {
 	var shard []string
 	if m.shardSize > 1 {
 		shard = make([]string, 0, m.shardSize)
 	}
-	return m.LocateWith(key, shard)
+	err = m.locate(&a, key, shard, m.shardSize > 1)
+	return a, err
 }
 
 // LocateWith is Locate with the shard appended to shard[:0]: it does not
 // allocate when cap(shard) ≥ the map's shard size.
-func (m *Map) LocateWith(key string, shard []string) (Assignment, error) {
-	w := m.where(key)
-	a := m.assignment(key, &w)
-	if m.cells[w.home].State == Disabled {
-		return a, &CellError{Key: key, Cell: a.Cell, Err: ErrCellDisabled}
-	}
-	if m.shardSize > 1 {
-		a.Shard = m.appendShard(shard[:0], w.h, int(w.home))
-	}
-	return a, nil
+func (m *Map) LocateWith(key string, shard []string) (a Assignment, err error) {
+	err = m.locate(&a, key, shard, m.shardSize > 1)
+	return a, err
 }
 
-// A placement is where a key lives, before its shard.
-type placement struct {
-	h        uint64
-	bucket   int
-	read     []string
-	home     int32
-	writable bool
-	reason   Reason
-	phase    Phase
-}
-
-// where places a key: the one mechanism behind Locate, Owns and OwnsWrite.
-func (m *Map) where(key string) placement {
-	w := placement{h: ring.Hash(m.seed, key), home: -1, writable: true}
-	w.bucket = m.table.Bucket(w.h)
-	if len(m.overrides) > 0 {
-		if c, ok := m.overrides[key]; ok {
-			w.home, w.reason = c, ReasonOverride
+// locate is the one mechanism behind Locate, Owns and OwnsWrite. It fills in
+// a zero Assignment field by field: the Assignment is a dozen words, and
+// copying it through helpers would cost more than hashing the key.
+func (m *Map) locate(a *Assignment, key string, shard []string, withShard bool) error {
+	h := ring.Hash(m.seed, key)
+	a.Key, a.Version, a.Writable = key, m.version, true
+	a.Bucket = m.table.Bucket(h)
+	home := int32(-1)
+	if m.overrides.off != nil {
+		if c, ok := m.overrides.find(a.Bucket, h, key); ok {
+			home, a.Reason = c, ReasonOverride
 		}
 	}
-	if w.home < 0 {
+	if home < 0 {
 		g := int32(-1)
 		if len(m.keyMig) > 0 {
 			if i, ok := m.keyMig[key]; ok {
@@ -94,39 +81,41 @@ func (m *Map) where(key string) placement {
 			}
 		}
 		if g < 0 && m.bucketMig != nil {
-			g = m.bucketMig[w.bucket]
+			g = m.bucketMig[a.Bucket]
 		}
 		if g >= 0 {
 			mig := &m.migs[g]
-			w.reason, w.phase, w.read = ReasonMigration, mig.Phase, m.migRead[g]
-			w.home = m.index[mig.From]
+			a.Reason, a.Phase, a.Read = ReasonMigration, mig.Phase, m.migRead[g]
+			home = m.index[mig.From]
 			switch mig.Phase {
 			case Frozen:
-				w.writable = false
+				a.Writable = false
 			case Flipped:
-				w.home = m.index[mig.To]
+				home = m.index[mig.To]
 			}
 		} else {
-			o, _ := m.table.BucketOwner(w.bucket)
-			w.home = int32(o)
+			o, _ := m.table.BucketOwner(a.Bucket)
+			home = int32(o)
 		}
 	}
-	if w.read == nil {
-		w.read = m.self[w.home]
+	c := &m.cells[home]
+	a.Cell = c.ID
+	if a.Read == nil {
+		a.Read = m.self[home]
 	}
-	return w
-}
-
-// assignment is the Assignment of key placed at w, without its shard.
-func (m *Map) assignment(key string, w *placement) Assignment {
-	return Assignment{Key: key, Cell: m.cells[w.home].ID, Read: w.read, Writable: w.writable, Reason: w.reason,
-		Phase: w.phase, Bucket: w.bucket, Version: m.version}
+	if c.State == Disabled {
+		return &CellError{Key: key, Cell: a.Cell, Err: ErrCellDisabled}
+	}
+	if withShard {
+		a.Shard = m.appendShard(shard[:0], h, int(home))
+	}
+	return nil
 }
 
 // resolve places key into a without its shard; for Diff and tests.
 func (m *Map) resolve(key string, a *Assignment) {
-	w := m.where(key)
-	*a = m.assignment(key, &w)
+	*a = Assignment{}
+	m.locate(a, key, nil, false)
 }
 
 // appendShard appends the IDs of the shard of h around home.
@@ -148,11 +137,11 @@ func (m *Map) appendShard(dst []string, h uint64, home int) []string {
 // fallback after it). A cell uses it to reject misrouted requests. A disabled
 // cell owns nothing.
 func (m *Map) Owns(cell, key string) bool {
-	w := m.where(key)
-	if m.cells[w.home].State == Disabled {
+	var a Assignment
+	if m.locate(&a, key, nil, false) != nil {
 		return false
 	}
-	for _, c := range w.read {
+	for _, c := range a.Read {
 		if c == cell {
 			return true
 		}
@@ -163,6 +152,7 @@ func (m *Map) Owns(cell, key string) bool {
 // OwnsWrite reports whether cell may accept writes of key: its home, except
 // while a migration is frozen, when no cell does.
 func (m *Map) OwnsWrite(cell, key string) bool {
-	w := m.where(key)
-	return w.writable && m.cells[w.home].State != Disabled && m.cells[w.home].ID == cell
+	var a Assignment
+	err := m.locate(&a, key, nil, false)
+	return err == nil && a.Writable && a.Cell == cell
 }

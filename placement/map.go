@@ -185,7 +185,7 @@ type Map struct {
 	ring      *ring.Ring       // weight: the cell's when active, else 0
 	table     *ring.Table      // bucket → home cell
 	explicit  bool             // the document holds the table
-	overrides map[string]int32 // key → cell
+	overrides keyIndex         // key → cell
 	keyMig    map[string]int32 // key → migs index
 	bucketMig []int32          // bucket → migs index or −1; nil without bucket migrations
 	migs      []Migration      // keys first in key order, then buckets by range
@@ -450,22 +450,30 @@ func (m *Map) buildOverrides(o *overrideList, lim Limits) error {
 	if len(o.keys) == 0 {
 		return nil
 	}
-	m.overrides = make(map[string]int32, len(o.keys))
+	cells := make([]int32, len(o.keys))
 	for i, key := range o.keys {
-		path := "overrides[" + quote(key) + "]"
 		if err := checkKey(key, lim); err != nil {
-			return fieldErr(ErrSyntax, path, "", "%s", err)
+			return fieldErr(ErrSyntax, "overrides["+quote(key)+"]", "", "%s", err)
 		}
-		c, err := m.cellRef(path, o.cells[i])
-		if err != nil {
+		c, ok := m.index[o.cells[i]]
+		if !ok {
+			_, err := m.cellRef("overrides["+quote(key)+"]", o.cells[i])
 			return err
 		}
-		if _, dup := m.overrides[key]; dup {
-			return fieldErr(ErrDuplicateKey, path, "", "")
-		}
-		m.overrides[key] = c
+		cells[i] = c
 	}
+	x, dup := newKeyIndex(o.keys, cells, m.bucketOf, m.buckets)
+	if dup >= 0 {
+		return fieldErr(ErrDuplicateKey, "overrides["+quote(o.keys[dup])+"]", "", "")
+	}
+	m.overrides = x
 	return nil
+}
+
+// bucketOf returns a key's bucket and hash.
+func (m *Map) bucketOf(key string) (int, uint64) {
+	h := ring.Hash(m.seed, key)
+	return m.table.Bucket(h), h
 }
 
 func quote(s string) string { return fmt.Sprintf("%q", shorten(s)) }
@@ -553,7 +561,7 @@ func (m *Map) buildMigrations(ws []wireMigration, lim Limits) error {
 			m.migRead[i] = m.self[m.index[g.From]]
 		}
 		if g.Key != "" {
-			if _, pinned := m.overrides[g.Key]; pinned {
+			if _, pinned := m.Override(g.Key); pinned {
 				return fieldErr(ErrConflict, path+".key", g.Key, "key has both an override and a migration")
 			}
 			if m.keyMig == nil {

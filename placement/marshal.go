@@ -12,7 +12,7 @@ import (
 // then bucket, every default written out, one entry a line. Two equal maps
 // marshal to the same bytes, and Parse reads them back into an equal map.
 func (m *Map) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, 256+len(m.cells)*96+len(m.overrides)*48)
+	b := make([]byte, 0, 256+len(m.cells)*96+m.overrides.len()*48)
 	b = fmt.Appendf(b, "{\n \"version\": %d,\n \"seed\": \"%#x\",\n \"buckets\": %d,\n \"shardSize\": %d,\n \"cells\": [",
 		m.version, m.seed, m.buckets, m.shardSize)
 	for i, c := range m.cells {
@@ -65,13 +65,13 @@ func (m *Map) MarshalJSON() ([]byte, error) {
 		}
 		b = append(b, "\n ]"...)
 	}
-	if len(m.overrides) > 0 {
+	if o := &m.overrides; o.len() > 0 {
 		b = append(b, ",\n \"overrides\": {"...)
-		for i, k := range m.overrideKeys() {
+		for i, e := range o.sorted() {
 			b = append(b, sep(i)...)
-			b = appendString(b, k)
+			b = appendString(b, o.key[e])
 			b = append(b, ": "...)
-			b = appendString(b, m.cells[m.overrides[k]].ID)
+			b = appendString(b, m.cells[o.cell[e]].ID)
 		}
 		b = append(b, "\n }"...)
 	}

@@ -38,21 +38,25 @@ type keyScanner struct {
 	// at byte target, which is where encoding/json reports a type error.
 	target int
 	found  string
+
+	// overrides is the byte span of the top-level overrides value.
+	overrides [2]int
 }
 
 // checkKeys returns a *FieldError wrapping ErrUnknownField, ErrDuplicateKey
-// or ErrSyntax, or nil.
-func checkKeys(data []byte) error {
+// or ErrSyntax, or nil, and the byte span of the top-level overrides value
+// (zero when there is none).
+func checkKeys(data []byte) ([2]int, error) {
 	s := &keyScanner{data: data}
 	s.space()
 	if err := s.value("document", placeTop, 0); err != nil {
-		return err
+		return [2]int{}, err
 	}
 	s.space()
 	if s.pos != len(s.data) {
-		return s.syntax("document", "data after the top-level value")
+		return [2]int{}, s.syntax("document", "data after the top-level value")
 	}
-	return nil
+	return s.overrides, nil
 }
 
 // place says what an object at some position may hold.
@@ -95,6 +99,9 @@ func pathAt(data []byte, off int64) string {
 func (s *keyScanner) value(path string, p place, depth int) error {
 	start := s.pos
 	err := s.value1(path, p, depth)
+	if p == placeOverrides && err == nil {
+		s.overrides = [2]int{start, s.pos}
+	}
 	if s.target > 0 && s.found == "" && start < s.target && s.target <= s.pos {
 		s.found = path
 	}

@@ -1,0 +1,102 @@
+package placement
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+)
+
+// keyIndex holds the override table, found by the key's hash rather than by
+// a second hash of the key: Locate has hashed the key and found its bucket
+// already. Entries are sorted by bucket, then hash, then key, and off[b] is
+// the first entry of bucket b, so a key whose bucket holds no override costs
+// two loads, and others a short binary search over hashes. The sort also
+// brings duplicates together, and gives two maps of the same seed and
+// bucket count the same order, which Diff merges.
+type keyIndex struct {
+	off  []uint32 // len buckets+1; nil when there are no entries
+	hash []uint64
+	key  []string
+	cell []int32
+}
+
+func (x *keyIndex) len() int { return len(x.key) }
+
+// find returns the cell of key, whose hash is h and bucket b.
+func (x *keyIndex) find(b int, h uint64, key string) (int32, bool) {
+	lo, hi := int(x.off[b]), int(x.off[b+1])
+	if lo == hi {
+		return 0, false
+	}
+	// The first entry of the bucket with a hash ≥ h.
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		if x.hash[mid] < h {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	for i := lo; i < len(x.hash) && x.hash[i] == h; i++ {
+		if x.key[i] == key {
+			return x.cell[i], true
+		}
+	}
+	return 0, false
+}
+
+// newKeyIndex indexes keys (with their cells) for a map of the given seed
+// and buckets. It returns the position in keys of a duplicated key, or −1.
+func newKeyIndex(keys []string, cells []int32, bucketOf func(string) (int, uint64), buckets int) (keyIndex, int) {
+	if len(keys) == 0 {
+		return keyIndex{}, -1
+	}
+	n := len(keys)
+	hash := make([]uint64, n)
+	bucket := make([]uint32, n)
+	off := make([]uint32, buckets+1)
+	for i, k := range keys {
+		b, h := bucketOf(k)
+		hash[i], bucket[i] = h, uint32(b)
+		off[b+1]++
+	}
+	for b := range buckets {
+		off[b+1] += off[b]
+	}
+	// A counting sort by bucket, then a sort within each bucket.
+	perm := make([]int32, n)
+	next := slices.Clone(off[:buckets])
+	for i := range keys {
+		perm[next[bucket[i]]] = int32(i)
+		next[bucket[i]]++
+	}
+	byHashKey := func(a, b int32) int {
+		if hash[a] != hash[b] {
+			return cmp.Compare(hash[a], hash[b])
+		}
+		return strings.Compare(keys[a], keys[b])
+	}
+	for b := range buckets {
+		if run := perm[off[b]:off[b+1]]; len(run) > 1 {
+			slices.SortFunc(run, byHashKey)
+		}
+	}
+	x := keyIndex{off: off, hash: make([]uint64, n), key: make([]string, n), cell: make([]int32, n)}
+	for j, i := range perm {
+		if j > 0 && x.hash[j-1] == hash[i] && x.key[j-1] == keys[i] {
+			return keyIndex{}, int(max(i, perm[j-1]))
+		}
+		x.hash[j], x.key[j], x.cell[j] = hash[i], keys[i], cells[i]
+	}
+	return x, -1
+}
+
+// sorted returns the entry positions in key order, for the canonical form.
+func (x *keyIndex) sorted() []int32 {
+	order := make([]int32, len(x.key))
+	for i := range order {
+		order[i] = int32(i)
+	}
+	slices.SortFunc(order, func(a, b int32) int { return strings.Compare(x.key[a], x.key[b]) })
+	return order
+}
