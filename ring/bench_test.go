@@ -161,3 +161,43 @@ func TestShardAllocs(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkFloor measures what any exact rendezvous shard must do, on this
+// machine and in the same run as BenchmarkShard: hash every member (hash),
+// and hash every member keeping the best four in the simplest loop (top4,
+// equal weights, one zone, no bookkeeping). Shard's cost is best read
+// against these.
+func BenchmarkFloor(b *testing.B) {
+	seeds := mustNew(b, equalMembers(100)).eSeed
+	b.Run("hash/n=100", func(b *testing.B) {
+		h := uint64(1)
+		for b.Loop() {
+			h = lcg(h)
+			var acc uint64
+			for _, s := range seeds {
+				acc += mix(h ^ s)
+			}
+			sink += int(acc)
+		}
+	})
+	b.Run("top4/n=100", func(b *testing.B) {
+		h := uint64(1)
+		for b.Loop() {
+			h = lcg(h)
+			var xs [4]uint64
+			var is [4]int
+			for p, s := range seeds {
+				x := mix(h ^ s)
+				if x <= xs[3] {
+					continue
+				}
+				n := 3
+				for ; n > 0 && x > xs[n-1]; n-- {
+					xs[n], is[n] = xs[n-1], is[n-1]
+				}
+				xs[n], is[n] = x, p
+			}
+			sink += is[0] + is[3]
+		}
+	})
+}
