@@ -123,44 +123,30 @@ func (r *strReader) eat(c byte) bool {
 }
 
 func (r *strReader) str() (string, error) {
-	if !r.eat('"') {
+	if r.pos >= len(r.s) || r.s[r.pos] != '"' {
 		return "", errors.New("expected a string")
 	}
 	start := r.pos
-	for r.pos < len(r.s) {
-		switch c := r.s[r.pos]; {
-		case c == '"':
-			r.pos++
-			return r.s[start : r.pos-1], nil
-		case c == '\\':
-			return r.escaped(start - 1)
-		case c < 0x20:
-			return "", errors.New("control character in string")
-		}
-		r.pos++
+	end, escaped := stringEnd(r.s, start)
+	if end < 0 {
+		return "", errors.New("unterminated string")
 	}
-	return "", errors.New("unterminated string")
-}
-
-// escaped finishes a string that holds escapes, decoding it with
-// encoding/json so that every escape means what JSON says.
-func (r *strReader) escaped(start int) (string, error) {
-	for r.pos < len(r.s) {
-		switch r.s[r.pos] {
-		case '\\':
-			r.pos += 2
-			continue
-		case '"':
-			r.pos++
-			var v string
-			if err := json.Unmarshal([]byte(r.s[start:r.pos]), &v); err != nil {
-				return "", err
+	r.pos = end
+	if !escaped {
+		raw := r.s[start+1 : end-1]
+		for i := 0; i < len(raw); i++ {
+			if raw[i] < 0x20 {
+				return "", errors.New("control character in string")
 			}
-			return v, nil
 		}
-		r.pos++
+		return raw, nil
 	}
-	return "", errors.New("unterminated string")
+	// Escapes mean what encoding/json says they mean.
+	var v string
+	if err := json.Unmarshal([]byte(r.s[start:end]), &v); err != nil {
+		return "", err
+	}
+	return v, nil
 }
 
 // decode reads the wire document strictly: keys first (unknown, duplicate,

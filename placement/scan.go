@@ -171,18 +171,8 @@ func (s *keyScanner) object(path string, p place, depth int) error {
 		} else if err := s.member(path, p, fields, seen, depth); err != nil {
 			return err
 		}
-		s.space()
-		if s.pos >= len(s.data) {
-			return s.syntax(path, "unexpected end")
-		}
-		switch s.data[s.pos] {
-		case ',':
-			s.pos++
-		case '}':
-			s.pos++
-			return nil
-		default:
-			return s.syntax(path, "expected ',' or '}'")
+		if done, err := s.next(path, '}'); done || err != nil {
+			return err
 		}
 	}
 }
@@ -228,65 +218,73 @@ func (s *keyScanner) array(path string, p place, depth int) error {
 		if err := s.value(fmt.Sprintf("%s[%d]", path, i), elem, depth+1); err != nil {
 			return err
 		}
-		s.space()
-		if s.pos >= len(s.data) {
-			return s.syntax(path, "unexpected end")
-		}
-		switch s.data[s.pos] {
-		case ',':
-			s.pos++
-		case ']':
-			s.pos++
-			return nil
-		default:
-			return s.syntax(path, "expected ',' or ']'")
+		if done, err := s.next(path, ']'); done || err != nil {
+			return err
 		}
 	}
 }
 
+// next reads the comma before the next element of an object or array, or
+// its closing byte, and reports whether it closed.
+func (s *keyScanner) next(path string, closing byte) (bool, error) {
+	s.space()
+	switch {
+	case s.pos >= len(s.data):
+		return false, s.syntax(path, "unexpected end")
+	case s.data[s.pos] == ',':
+		s.pos++
+		return false, nil
+	case s.data[s.pos] == closing:
+		s.pos++
+		return true, nil
+	}
+	return false, s.syntax(path, fmt.Sprintf("expected ',' or '%c'", closing))
+}
+
 // skipStr passes over a JSON string.
 func (s *keyScanner) skipStr(path string) error {
-	s.pos++ // "
-	for s.pos < len(s.data) {
-		switch s.data[s.pos] {
-		case '\\':
-			s.pos += 2
-			continue
-		case '"':
-			s.pos++
-			return nil
-		}
-		s.pos++
+	end, _ := stringEnd(s.data, s.pos)
+	if end < 0 {
+		return s.syntax(path, "unterminated string")
 	}
-	return s.syntax(path, "unterminated string")
+	s.pos = end
+	return nil
 }
 
 // str reads a JSON string and returns its value.
 func (s *keyScanner) str(path string) (string, error) {
 	start := s.pos
-	s.pos++ // "
+	end, escaped := stringEnd(s.data, start)
+	if end < 0 {
+		return "", s.syntax(path, "unterminated string")
+	}
+	s.pos = end
+	raw := s.data[start:end]
+	if !escaped {
+		return string(raw[1 : len(raw)-1]), nil
+	}
+	var v string
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return "", s.syntax(path, "bad string escape")
+	}
+	return v, nil
+}
+
+// stringEnd returns the position just past the JSON string that starts with
+// the quote at data[start], and whether it holds escapes; −1 when it does
+// not end.
+func stringEnd[T ~string | ~[]byte](data T, start int) (int, bool) {
 	escaped := false
-	for s.pos < len(s.data) {
-		switch s.data[s.pos] {
+	for i := start + 1; i < len(data); i++ {
+		switch data[i] {
 		case '\\':
 			escaped = true
-			s.pos += 2
-			continue
+			i++
 		case '"':
-			s.pos++
-			raw := s.data[start:s.pos]
-			if !escaped {
-				return string(raw[1 : len(raw)-1]), nil
-			}
-			var v string
-			if err := json.Unmarshal(raw, &v); err != nil {
-				return "", s.syntax(path, "bad string escape")
-			}
-			return v, nil
+			return i + 1, escaped
 		}
-		s.pos++
 	}
-	return "", s.syntax(path, "unterminated string")
+	return -1, escaped
 }
 
 func (p place) fields() map[string]bool {
