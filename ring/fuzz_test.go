@@ -96,18 +96,6 @@ func FuzzRebalance(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for step := range int(steps % 32) {
-			ms = mutate(rng, ms, step)
-			next, err := New(ms)
-			if err != nil {
-				continue
-			}
-			nt, moves, err := tab.Rebalance(next)
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkPlan(t, tab, next, nt, moves)
-			tab = nt
-		}
+		rebalanceWalk(t, rng, tab, ms, int(steps%32), 0)
 	})
 }

@@ -202,19 +202,27 @@ func TestRebalanceRandom(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for step := range 15 {
-			ms = mutate(rng, ms, trial*100+step)
-			next, err := New(ms)
-			if err != nil {
-				continue
-			}
-			nt, moves, err := tab.Rebalance(next)
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkPlan(t, tab, next, nt, moves)
-			tab = nt
+		rebalanceWalk(t, rng, tab, ms, 15, trial*100)
+	}
+}
+
+// rebalanceWalk mutates the members steps times, rebalancing the table and
+// checking the plan's contract after each step. Steps whose members New
+// refuses (no positive weight) are skipped.
+func rebalanceWalk(t *testing.T, rng *rand.Rand, tab *Table, ms []Member, steps, id int) {
+	t.Helper()
+	for step := range steps {
+		ms = mutate(rng, ms, id+step)
+		next, err := New(ms)
+		if err != nil {
+			continue
 		}
+		nt, moves, err := tab.Rebalance(next)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkPlan(t, tab, next, nt, moves)
+		tab = nt
 	}
 }
 
