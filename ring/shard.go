@@ -122,24 +122,13 @@ func (r *Ring) shard(h uint64, home, k int, dst []int) []int {
 			s.cols = append(s.cols, c)
 			continue
 		}
-		worst := -1 // the worst column that is not home
-		for i := range s.cols {
-			if !s.cols[i].home && (worst < 0 || zoneAhead(&s.cols[worst], &s.cols[i])) {
-				worst = i
-			}
-		}
-		if zoneAhead(&c, &s.cols[worst]) {
+		if worst := worstOther(s.cols); zoneAhead(&c, &s.cols[worst]) {
 			s.cols[worst] = c
 		}
 	}
 	if level == 0 && len(s.cols) > k {
 		// One column too many: k others were kept before the home's came.
-		worst := -1
-		for i := range s.cols {
-			if !s.cols[i].home && (worst < 0 || zoneAhead(&s.cols[worst], &s.cols[i])) {
-				worst = i
-			}
-		}
+		worst := worstOther(s.cols)
 		s.cols = slices.Delete(s.cols, worst, worst+1)
 	}
 
@@ -303,6 +292,18 @@ func weightedThreshold(last *cand, w float64) uint64 {
 		return 0
 	}
 	return uint64(f * 0x1p64)
+}
+
+// worstOther returns the index of the last-ranked column that is not the
+// home's; cols holds at least one.
+func worstOther(cols []column) int {
+	worst := -1
+	for i := range cols {
+		if !cols[i].home && (worst < 0 || zoneAhead(&cols[worst], &cols[i])) {
+			worst = i
+		}
+	}
+	return worst
 }
 
 // zoneAhead reports whether column a's zone ranks before b's: the larger key,
