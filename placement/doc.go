@@ -43,6 +43,10 @@
 //	flipped   to, then from          to        (to is authoritative)
 //	done      to                     to        (entry removed; override or table updated)
 //
+// A migration names a key or a range of buckets. Bucket migrations need an
+// explicit table, and their from cell must own every bucket of the range;
+// canary cells take part in neither tables nor migrations. Keys of
+// overrides and migrations are non-empty UTF-8, at most Limits.MaxKeyBytes.
 // Builder.Advance moves a migration one phase on, and from flipped finishes
 // it; Builder.Rollback undoes one. Owns and OwnsWrite give cells the same
 // answers for the requests they receive.
