@@ -309,29 +309,13 @@ func (c *Changes) diffOverrides(a, b *Map, remap []int32) {
 	}
 	if a.seed == b.seed && a.buckets == b.buckets && oa.len() > 0 && ob.len() > 0 {
 		// Both indexes sort by bucket, hash and key: merge them.
+		compare := func(i, j int) int { return compareEntries(oa.hash[i], oa.key[i], ob.hash[j], ob.key[j]) }
+		removed := func(i int) { c.OverridesRemoved = append(c.OverridesRemoved, oa.key[i]) }
+		added := func(j int) { c.OverridesAdded = append(c.OverridesAdded, ob.key[j]) }
+		both := func(i, j int) { change(oa.key[i], oa.cell[i], ob.cell[j]) }
 		for bucket := range a.buckets {
-			i, iEnd := int(oa.off[bucket]), int(oa.off[bucket+1])
-			j, jEnd := int(ob.off[bucket]), int(ob.off[bucket+1])
-			for i < iEnd || j < jEnd {
-				d := -1
-				switch {
-				case i == iEnd:
-					d = 1
-				case j < jEnd:
-					d = cmp.Or(cmp.Compare(oa.hash[i], ob.hash[j]), strings.Compare(oa.key[i], ob.key[j]))
-				}
-				switch {
-				case d < 0:
-					c.OverridesRemoved = append(c.OverridesRemoved, oa.key[i])
-					i++
-				case d > 0:
-					c.OverridesAdded = append(c.OverridesAdded, ob.key[j])
-					j++
-				default:
-					change(oa.key[i], oa.cell[i], ob.cell[j])
-					i, j = i+1, j+1
-				}
-			}
+			mergeSorted(int(oa.off[bucket]), int(oa.off[bucket+1]), int(ob.off[bucket]), int(ob.off[bucket+1]),
+				compare, removed, added, both)
 		}
 	} else {
 		for i, k := range oa.key {
@@ -357,30 +341,41 @@ func (c *Changes) diffOverrides(a, b *Map, remap []int32) {
 
 // diffMigrations merges the two canonical lists of migrations.
 func (c *Changes) diffMigrations(a, b *Map) {
-	i, j := 0, 0
-	for i < len(a.migs) || j < len(b.migs) {
-		var d int
-		switch {
-		case i == len(a.migs):
-			d = 1
-		case j == len(b.migs):
-			d = -1
-		default:
-			d = cmp.Or(compareMigrations(a.migs[i], b.migs[j]), cmp.Compare(a.migs[i].Buckets.Hi, b.migs[j].Buckets.Hi))
-		}
-		switch {
-		case d < 0:
-			c.MigrationsRemoved = append(c.MigrationsRemoved, a.migs[i])
-			i++
-		case d > 0:
-			c.MigrationsAdded = append(c.MigrationsAdded, b.migs[j])
-			j++
-		default:
+	mergeSorted(0, len(a.migs), 0, len(b.migs),
+		func(i, j int) int {
+			return cmp.Or(compareMigrations(a.migs[i], b.migs[j]), cmp.Compare(a.migs[i].Buckets.Hi, b.migs[j].Buckets.Hi))
+		},
+		func(i int) { c.MigrationsRemoved = append(c.MigrationsRemoved, a.migs[i]) },
+		func(j int) { c.MigrationsAdded = append(c.MigrationsAdded, b.migs[j]) },
+		func(i, j int) {
 			if a.migs[i] != b.migs[j] {
 				c.MigrationsChanged = append(c.MigrationsChanged, MigrationChange{a.migs[i], b.migs[j]})
 			}
+		})
+}
+
+// mergeSorted walks two sorted runs, a[i:iEnd] and b[j:jEnd], in step:
+// onlyA and onlyB see the entries of one run only, both the pairs that
+// compare equal.
+func mergeSorted(i, iEnd, j, jEnd int, compare func(i, j int) int, onlyA, onlyB func(int), both func(i, j int)) {
+	for i < iEnd || j < jEnd {
+		d := -1
+		switch {
+		case i == iEnd:
+			d = 1
+		case j < jEnd:
+			d = compare(i, j)
+		}
+		switch {
+		case d < 0:
+			onlyA(i)
 			i++
+		case d > 0:
+			onlyB(j)
 			j++
+		default:
+			both(i, j)
+			i, j = i+1, j+1
 		}
 	}
 }

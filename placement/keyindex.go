@@ -70,12 +70,7 @@ func newKeyIndex(keys []string, cells []int32, bucketOf func(string) (int, uint6
 		perm[next[bucket[i]]] = int32(i)
 		next[bucket[i]]++
 	}
-	byHashKey := func(a, b int32) int {
-		if hash[a] != hash[b] {
-			return cmp.Compare(hash[a], hash[b])
-		}
-		return strings.Compare(keys[a], keys[b])
-	}
+	byHashKey := func(a, b int32) int { return compareEntries(hash[a], keys[a], hash[b], keys[b]) }
 	for b := range buckets {
 		if run := perm[off[b]:off[b+1]]; len(run) > 1 {
 			slices.SortFunc(run, byHashKey)
@@ -89,6 +84,15 @@ func newKeyIndex(keys []string, cells []int32, bucketOf func(string) (int, uint6
 		x.hash[j], x.key[j], x.cell[j] = hash[i], keys[i], cells[i]
 	}
 	return x, -1
+}
+
+// compareEntries is the order of entries within a bucket: by hash, then by
+// key. It compares keys only on equal hashes, which almost never happens.
+func compareEntries(ha uint64, ka string, hb uint64, kb string) int {
+	if ha != hb {
+		return cmp.Compare(ha, hb)
+	}
+	return strings.Compare(ka, kb)
 }
 
 // sorted returns the entry positions in key order, for the canonical form.
