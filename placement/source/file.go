@@ -154,6 +154,13 @@ func (s *File) poll() (*placement.Map, error) {
 	if s.trusted && s.same(dfi, s.doc) && s.same(sfi, s.sig) {
 		return nil, nil
 	}
+	// A file too large is refused by its stat, unread.
+	if dfi.Size() > int64(s.max) {
+		return nil, s.failed(s.path, fieldErr(placement.ErrLimit, "document", "%d bytes, more than %d", dfi.Size(), s.max))
+	}
+	if sfi != nil && sfi.Size() > maxSidecarBytes {
+		return nil, s.failed(s.sigPath, fieldErr(placement.ErrLimit, "signature", "%d bytes, more than %d", sfi.Size(), maxSidecarBytes))
+	}
 
 	doc, dfi, err := readRegular(s.fsys, s.path, s.max, "document", s.same)
 	if err != nil {
