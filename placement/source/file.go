@@ -206,10 +206,10 @@ func (s *File) failed(name string, err error) error {
 		err = pe.Err // the SourceError names the path
 	}
 	if errors.Is(err, placement.ErrLimit) {
-		err = &placement.SourceError{Source: name, Err: err}
-	} else {
-		err = fetchErr(name, err)
+		// One state, whatever the size.
+		return s.rep.fail("too large: "+name, &placement.SourceError{Source: name, Err: err})
 	}
+	err = fetchErr(name, err)
 	return s.rep.fail(err.Error(), err)
 }
 

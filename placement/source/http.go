@@ -47,7 +47,8 @@ type HTTPConfig struct {
 	Options placement.Options
 	// Header is added to each request, for instance for authorization. It
 	// is never sent to another origin than the URL's: a redirect that the
-	// source follows to another origin goes without it.
+	// source follows to another origin goes without it, and without a
+	// Referer.
 	Header http.Header
 	// After is the version the caller already holds, typically that of its
 	// last-known-good map: the source never delivers a map of version After
@@ -183,6 +184,7 @@ func (s *HTTP) checkRedirect(req *http.Request, via []*http.Request) error {
 		for k := range s.header {
 			req.Header.Del(k)
 		}
+		req.Header.Del("Referer") // the URL, whose query may hold a token
 	}
 	if s.check != nil {
 		return s.check(req, via)
@@ -291,8 +293,8 @@ func (s *HTTP) poll(ctx context.Context) (*placement.Map, error) {
 // response's ETag.
 func (s *HTTP) tooLarge(resp *http.Response, err error) error {
 	err = &placement.SourceError{Source: s.url, Err: err}
-	s.etag, s.etagIs = resp.Header.Get("ETag"), outcome{failure: err.Error()}
-	return s.rep.fail(err.Error(), err)
+	s.etag, s.etagIs = resp.Header.Get("ETag"), outcome{failure: "too large"}
+	return s.rep.fail("too large", err)
 }
 
 // requestFailed reports a failed request or body read. A timeout is

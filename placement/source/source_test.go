@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net/url"
 	"path"
 	"strings"
 	"sync"
@@ -381,4 +382,13 @@ func TestReporter(t *testing.T) {
 	if r.judged(k) || !r.judged(k) {
 		t.Errorf("judged(k) twice = first true or second false; want false, then true")
 	}
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
