@@ -33,7 +33,8 @@ type FileConfig struct {
 	// identified as os.SameFile does, and opened with O_NONBLOCK on unix so
 	// that a FIFO cannot block Next. With FS set, paths are fs.FS names
 	// (fs.ValidPath) and a file's identity is its size, mode and
-	// modification time.
+	// modification time. An FS that does not implement fs.StatFS is stated
+	// by opening the file (fs.Stat).
 	FS fs.FS
 }
 

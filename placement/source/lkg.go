@@ -210,7 +210,9 @@ func sameOS(a, b fs.FileInfo) bool {
 // placement.ErrFetch); a missing, malformed or mismatched record, one
 // matching ErrIntegrity, so that a document corrupted on disk is refused
 // rather than loaded as another map; a refused document, the error of
-// placement.ParseSigned. Only regular files are read.
+// placement.ParseSigned. Only regular files are read. A document that
+// SaveFile did not write has no record and is refused: read such a file
+// with os.ReadFile and placement.ParseSigned, or follow it with NewFile.
 func LoadFile(path string, opt placement.Options) (*placement.Map, error) {
 	doc, err := readFile(path, opt.Limits.WithDefaults().MaxBytes, "document")
 	if err != nil {
