@@ -111,4 +111,3 @@ func load(b *testing.B, path string) {
 		b.Fatal(err)
 	}
 }
-
