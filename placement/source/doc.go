@@ -3,7 +3,9 @@
 // it keeps (SaveFile, LoadFile). Package placement is the pure part: the
 // document, Parse, Locate, and the Source, Refresher and SourceError types
 // that consumers use; this package does the reading, the polling and the
-// clock.
+// clock. It does not publish maps (a control plane writes them with
+// SaveFile or serves them over HTTP) nor decide what a client does with a
+// report.
 //
 // # Sources
 //
