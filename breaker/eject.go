@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// rebalance recomputes which open breakers are ejected, whether the Set
-// panics, and so what Available and Allow answer for every cell. Every change
+// rebalance recomputes which open breakers are ejected and whether the Set
+// panics, the gate that decide reads with each breaker's word. Every change
 // of a breaker's state calls it after releasing the breaker's lock. It reads
 // the state all breakers have now rather than the change that triggered it,
 // so concurrent calls may run in any order and the last leaves the right
@@ -64,9 +64,6 @@ func (s *Set) rebalanceLocked() {
 		ejected := v.open && i < room
 		if ejected {
 			g |= gateEjected
-		}
-		if forcedOf(v.word) == ForcedOpen || panicGate == gateFailFast || ejected && panicGate != gateFailOpen {
-			g |= gateUnavailable
 		}
 		if v.b.gate.Load() != g {
 			v.b.gate.Store(g)

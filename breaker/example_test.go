@@ -65,15 +65,30 @@ func Example() {
 }
 
 // Force drains a cell by hand, whatever its breaker says, until Auto hands
-// it back.
+// it back. Only cells named by Sync can be forced or called.
 func ExampleSet_Force() {
-	set, _ := breaker.New(breaker.Config{})
-	set.Force("eu-2", breaker.ForcedOpen)
-	_, err := set.Allow("eu-2")
+	set, err := breaker.New(breaker.Config{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	set.Sync([]string{"eu-1", "eu-2"})
+	if err := set.Force("eu-2", breaker.ForcedOpen); err != nil {
+		fmt.Println(err)
+		return
+	}
+	_, err = set.Allow("eu-2")
 	fmt.Println(set.Available("eu-2"), err)
-	set.Force("eu-2", breaker.Auto)
+	_ = set.Force("eu-2", breaker.Auto)
 	fmt.Println(set.Available("eu-2"), set.State("eu-2"))
+
+	err = set.Force("eu-3", breaker.ForcedOpen) // a typo, say
+	fmt.Println(err, errors.Is(err, breaker.ErrUnknownCell))
+	_, err = set.Allow("eu-3")
+	fmt.Println(set.Available("eu-3"), errors.Is(err, breaker.ErrOpen))
 	// Output:
 	// false breaker: cell is forced open
 	// true closed
+	// breaker: unknown cell "eu-3" true
+	// false false
 }
