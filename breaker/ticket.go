@@ -18,10 +18,9 @@ type Ticket struct {
 // A Ticket is single-use: the first Done, on the Ticket or on any copy of
 // it, is the report, and later ones are ignored entirely (neither judged
 // nor counted in Totals). Reports that arrive after the breaker changed
-// state are counted in Totals only. A breaker remembers which of the last
-// 65,536 Tickets it issued were reported; a report that arrives after that
-// many later Tickets were issued by the same breaker is ignored like a
-// repeated one.
+// state are counted in Totals only. A breaker remembers reports over a span
+// of 65,536 of its Tickets: a Ticket reported only after one issued 65,536
+// or more Tickets later was reported is ignored like a repeated one.
 func (t Ticket) Done(o Outcome, latency time.Duration) {
 	if t.b != nil {
 		t.b.done(t, o.valid(), latency)
