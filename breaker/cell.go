@@ -360,7 +360,7 @@ func (b *cellBreaker) probeDone(seq uint64, o Outcome, slow bool, now time.Time)
 			return true
 		}
 	}
-	b.publish() // a slot may have freed
+	b.publish()  // a slot may have freed
 	b.rearm(now) // the oldest probe in flight may have changed
 	return false
 }

@@ -241,7 +241,6 @@ func runDifferential(t *testing.T, st gobreaker.Settings, rolling bool, seed uin
 	return stats
 }
 
-
 // TestFromGobreakerFields checks the mapping of each Settings field.
 func TestFromGobreakerFields(t *testing.T) {
 	tests := []struct {

@@ -74,7 +74,7 @@ func (e *wrapped) Unwrap() error { return e.err }
 // be ejected.
 type Set struct {
 	cfg   Config // normalized
-	width int64 // bucket width in nanoseconds
+	width int64  // bucket width in nanoseconds
 
 	cells     atomic.Pointer[table]
 	panicking atomic.Bool

@@ -90,9 +90,9 @@ func (w *window) reset(tick int64) {
 
 func (w *window) counts() Counts {
 	return Counts{
-		Successes:           w.sum.successes,
-		Failures:            w.sum.failures,
-		Ignored:             w.sum.ignored,
+		Successes:            w.sum.successes,
+		Failures:             w.sum.failures,
+		Ignored:              w.sum.ignored,
 		Slow:                 w.sum.slow,
 		ConsecutiveFailures:  w.consecutive,
 		ConsecutiveSuccesses: w.consecutiveOK,
