@@ -469,7 +469,7 @@ func TestHalfOpen(t *testing.T) {
 func TestEjectionCap(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cells := cellNames(10)
-		s := newSet(t, Config{PanicMode: PanicOff, Jitter: 0.01}, cells...)
+		s := newSet(t, Config{PanicMode: PanicOff, Jitter: -1}, cells...)
 		check := func(wantEjected ...string) {
 			t.Helper()
 			synctest.Wait()
@@ -525,7 +525,7 @@ func TestEjectionCap(t *testing.T) {
 		mustForce(t, s, cells[0], Auto) // resumes open, first in line again
 		check(cells[:5]...)
 
-		// c00-c04 opened at 0s for 5s ±1%: when they turn half-open,
+		// c00-c04 opened at 0s for 5s: when they turn half-open,
 		// c05 and c06, opened at 1s, are ejected until they do too.
 		time.Sleep(5100*time.Millisecond - time.Second)
 		check(cells[5:7]...)
@@ -920,14 +920,39 @@ func TestOddInputs(t *testing.T) {
 func TestAllocs(t *testing.T) {
 	s := newSet(t, Config{PanicMode: PanicOff}, cellNames(16)...)
 	tripCell(t, s, "cell-03")
+	gbCfg, err := FromGobreaker(gobreaker.Settings{Interval: 10 * time.Second, BucketPeriod: time.Second,
+		ReadyToTrip: func(gobreaker.Counts) bool { return false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gb := newSet(t, gbCfg, cellNames(16)...)
+	probing := newSet(t, Config{PanicMode: PanicOff, HalfOpenProbes: 1, OpenBase: time.Nanosecond, OpenMax: time.Nanosecond, Jitter: -1})
+	tripCell(t, probing, "c")
+	for probing.State("c") != HalfOpen {
+		time.Sleep(time.Millisecond)
+	}
 	tests := []struct {
 		name string
 		f    func()
 	}{
 		{"Available", func() { s.Available("cell-07") }},
+		{"Available unknown", func() { s.Available("cell-99") }},
 		{"Allow+Done", func() {
 			tk, _ := s.Allow("cell-07")
 			tk.Done(Success, time.Millisecond)
+		}},
+		{"Allow+Done twice", func() {
+			tk, _ := s.Allow("cell-07")
+			tk.Done(Success, time.Millisecond)
+			tk.Done(Success, time.Millisecond)
+		}},
+		{"Allow+Done from gobreaker settings", func() {
+			tk, _ := gb.Allow("cell-07")
+			tk.Done(Failure, time.Millisecond) // asks ReadyToTrip
+		}},
+		{"probe", func() {
+			tk, _ := probing.Allow("c")
+			tk.Done(Ignored, time.Millisecond) // frees the probe's slot
 		}},
 		{"Allow rejected", func() { _, _ = s.Allow("cell-03") }},
 		{"State", func() { s.State("cell-07") }},
@@ -936,5 +961,11 @@ func TestAllocs(t *testing.T) {
 		if n := testing.AllocsPerRun(1000, tt.f); n != 0 {
 			t.Errorf("%s: %v allocs per run; want 0", tt.name, n)
 		}
+	}
+	if got := gb.State("cell-07"); got != Closed {
+		t.Fatalf("gobreaker-configured cell is %v; want closed", got)
+	}
+	if got := cellState(t, probing, "c"); got.State != HalfOpen || got.Probes != 0 {
+		t.Fatalf("probing cell: %v with %d probes; want half-open, 0", got.State, got.Probes)
 	}
 }

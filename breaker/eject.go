@@ -94,6 +94,7 @@ type cellView struct {
 // ejectionCap returns how many of n cells may be unavailable at once:
 // the fraction frac of them, rounded down, but at least one.
 func ejectionCap(frac float64, n int) int {
-	// The epsilon keeps 0.29·100 at 29 despite rounding.
+	// The epsilon absorbs floating-point error: 0.29·100 is
+	// 28.999999999999996 in float64 and must give 29.
 	return int(math.Max(1, math.Floor(frac*float64(n)+1e-9)))
 }
