@@ -144,9 +144,9 @@ type Route struct {
 // filled in. At shard size 1 Resolve is O(1), takes no lock and does not
 // allocate; above, the shard is allocated (see AppendResolve). ctx is not
 // used: Resolve never waits.
-func (c *Client) Resolve(ctx context.Context, key string) (Route, error) {
+func (c *Client) Resolve(ctx context.Context, key string) (r Route, err error) {
 	var buf [4]string
-	r, shard, err := c.route(buf[:0], key)
+	shard, err := c.route(&r, buf[:0], key)
 	if len(shard) > 0 {
 		r.Shard = slices.Clone(shard)
 	}
@@ -156,32 +156,32 @@ func (c *Client) Resolve(ctx context.Context, key string) (Route, error) {
 // AppendResolve is Resolve with the route's Shard appended to dst (Go's
 // append convention; dst's spare capacity is also used as scratch): it does
 // not allocate when dst has room for the shard and the key's read cells.
-func (c *Client) AppendResolve(ctx context.Context, dst []string, key string) (Route, error) {
-	r, shard, err := c.route(dst, key)
+func (c *Client) AppendResolve(ctx context.Context, dst []string, key string) (r Route, err error) {
+	shard, err := c.route(&r, dst, key)
 	if len(shard) > 0 {
 		r.Shard = shard
 	}
 	return r, err
 }
 
-// route resolves key with dst as scratch and returns its shard apart, so that
-// Resolve's stack buffer never flows into a returned Route.
-func (c *Client) route(dst []string, key string) (Route, []string, error) {
+// route resolves key into r, with dst as scratch, and returns its shard
+// apart, so that Resolve's stack buffer never flows into a returned Route.
+func (c *Client) route(r *Route, dst []string, key string) ([]string, error) {
+	r.Key = key
 	t := c.table.Load()
 	if t == nil {
-		return Route{Key: key}, nil, ErrNotReady
+		return nil, ErrNotReady
 	}
+	r.Version = t.version
 	a, err := appendLocate(t.m, dst, key)
 	if err != nil && a.Cell == "" {
-		return Route{Key: key, Version: t.version}, nil, err
+		return nil, err
 	}
-	r := Route{
-		Key: key, Cell: a.Cell, Reason: a.Reason, Phase: a.Phase, Writable: a.Writable, Version: t.version,
-	}
+	r.Cell, r.Reason, r.Phase, r.Writable = a.Cell, a.Reason, a.Phase, a.Writable
 	if cr := t.lookup(a.Cell); cr != nil {
 		if ep := t.endpoint(cr, key, a.Bucket); ep != nil {
 			r.Endpoint, r.ep = ep.url, ep
 		}
 	}
-	return r, a.Shard, err
+	return a.Shard, err
 }

@@ -72,11 +72,18 @@ type call struct {
 	fn    func(context.Context, Route) error
 	keep  func(int, context.CancelFunc)
 	t     *routeTable
-	a     placement.Assignment // Read and Shard point into Do's stack: never let them escape
 
+	// From the key's Assignment.
+	home     string
+	bucket   int
+	reason   placement.Reason
+	phase    placement.Phase
+	writable bool
+
+	clock      time.Duration // the last reading of the client's clock: the next attempt's start
 	attempts   int
 	hops       int // the sequential attempts allowed after the first
-	tried      [8]string
+	tried      [4]string
 	triedMore  []string
 	lastErr    error
 	redirected bool
@@ -102,11 +109,11 @@ func (c *Client) do(ctx context.Context, key string, class Class, fn func(contex
 	}
 	var buf [8]string
 	cl := call{c: c, ctx: ctx, key: key, class: class, fn: fn, t: t}
-	var err error
-	cl.a, err = appendLocate(t.m, buf[:0], key)
-	if err != nil && cl.a.Cell == "" {
+	a, err := appendLocate(t.m, buf[:0], key)
+	if err != nil && a.Cell == "" {
 		return err
 	}
+	cl.assign(&a)
 	var one [1]string
 	var cands []string
 	switch class {
@@ -114,24 +121,24 @@ func (c *Client) do(ctx context.Context, key string, class Class, fn func(contex
 		if err != nil {
 			return cl.disabledHome(err)
 		}
-		if !cl.a.Writable {
-			return &RefusedError{Key: key, Cell: cl.a.Cell, Err: ErrFrozen}
+		if !a.Writable {
+			return &RefusedError{Key: key, Cell: a.Cell, Err: ErrFrozen}
 		}
-		one[0] = cl.a.Cell
+		one[0] = a.Cell
 		cands = one[:]
 	case Read:
 		if err != nil {
 			return cl.disabledHome(err)
 		}
-		cands = cl.a.Read
+		cands = a.Read
 		cl.hops = len(cands) - 1
 	case Stateless:
-		cands = cl.a.Shard
+		cands = a.Shard
 		if len(cands) == 0 {
 			if err != nil {
 				return cl.disabledHome(err)
 			}
-			one[0] = cl.a.Cell
+			one[0] = a.Cell
 			cands = one[:]
 		}
 		cl.hops = min(len(cands)-1, c.cfg.hops)
@@ -143,16 +150,22 @@ func (c *Client) do(ctx context.Context, key string, class Class, fn func(contex
 			cl.hops = 0
 		}
 	}
-	now := c.now()
-	c.budget.deposit(now, cl.a.Bucket)
+	cl.clock = c.now()
+	c.budget.deposit(cl.clock, cl.bucket)
 	if class == Stateless && c.cfg.hedges > 0 && !noRetry && len(cands) > 1 {
 		return cl.hedged(cands)
 	}
 	return cl.sequential(cands)
 }
 
+// assign takes what the call needs from the key's Assignment, whose Read
+// and Shard point into Do's stack and must not escape.
+func (cl *call) assign(a *placement.Assignment) {
+	cl.home, cl.bucket, cl.reason, cl.phase, cl.writable = a.Cell, a.Bucket, a.Reason, a.Phase, a.Writable
+}
+
 func (cl *call) disabledHome(err error) error {
-	cl.unavailable(cl.t.lookup(cl.a.Cell), cl.a.Cell, RejectDisabled, err)
+	cl.unavailable(cl.t.lookup(cl.home), cl.home, RejectDisabled, err)
 	return cl.fail()
 }
 
@@ -167,7 +180,7 @@ func (cl *call) sequential(cands []string) error {
 			continue
 		}
 		if cl.attempts > 0 {
-			if !c.budget.withdraw(c.now()) {
+			if !c.budget.withdraw(cl.clock) {
 				cl.release(cr, tk)
 				cl.noBudget = true
 				cl.unavailable(cr, cr.id, RejectBudget, nil)
@@ -245,10 +258,10 @@ func (cl *call) unavailable(cr *cellRoute, id string, why Rejection, err error) 
 // route is the Route of an attempt at cr.
 func (cl *call) route(cr *cellRoute) Route {
 	r := Route{
-		Key: cl.key, Cell: cr.id, Reason: cl.a.Reason, Phase: cl.a.Phase, Writable: cl.a.Writable,
+		Key: cl.key, Cell: cr.id, Reason: cl.reason, Phase: cl.phase, Writable: cl.writable,
 		Version: cl.t.version, Class: cl.class, Attempt: cl.attempts,
 	}
-	if ep := cl.t.endpoint(cr, cl.key, cl.a.Bucket); ep != nil {
+	if ep := cl.t.endpoint(cr, cl.key, cl.bucket); ep != nil {
 		r.Endpoint, r.ep = ep.url, ep
 	}
 	return r
@@ -317,9 +330,10 @@ func (cl *call) attempt(cr *cellRoute, tk breaker.Ticket, rest []string) (breake
 	}
 	r := cl.route(cr)
 	cr.st.started.Add(1)
-	start := c.now()
+	start := cl.clock
 	err := cl.fn(actx, r)
-	lat := c.now() - start
+	cl.clock = c.now()
+	lat := cl.clock - start
 	outcome := cl.judge(actx, own, false, err)
 	switch {
 	case err == nil && cl.keep != nil:
@@ -398,7 +412,7 @@ func (cl *call) hasTried(id string) bool {
 func (cl *call) fail() error {
 	if cl.attempts == 0 {
 		if !cl.unavail {
-			return &UnavailableError{Key: cl.key, Cell: cl.a.Cell, Reason: RejectDisabled}
+			return &UnavailableError{Key: cl.key, Cell: cl.home, Reason: RejectDisabled}
 		}
 		return &UnavailableError{Key: cl.key, Cell: cl.unavailCell, Reason: cl.unavailReason, Err: cl.unavailErr}
 	}
@@ -426,7 +440,8 @@ func (cl *call) redirect(me *MovedError, from string) error {
 		cl.lastErr = err
 		return cl.fail()
 	}
-	cl.t, cl.a = t, a
+	cl.t = t
+	cl.assign(&a)
 	var one [1]string
 	var cands []string
 	switch cl.class {
