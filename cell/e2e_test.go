@@ -3,10 +3,14 @@ package cell_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
-	"sort"
+	"os"
+	"path/filepath"
 	"runtime"
+	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,6 +20,7 @@ import (
 	"github.com/cellkit/cellkit/breaker"
 	"github.com/cellkit/cellkit/cell"
 	"github.com/cellkit/cellkit/cell/celltest"
+	"github.com/cellkit/cellkit/placement"
 )
 
 // homes returns the home cell of each key on the fleet's map.
@@ -438,4 +443,383 @@ func TestE2EHedging(t *testing.T) {
 			t.Fatalf("%d goroutines after the HTTP calls; want at most %d (idle connections)", n, before+12)
 		}
 	})
+}
+
+// send sends method for key through hc, with a replayable body for writes.
+func send(ctx context.Context, hc *http.Client, method, key string) (*http.Response, string, error) {
+	var body io.Reader
+	if method != http.MethodGet {
+		body = strings.NewReader("payload")
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://fleet/orders", body)
+	if err != nil {
+		return nil, "", err
+	}
+	req.Header.Set(celltest.KeyHeader, key)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp, string(b), err
+}
+
+// Scenario 4: a key migrates through copying, frozen, flipped and done, with
+// a client that stays on an older map. Writes are refused only while frozen
+// (ErrFrozen from the client that knows, 503 from the guard to the one that
+// does not); after the flip the stale client gets a 421, refreshes once and
+// succeeds, with a single redirect; no cell accepts a request for a key it
+// does not own.
+func TestE2EMigration(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const key = "tenant-7"
+		var violations []string
+		var fleet *celltest.Fleet
+		var mu sync.Mutex
+		handler := func(id string) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				k := r.Header.Get(celltest.KeyHeader)
+				m := fleet.Cell(id).Map()
+				owns := m.Owns(id, k)
+				if r.Method != http.MethodGet {
+					owns = m.OwnsWrite(id, k)
+				}
+				if !owns {
+					mu.Lock()
+					violations = append(violations, fmt.Sprintf("%s %s accepted by %s on v%d", r.Method, k, id, m.Version()))
+					mu.Unlock()
+				}
+				io.WriteString(w, id)
+			})
+		}
+		fleet = celltest.NewFleet(t, celltest.Config{Cells: 4, Explicit: true, InMemory: true, Handler: handler})
+		f := fleet
+		main := f.Client()
+		mainHTTP := f.HTTPClient()
+
+		src := f.Source()
+		src.Hold(true)
+		ev := newEvents()
+		stale, err := f.NewClient(cell.Config{Source: src, Observer: ev.observer()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-stale.Ready()
+		staleHTTP := &http.Client{Transport: stale.Transport(f.Base(), cell.KeyFromHeader(celltest.KeyHeader))}
+
+		a0, _ := f.Map().Locate(key)
+		from := f.Cell(a0.Cell)
+		var to *celltest.Cell
+		for _, c := range f.Cells() {
+			if c != from {
+				to = c
+				break
+			}
+		}
+		g := placement.Migration{Key: key}
+		publish := func(edit func(*placement.Builder) error) {
+			t.Helper()
+			if _, err := f.Publish(edit); err != nil {
+				t.Fatal(err)
+			}
+			synctest.Wait()
+		}
+		ctx := context.Background()
+		expect := func(phase string, hc *http.Client, method string, code int, cellID string) {
+			t.Helper()
+			resp, body, err := send(ctx, hc, method, key)
+			if err != nil {
+				t.Fatalf("%s: %s %q: %v", phase, method, key, err)
+			}
+			if resp.StatusCode != code || (code == http.StatusOK && body != cellID) {
+				t.Fatalf("%s: %s %q = %d %q; want %d from %s", phase, method, key, resp.StatusCode, body, code, cellID)
+			}
+		}
+
+		publish(func(b *placement.Builder) error { return b.MigrateKey(key, to.ID()) })
+		expect("copying", mainHTTP, http.MethodPost, http.StatusOK, from.ID())
+		expect("copying, stale", staleHTTP, http.MethodPost, http.StatusOK, from.ID())
+
+		publish(func(b *placement.Builder) error { return b.Advance(g) })
+		called := false
+		err = main.Do(ctx, key, cell.Write, func(context.Context, cell.Route) error { called = true; return nil })
+		if !errors.Is(err, cell.ErrFrozen) || called {
+			t.Fatalf("frozen: Do(Write) = %v, fn called %v; want ErrFrozen without calling fn", err, called)
+		}
+		if _, _, err := send(ctx, mainHTTP, http.MethodPost, key); !errors.Is(err, cell.ErrFrozen) {
+			t.Fatalf("frozen: POST through the current client = %v; want ErrFrozen", err)
+		}
+		expect("frozen, stale", staleHTTP, http.MethodPost, http.StatusServiceUnavailable, "")
+		if err := stale.Do(ctx, key, cell.Write, f.Call); !errors.Is(err, cell.ErrFrozen) {
+			t.Fatalf("frozen: stale Do(Write) = %v; want the guard's ErrFrozen", err)
+		}
+		expect("frozen, read", mainHTTP, http.MethodGet, http.StatusOK, from.ID())
+		expect("frozen, stale read", staleHTTP, http.MethodGet, http.StatusOK, from.ID())
+		if stale.Map().Version() != 1 {
+			t.Fatalf("the stale client moved to v%d", stale.Map().Version())
+		}
+
+		publish(func(b *placement.Builder) error { return b.Advance(g) })
+		flipped := f.Map().Version()
+		expect("flipped", mainHTTP, http.MethodPost, http.StatusOK, to.ID())
+		acceptedByFrom := from.Accepted()
+		expect("flipped, stale", staleHTTP, http.MethodPost, http.StatusOK, to.ID())
+		if len(ev.redirects) != 1 || ev.redirects[0].From != from.ID() || ev.redirects[0].To != to.ID() {
+			t.Fatalf("redirects of the stale client: %+v; want one, from %s to %s", ev.redirects, from.ID(), to.ID())
+		}
+		if v := stale.Map().Version(); v != flipped {
+			t.Fatalf("the stale client is on v%d after the redirect; want v%d", v, flipped)
+		}
+		if from.Accepted() != acceptedByFrom {
+			t.Fatalf("%s accepted the stale client's write after the flip", from.ID())
+		}
+		expect("flipped, stale again", staleHTTP, http.MethodPost, http.StatusOK, to.ID())
+		expect("flipped, read", mainHTTP, http.MethodGet, http.StatusOK, to.ID())
+		if len(ev.redirects) != 1 {
+			t.Fatalf("%d redirects; want the one", len(ev.redirects))
+		}
+
+		publish(func(b *placement.Builder) error { return b.Advance(g) })
+		if len(f.Map().Migrations()) != 0 {
+			t.Fatalf("migrations left after done: %v", f.Map().Migrations())
+		}
+		expect("done", mainHTTP, http.MethodPost, http.StatusOK, to.ID())
+		expect("done, read", mainHTTP, http.MethodGet, http.StatusOK, to.ID())
+		if len(violations) != 0 {
+			t.Fatalf("requests accepted by a cell that does not own the key: %v", violations)
+		}
+	})
+}
+
+// Scenario 5: the control plane goes down. The client keeps serving the last
+// map, whose age Stats shows growing; a new client started with only the
+// last-known-good file serves at once; when the control plane comes back the
+// next version is picked up.
+func TestE2EControlPlaneDown(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		dir := t.TempDir()
+		lkg := filepath.Join(dir, "map.json")
+		f := celltest.NewFleet(t, celltest.Config{Cells: 6, Zones: 3, InMemory: true, Client: cell.Config{LastGood: lkg}})
+		c := f.Client()
+		ctx := context.Background()
+		keys := f.Keys(50)
+		serve := func(c *cell.Client, what string) {
+			t.Helper()
+			for _, k := range keys {
+				if err := c.Do(ctx, k, cell.Write, f.Call); err != nil {
+					t.Fatalf("%s: Do(%q) = %v", what, k, err)
+				}
+			}
+		}
+		synctest.Wait()
+		if _, err := os.Stat(lkg); err != nil {
+			t.Fatalf("no last-known-good file after the first map: %v", err)
+		}
+
+		f.ControlPlaneDown()
+		synctest.Wait()
+		age0 := c.Stats().MapAge
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		serve(c, "control plane down")
+		st := c.Stats()
+		if st.MapAge < age0+time.Minute || st.Version != 1 {
+			t.Fatalf("Stats with the control plane down: age %v (was %v), v%d; want v1 a minute older", st.MapAge, age0, st.Version)
+		}
+		if !errors.Is(st.LastError, placement.ErrFetch) || st.SourceErrors == 0 {
+			t.Fatalf("Stats().LastError = %v after %d errors; want the source's ErrFetch", st.LastError, st.SourceErrors)
+		}
+
+		// A new process: only the last-known-good file, no control plane.
+		lkg2 := filepath.Join(dir, "copy.json")
+		data, err := os.ReadFile(lkg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(lkg2, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		fresh, err := f.NewClient(cell.Config{LastGood: lkg2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		select {
+		case <-fresh.Ready():
+		default:
+			t.Fatal("a client with a last-known-good file is not ready with the control plane down")
+		}
+		if s := fresh.Stats(); s.MapOrigin != "last-good" || s.Version != 1 {
+			t.Fatalf("fresh client: origin %q, v%d; want the last-known-good v1", s.MapOrigin, s.Version)
+		}
+		serve(fresh, "fresh client on the last-known-good map")
+
+		m2, err := f.Publish(func(b *placement.Builder) error {
+			return b.SetLabels(f.Cells()[0].ID(), map[string]string{"rev": "2"})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if c.Map().Version() != 1 || fresh.Map().Version() != 1 {
+			t.Fatal("a map was delivered with the control plane down")
+		}
+		f.ControlPlaneUp()
+		synctest.Wait()
+		for _, cl := range []*cell.Client{c, fresh} {
+			if v := cl.Map().Version(); v != m2.Version() {
+				t.Fatalf("after the control plane came back: v%d; want v%d", v, m2.Version())
+			}
+		}
+		serve(c, "control plane back")
+		saved, err := os.ReadFile(lkg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m, err := placement.Parse(saved); err != nil || m.Version() != m2.Version() {
+			t.Fatalf("last-known-good file holds %v, %v; want v%d", m, err, m2.Version())
+		}
+	})
+}
+
+// Scenario 6: a bad document and a lower version are pushed; both are
+// refused and reported, and the map in force stays.
+func TestE2EBadMaps(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ev := newEvents()
+		f := celltest.NewFleet(t, celltest.Config{Cells: 3, InMemory: true, Client: cell.Config{Observer: ev.observer()}})
+		c := f.Client()
+		v1 := f.Map()
+		v2, err := f.Publish(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+
+		f.PublishDocument([]byte(`{"version": 3, "cells": [`))
+		synctest.Wait()
+		f.PublishMap(v1)
+		synctest.Wait()
+		other, err := placement.Parse([]byte(`{"version": 2, "cells": [{"id": "x1"}]}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.PublishMap(other)
+		synctest.Wait()
+
+		if c.Map() != v2 {
+			t.Fatalf("map in force is v%d; want v2 kept", c.Map().Version())
+		}
+		st := c.Stats()
+		if st.SourceErrors != 1 || st.Rejected != 2 || st.Updates != 2 {
+			t.Fatalf("Stats: %d source errors, %d rejected, %d updates; want 1, 2, 2", st.SourceErrors, st.Rejected, st.Updates)
+		}
+		if !errors.Is(st.LastError, placement.ErrStaleVersion) {
+			t.Fatalf("Stats().LastError = %v; want ErrStaleVersion", st.LastError)
+		}
+		var refused []cell.MapUpdate
+		for _, u := range ev.maps {
+			if !u.Accepted {
+				refused = append(refused, u)
+			}
+		}
+		if len(refused) != 3 ||
+			!errors.Is(refused[0].Err, placement.ErrSyntax) || refused[0].Previous != 2 ||
+			!errors.Is(refused[1].Err, placement.ErrStaleVersion) || refused[1].Version != 1 ||
+			!errors.Is(refused[2].Err, placement.ErrStaleVersion) || refused[2].Version != 2 {
+			t.Fatalf("refusals observed: %+v; want the bad document, v1, and another v2", refused)
+		}
+		if err := c.Do(context.Background(), "k", cell.Write, f.Call); err != nil {
+			t.Fatalf("Do on the map kept: %v", err)
+		}
+	})
+}
+
+// Scenario 9: 64 goroutines resolve and call while the map is swapped 1,000
+// times (run it with -race): no error, and each goroutine sees versions only
+// grow.
+func TestE2EConcurrentSwaps(t *testing.T) {
+	swaps := 1000
+	if testing.Short() {
+		swaps = 100
+	}
+	swapped := make(chan uint64, 1)
+	f := celltest.NewFleet(t, celltest.Config{Cells: 12, Zones: 3, ShardSize: 3, Buckets: 1024, Stateless: true,
+		Client: cell.Config{Observer: cell.Observer{MapUpdate: func(u cell.MapUpdate) {
+			if u.Accepted {
+				select {
+				case swapped <- u.Version:
+				default:
+				}
+			}
+		}}}})
+	c := f.Client()
+	<-swapped
+	keys := f.Keys(512)
+	done := make(chan struct{})
+	errs := make(chan error, 64)
+	var wg sync.WaitGroup
+	var calls atomic.Int64
+	for g := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx := context.Background()
+			var last uint64
+			for i := g; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				k := keys[i%len(keys)]
+				r, err := c.Resolve(ctx, k)
+				if err == nil && r.Version < last {
+					err = fmt.Errorf("Resolve(%q) on v%d after v%d", k, r.Version, last)
+				}
+				if err == nil {
+					last = r.Version
+					err = c.Do(ctx, k, cell.Class(i%3), f.Call)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				calls.Add(1)
+				if i%16 == 0 {
+					runtime.Gosched() // let the client's Run goroutine swap maps in
+				}
+			}
+		}()
+	}
+	var final uint64
+	for i := range swaps {
+		m, err := f.Publish(func(b *placement.Builder) error {
+			return b.SetLabels(f.Cells()[i%12].ID(), map[string]string{"rev": fmt.Sprint(i)})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		final = m.Version()
+		// Wait for the swap, so that the client swaps every version.
+		select {
+		case <-swapped:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("v%d not swapped in after 10s", final)
+		}
+	}
+	close(done)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if v := c.Map().Version(); v != final {
+		t.Fatalf("client on v%d; want v%d", v, final)
+	}
+	if st := c.Stats(); st.Updates != uint64(swaps)+1 {
+		t.Fatalf("the client accepted %d maps; want %d", st.Updates, swaps+1)
+	}
+	t.Logf("%d calls during %d swaps", calls.Load(), swaps)
 }

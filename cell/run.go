@@ -40,7 +40,7 @@ func (c *Client) Run(ctx context.Context) error {
 			c.sourceError(fmt.Errorf("cell: last-known-good map %s: %w", path, err), originLastGood)
 		}
 	}
-	backoff := time.Duration(0)
+	backoff, fast := time.Duration(0), 0
 	for {
 		start := time.Now()
 		m, err := c.cfg.Source.Next(ctx)
@@ -53,21 +53,27 @@ func (c *Client) Run(ctx context.Context) error {
 		if err != nil {
 			c.sourceError(err, originSource)
 			// A source paces its own polls; this only guards against one
-			// that fails without waiting, which would spin.
-			if time.Since(start) < time.Millisecond {
+			// that keeps failing without waiting, which would spin. A few
+			// quick errors in a row are legitimate (a poll that Refresh or a
+			// change woke).
+			if time.Since(start) >= time.Millisecond {
+				fast, backoff = 0, 0
+			} else if fast++; fast >= spinErrors {
 				backoff = min(max(2*backoff, 10*time.Millisecond), time.Second)
 				if !sleep(ctx, backoff) {
 					return ctx.Err()
 				}
-			} else {
-				backoff = 0
 			}
 			continue
 		}
-		backoff = 0
+		fast, backoff = 0, 0
 		c.offer(m, originSource)
 	}
 }
+
+// spinErrors is the number of errors in a row, each returned by the source
+// within a millisecond, after which Run waits before calling it again.
+const spinErrors = 8
 
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)
