@@ -6,6 +6,7 @@ package cell
 
 import (
 	"errors"
+	"github.com/cellkit/cellkit/placement/source"
 
 	"github.com/cellkit/cellkit/placement"
 )
@@ -43,7 +44,7 @@ func ownsShard(m *placement.Map, cell, key string) bool {
 
 // loadFile and saveFile stand in for source.LoadFile and source.SaveFile.
 func loadFile(path string, opt placement.Options) (*placement.Map, error) {
-	return placement.LoadFile(path, opt)
+	return source.LoadFile(path, opt)
 }
 
-func saveFile(path string, m *placement.Map) error { return placement.SaveFile(path, m) }
+func saveFile(path string, m *placement.Map) error { return source.SaveFile(path, m) }
