@@ -91,7 +91,11 @@ func sceneChart(b *strings.Builder, s *SceneResult) {
 	n := min(rec.slotAt(secondsToDuration(s.Seconds))+1, rec.nslots)
 	n = max(n, 1)
 	rows := numCells / numZones
-	height := marginT + (rows+1)*(panelH+panelGY) + 10
+	strips := 1
+	if rec.tenant != "" {
+		strips++
+	}
+	height := marginT + (rows+strips)*(panelH+panelGY) + 10
 	fmt.Fprintf(b, "<svg width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" aria-label=\"%s\">\n",
 		chartW, height, chartW, height, esc(s.Title+": calls per cell over time"))
 	b.WriteString("<rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>\n")
@@ -145,7 +149,26 @@ func sceneChart(b *strings.Builder, s *SceneResult) {
 			[]uint64{rec.userOK[i].Load(), rec.userErr[i].Load()}, []string{"#2da44e", "#cf222e"})
 	}
 	marks(b, s.Marks, 0, py, func(_ float64, atMs float64) float64 { return atMs / ms(rec.slot) * uw })
-	// Labels of the marks, once, under the strip.
+	if rec.tenant != "" {
+		py += panelH + panelGY
+		var tpeak, tok, tref, terr uint64 = 1, 0, 0, 0
+		for i := range n {
+			tok += rec.tenantOK[i].Load()
+			tref += rec.tenantRef[i].Load()
+			terr += rec.tenantErr[i].Load()
+			tpeak = max(tpeak, rec.tenantOK[i].Load()+rec.tenantRef[i].Load()+rec.tenantErr[i].Load())
+		}
+		fmt.Fprintf(b, "<text x=\"0\" y=\"%.1f\" font-size=\"12\">%s's writes: %d ok, %d refused while frozen (amber), %d failed</text>\n",
+			py-6, esc(rec.tenant), tok, tref, terr)
+		fmt.Fprintf(b, "<rect x=\"0\" y=\"%.1f\" width=\"%d\" height=\"%d\" fill=\"#f6f8fa\" stroke=\"#d0d7de\"/>\n", py, chartW, panelH)
+		for i := range n {
+			stack(b, float64(i)*uw, py+panelH, uw, float64(panelH)/float64(tpeak),
+				[]uint64{rec.tenantOK[i].Load(), rec.tenantRef[i].Load(), rec.tenantErr[i].Load()},
+				[]string{"#2da44e", "#d4a72c", "#cf222e"})
+		}
+		marks(b, s.Marks, 0, py, func(_ float64, atMs float64) float64 { return atMs / ms(rec.slot) * uw })
+	}
+	// Labels of the marks, once, under the last strip.
 	ly := py + panelH + 14
 	x := 0.0
 	k := 0

@@ -185,16 +185,22 @@ func run(args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(textOut, "Report written to %s.\n", opt.htmlPath)
 	}
-	if !rep.OK {
-		var why []string
-		for _, s := range rep.Scenes {
-			if !s.OK {
-				why = append(why, fmt.Sprintf("scene %d (%s): %s", s.N, s.Name, s.failedChecks()))
-			}
+	return rep.err()
+}
+
+// err names the scenes that missed their expectation and the checks they
+// failed, or returns nil.
+func (rep *Report) err() error {
+	var why []string
+	for _, s := range rep.Scenes {
+		if !s.OK {
+			why = append(why, fmt.Sprintf("scene %d (%s): %s", s.N, s.Name, s.failedChecks()))
 		}
-		return errors.New("expectation not met: " + strings.Join(why, "; "))
 	}
-	return nil
+	if len(why) == 0 {
+		return nil
+	}
+	return errors.New("expectation not met: " + strings.Join(why, "; "))
 }
 
 func writeJSON(path string, stdout io.Writer, rep *Report) error {

@@ -43,11 +43,15 @@ type recorder struct {
 	ok, failed, skipped [numCells][]atomic.Uint64 // per cell, per slot: client attempts
 	userOK, userErr     []atomic.Uint64           // per slot: what callers got
 
+	// One tenant's writes, per slot, for a scene that follows one.
+	tenant                         string
+	tenantOK, tenantRef, tenantErr []atomic.Uint64
+
 	arrived, accepted [numCells]atomic.Uint64
 	byVersion         [maxVersions][numCells]atomic.Uint64 // accepted, by the client's map version
 	misrouted         atomic.Uint64
 
-	requests, errors, okTotal       atomic.Uint64
+	requests, errors, okTotal        atomic.Uint64
 	failovers, redirects, sourceErrs atomic.Uint64
 
 	// Tenants are judged on the requests they started from judgeFrom (ns
@@ -75,6 +79,9 @@ func newRecorder(planned time.Duration, index map[string]int) *recorder {
 	}
 	r.userOK = make([]atomic.Uint64, r.nslots)
 	r.userErr = make([]atomic.Uint64, r.nslots)
+	r.tenantOK = make([]atomic.Uint64, r.nslots)
+	r.tenantRef = make([]atomic.Uint64, r.nslots)
+	r.tenantErr = make([]atomic.Uint64, r.nslots)
 	r.start = time.Now()
 	return r
 }
@@ -120,6 +127,19 @@ func (r *recorder) result(tenant int, began time.Duration, ok bool) {
 		if !ok {
 			r.hit[tenant].Store(true)
 		}
+	}
+}
+
+// tenantWrite records a write of the tenant the scene follows.
+func (r *recorder) tenantWrite(began time.Duration, ok, refused bool) {
+	s := r.slotAt(began)
+	switch {
+	case ok:
+		r.tenantOK[s].Add(1)
+	case refused:
+		r.tenantRef[s].Add(1)
+	default:
+		r.tenantErr[s].Add(1)
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -72,7 +73,7 @@ func (d *demo) baseline(n int) (*SceneResult, error) {
 	for _, c := range res.Cells {
 		s := float64(c.Accepted) / float64(max(total, 1))
 		lo, hi = min(lo, s), max(hi, s)
-		if d := s - 1.0/numCells; d > tolerance(int(total), 1.0/numCells) || -d > tolerance(int(total), 1.0/numCells) {
+		if d := s - 1.0/numCells; d > tolerance(int(total), 1.0/numCells, cellSpread) || -d > tolerance(int(total), 1.0/numCells, cellSpread) {
 			spread = false
 		}
 	}
@@ -116,7 +117,7 @@ func (d *demo) cellFailure(n int) (*SceneResult, error) {
 	res.check(ok, "the breaker of "+failingCell+" opens", "%s", openedText(ok, opened-failedAt))
 	res.check(c.affectedOutside == 0, "no tenant outside "+failingCell+" affected", "%d", c.affectedOutside)
 	res.check(c.unaffectedInside == 0, "every tenant of "+failingCell+" affected", "%d of %d spared", c.unaffectedInside, c.predicted)
-	tol := tolerance(c.seen, 1.0/numCells)
+	tol := tolerance(c.seen, 1.0/numCells, cellSpread)
 	res.check(c.seen > 0 && abs(res.AffectedShare-1.0/numCells) <= tol, "tenants affected ≈ 1/9",
 		"%s (1/9 = %s ± %s; %s holds %s of the tenants seen)", pct(res.AffectedShare), pct(1.0/numCells), pct(tol), failingCell, pct(expected))
 	res.Headline = fmt.Sprintf("%s fails: its breaker opens %s; %s of tenants get errors (%s holds %s; 1/9 = %s), %d outside it.",
@@ -226,7 +227,7 @@ func (d *demo) poisonTenant(n int) (*SceneResult, error) {
 	res.check(slices.Equal(crashed, want) && !pok, "the poison tenant crashes its whole shard, nothing more",
 		"crashed %v; its shard %v", crashed, shard)
 	res.check(c.affectedOutside == 0, "no tenant with a cell left in its shard affected", "%d", c.affectedOutside)
-	tol := tolerance(c.seen, law) + 0.01
+	tol := tolerance(c.seen, law, shardSpread)
 	res.check(c.seen > 0 && abs(res.AffectedShare-law) <= tol, "tenants losing their whole shard ≈ 1/27",
 		"%s (1/27 = %s ± %s; this map gives %s of the tenants seen that shard)", pct(res.AffectedShare), pct(law), pct(tol), pct(predicted))
 	res.Headline = fmt.Sprintf("poison tenant %s crashes %v, its whole shard: %s of tenants lose every cell of theirs (1/27 = %s for shards of 2 across 3 zones; 1/C(9,2) = %s were zones ignored; shard size 1: 1/9).",
@@ -259,7 +260,7 @@ func (d *demo) zoneDrain(n int) (*SceneResult, error) {
 		return nil, err
 	}
 	versions := []uint64{d.fleet.cp.latest().Version()}
-	st.drive(statelessMix, planned)
+	st.drive(statelessMix, planned+10*time.Second)
 	for _, w := range weights {
 		st.sleep(d.t.drainStep)
 		m, err := d.fleet.cp.edit(context.Background(), func(b *placement.Builder) error {
@@ -280,7 +281,10 @@ func (d *demo) zoneDrain(n int) (*SceneResult, error) {
 		versions = append(versions, m.Version())
 		st.rec.mark(fmt.Sprintf("%s weight %g (v%d)", drainedZone, w, m.Version()), "map")
 	}
-	st.wait()
+	// The last step's traffic: from when the client has the last map.
+	st.awaitVersion(versions[len(versions)-1])
+	st.sleep(d.t.drainStep)
+	st.end()
 	res := st.finish("zone-drain")
 	res.setTenants(res.rec.tenants(nil))
 	var shares []string
@@ -359,6 +363,7 @@ func (d *demo) migration(n int) (*SceneResult, error) {
 		return nil, err
 	}
 	d.fleet.migrating.Store(&tenant)
+	st.rec.tenant = tenant
 	st.drive(statefulMix, planned+2*time.Second)
 
 	// The tenant's writer: one write every 2 ms at most, numbered.
@@ -390,6 +395,7 @@ func (d *demo) migration(n int) (*SceneResult, error) {
 			if resp != nil {
 				w.cell = resp.Header.Get(cell.HeaderCell)
 			}
+			st.rec.tenantWrite(w.start, w.ok, w.refused)
 			wmu.Lock()
 			writes = append(writes, w)
 			wmu.Unlock()
@@ -419,7 +425,7 @@ func (d *demo) migration(n int) (*SceneResult, error) {
 			return err
 		}
 		flipVersion = m.Version()
-		st.rec.mark(fmt.Sprintf("flipped (v%d)", m.Version()), "map")
+		st.rec.mark(fmt.Sprintf("flipped (v%d) on every cell", m.Version()), "map")
 		st.sleep(d.t.migPhase)
 		if m, err = cp.edit(context.Background(), func(b *placement.Builder) error { return b.Advance(g) }); err != nil {
 			return err
@@ -438,6 +444,10 @@ func (d *demo) migration(n int) (*SceneResult, error) {
 	}
 	res.setTenants(res.rec.tenants(nil))
 	flippedAt, flipSeen := res.rec.gotVersion(flipVersion)
+	if flipSeen {
+		res.Marks = append(res.Marks, Mark{AtMs: ms(flippedAt), Label: "the client on the flipped map", Kind: "map"})
+		slices.SortStableFunc(res.Marks, func(a, b Mark) int { return cmp.Compare(a.AtMs, b.AtMs) })
+	}
 	var acked, refused, refusedOutside, writeErrs, lost, atFrom, atTo int
 	for _, w := range writes {
 		switch {
@@ -521,10 +531,7 @@ func (d *demo) controlPlaneDown(n int) (*SceneResult, error) {
 		})
 		if restartErr == nil {
 			next = m.Version()
-			deadline := time.Now().Add(10 * time.Second)
-			for time.Now().Before(deadline) && st.client.Map().Version() < next {
-				time.Sleep(5 * time.Millisecond)
-			}
+			st.awaitVersion(next)
 			if at, ok := st.rec.gotVersion(next); ok {
 				picked, pickup = true, at-restarted
 				st.rec.addMark(Mark{AtMs: ms(at), Label: fmt.Sprintf("clients on v%d", next), Kind: "map"})
@@ -569,7 +576,7 @@ func blastRadius(rs []*SceneResult) []BlastRadius {
 				Expected: 0, Law: "every shard keeps a cell"})
 		case "poison-tenant":
 			out = append(out, BlastRadius{Case: "poison tenant, shard size 2", Measured: r.AffectedShare,
-				Expected: r.Measured["law"], Law: "1/27 shards across zones; 1/C(9,2) = 2.8% in one zone"})
+				Expected: r.Measured["law"], Law: "1/27: shards span zones; 1/C(9,2) = 2.8% in one zone"})
 		}
 	}
 	return out

@@ -95,7 +95,6 @@ func (d *demo) begin(n int, title string, planned time.Duration, exclude ...int)
 		st.stopClient()
 		return nil, errors.New("the client got no map within 10s")
 	}
-	rec.start = time.Now()
 	d.fleet.rec.Store(rec)
 	go st.showProgress(planned)
 	return st, nil
@@ -176,6 +175,14 @@ func (st *stage) call(i int, tenant string, m mix, body string) (bool, *http.Res
 // sleep waits d, the script of a scene running beside the load.
 func (st *stage) sleep(d time.Duration) { time.Sleep(d) }
 
+// awaitVersion waits, at most 10 s, until the client has map version v.
+func (st *stage) awaitVersion(v uint64) {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && st.client.Map().Version() < v {
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // wait ends the load: it waits for the workers, which stop at their time.
 func (st *stage) wait() {
 	st.load.Wait()
@@ -196,18 +203,18 @@ func (st *stage) finish(name string) *SceneResult {
 	stats := st.client.Stats()
 	res := &SceneResult{
 		N: st.n, Name: name, Title: st.title,
-		Seconds:      st.loadEnd.Seconds(),
-		Requests:     rec.requests.Load(),
-		Errors:       rec.errors.Load(),
-		Misrouted:    rec.misrouted.Load(),
-		Retries:      stats.Retries,
+		Seconds:       st.loadEnd.Seconds(),
+		Requests:      rec.requests.Load(),
+		Errors:        rec.errors.Load(),
+		Misrouted:     rec.misrouted.Load(),
+		Retries:       stats.Retries,
 		BudgetRefused: stats.BudgetRefused,
-		Failovers:    rec.failovers.Load(),
-		Redirects:    rec.redirects.Load(),
-		SourceErrors: rec.sourceErrs.Load(),
-		MapVersion:   stats.Version,
-		Measured:     make(map[string]float64),
-		rec:          rec,
+		Failovers:     rec.failovers.Load(),
+		Redirects:     rec.redirects.Load(),
+		SourceErrors:  rec.sourceErrs.Load(),
+		MapVersion:    stats.Version,
+		Measured:      make(map[string]float64),
+		rec:           rec,
 	}
 	if res.Requests > 0 {
 		res.ErrorRate = float64(res.Errors) / float64(res.Requests)
