@@ -175,10 +175,14 @@ func (st *stage) call(i int, tenant string, m mix, body string) (bool, *http.Res
 // sleep waits d, the script of a scene running beside the load.
 func (st *stage) sleep(d time.Duration) { time.Sleep(d) }
 
-// awaitVersion waits, at most 10 s, until the client has map version v.
+// awaitVersion waits, at most 10 s, until the client has map version v and
+// its Observer has reported it (just after the swap).
 func (st *stage) awaitVersion(v uint64) {
 	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) && st.client.Map().Version() < v {
+	for time.Now().Before(deadline) {
+		if _, ok := st.rec.gotVersion(v); ok {
+			return
+		}
 		time.Sleep(5 * time.Millisecond)
 	}
 }
