@@ -411,14 +411,8 @@ func (n *cellNode) holds(seq uint64) bool {
 	return n.ledger[seq]
 }
 
-// follow keeps the cell's map current from the control plane, until ctx ends.
-func (n *cellNode) follow(ctx context.Context, hc *http.Client) {
-	src, err := source.NewHTTP(n.f.cp.url("cells"), source.HTTPConfig{
-		Client: hc, Interval: cellPoll, MinInterval: -1, Timeout: time.Second,
-	})
-	if err != nil {
-		panic(err) // the URL is ours
-	}
+// follow keeps the cell's map current from src, until ctx ends.
+func (n *cellNode) follow(ctx context.Context, src *source.HTTP) {
 	for {
 		start := time.Now()
 		m, err := src.Next(ctx)
@@ -498,10 +492,17 @@ func newFleet() (*fleet, error) {
 	}
 	f.cp.cells = f.cells
 	for _, n := range f.cells {
+		src, err := source.NewHTTP(f.cp.url("cells"), source.HTTPConfig{
+			Client: f.mapHTTP, Interval: cellPoll, MinInterval: -1, Timeout: time.Second,
+		})
+		if err != nil {
+			f.close()
+			return nil, err
+		}
 		f.wg.Add(1)
 		go func() {
 			defer f.wg.Done()
-			n.follow(ctx, f.mapHTTP)
+			n.follow(ctx, src)
 		}()
 	}
 	m, err := firstMap(f.cells)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -230,8 +231,8 @@ func (d *demo) poisonTenant(n int) (*SceneResult, error) {
 	tol := tolerance(c.seen, law, shardSpread)
 	res.check(c.seen > 0 && abs(res.AffectedShare-law) <= tol, "tenants losing their whole shard ≈ 1/27",
 		"%s (1/27 = %s ± %s; this map gives %s of the tenants seen that shard)", pct(res.AffectedShare), pct(law), pct(tol), pct(predicted))
-	res.Headline = fmt.Sprintf("poison tenant %s crashes %v, its whole shard: %s of tenants lose every cell of theirs (1/27 = %s for shards of 2 across 3 zones; 1/C(9,2) = %s were zones ignored; shard size 1: 1/9).",
-		poison, crashed, pct(res.AffectedShare), pct(law), pct(allPairs))
+	res.Headline = fmt.Sprintf("poison tenant %s crashes %s, its whole shard: %s of tenants lose every cell of theirs (1/27 = %s for shards of 2 across 3 zones; 1/C(9,2) = %s were zones ignored; shard size 1: 1/9).",
+		poison, strings.Join(crashed, " and "), pct(res.AffectedShare), pct(law), pct(allPairs))
 	return res, nil
 }
 
@@ -320,16 +321,7 @@ func (d *demo) zoneDrain(n int) (*SceneResult, error) {
 	return res, nil
 }
 
-func joinArrow(s []string) string {
-	out := ""
-	for i, x := range s {
-		if i > 0 {
-			out += " → "
-		}
-		out += x
-	}
-	return out
-}
+func joinArrow(s []string) string { return strings.Join(s, " → ") }
 
 // A write is one write of the migrating tenant, as its caller saw it.
 type write struct {
