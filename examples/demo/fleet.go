@@ -202,8 +202,9 @@ func (cp *controlPlane) latest() *placement.Map {
 	return nil
 }
 
-// publish rolls m out: to the cells, then, once every cell serves it, to the
-// clients.
+// publish rolls m out: to the cells, then, once every cell has confirmed it
+// (it serves it, and no request judged on an older map is still running
+// there), to the clients.
 func (cp *controlPlane) publish(ctx context.Context, m *placement.Map) error {
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
@@ -214,7 +215,7 @@ func (cp *controlPlane) publish(ctx context.Context, m *placement.Map) error {
 	v := m.Version()
 	for _, c := range cp.cells {
 		for {
-			if cm := c.m.Load(); cm != nil && cm.Version() >= v {
+			if c.confirmed.Load() >= v {
 				break
 			}
 			select {
@@ -298,8 +299,10 @@ type cellNode struct {
 	srv  *http.Server
 	done chan struct{}
 
-	m       atomic.Pointer[placement.Map] // the map the cell's guards judge on
-	failing atomic.Bool                   // every request gets a 500
+	m         atomic.Pointer[placement.Map] // the map the cell's guards judge on
+	confirmed atomic.Uint64                 // the version no older request is still running beside
+	inFlight  sync.RWMutex                  // held shared by every request, for confirm
+	failing   atomic.Bool                   // every request gets a 500
 
 	mu     sync.Mutex
 	ledger map[uint64]bool // the writes of the migrating tenant held here
@@ -334,6 +337,8 @@ func (n *cellNode) handler() (http.Handler, error) {
 		// The truth before the guard looks at the cell's map: with the one
 		// after it, it covers every map the guard may have used.
 		ctx := context.WithValue(r.Context(), truthKey{}, n.f.cp.truth.Load())
+		n.inFlight.RLock()
+		defer n.inFlight.RUnlock()
 		mux.ServeHTTP(w, r.WithContext(ctx))
 	}), nil
 }
@@ -421,6 +426,12 @@ func (n *cellNode) follow(ctx context.Context, src *source.HTTP) {
 		}
 		if err == nil && m != nil {
 			n.m.Store(m)
+			// Confirm the version once the requests that may have been
+			// judged on the older map have finished: a migration's next
+			// phase must not start while one of them could still write.
+			n.inFlight.Lock()
+			n.confirmed.Store(m.Version())
+			n.inFlight.Unlock()
 			continue
 		}
 		if time.Since(start) < time.Millisecond {
