@@ -29,6 +29,7 @@ func (c *Client) Run(ctx context.Context) error {
 	if !c.running.CompareAndSwap(false, true) {
 		return ErrRunning
 	}
+	defer close(c.stopped)
 	if path := c.cfg.LastGood; path != "" {
 		m, err := loadFile(path, c.cfg.Options)
 		switch {
@@ -192,8 +193,8 @@ func (c *Client) sourceError(err error, origin string) {
 
 // awaitVersion returns a table of at least version v, waiting at most until
 // ctx is done. The wait is shared by every caller waiting for v, runs
-// detached from any one of them under Config.RefreshTimeout, and asks the
-// source to poll at once.
+// detached from any one of them under Config.RefreshTimeout (and no longer
+// than Run), and asks the source to poll at once.
 func (c *Client) awaitVersion(ctx context.Context, v uint64) (*routeTable, error) {
 	if t := c.table.Load(); t != nil && t.version >= v {
 		return t, nil
@@ -228,6 +229,8 @@ func (c *Client) waitFor(ctx context.Context, v uint64) (*routeTable, error) {
 		}
 		select {
 		case <-ch:
+		case <-c.stopped:
+			return nil, fmt.Errorf("cell: no map of version %d: the client's Run has returned: %w", v, ErrMoved)
 		case <-ctx.Done():
 			var have uint64
 			if t != nil {
