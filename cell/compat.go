@@ -40,10 +40,3 @@ func ownsShard(m *placement.Map, cell, key string) bool {
 	}
 	return m.Owns(cell, key)
 }
-
-// loadFile and saveFile stand in for source.LoadFile and source.SaveFile.
-func loadFile(path string, opt placement.Options) (*placement.Map, error) {
-	return placement.LoadFile(path, opt)
-}
-
-func saveFile(path string, m *placement.Map) error { return placement.SaveFile(path, m) }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cellkit/cellkit/placement"
+	"github.com/cellkit/cellkit/placement/source"
 )
 
 // Run owns the client's background work: it loads the last-known-good file
@@ -31,7 +32,7 @@ func (c *Client) Run(ctx context.Context) error {
 	}
 	defer close(c.stopped)
 	if path := c.cfg.LastGood; path != "" {
-		m, err := loadFile(path, c.cfg.Options)
+		m, err := source.LoadFile(path, c.cfg.Options)
 		switch {
 		case err == nil:
 			c.offer(m, originLastGood)
@@ -111,7 +112,7 @@ func (c *Client) offer(m *placement.Map, origin string) {
 	c.swap(m, origin)
 	var saveErr error
 	if c.cfg.LastGood != "" && origin != originLastGood {
-		saveErr = saveFile(c.cfg.LastGood, m)
+		saveErr = source.SaveFile(c.cfg.LastGood, m)
 	}
 	c.mu.Lock()
 	c.source.updates++
