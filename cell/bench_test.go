@@ -14,6 +14,7 @@ import (
 
 	"github.com/cellkit/cellkit/cell"
 	"github.com/cellkit/cellkit/placement"
+	"github.com/cellkit/cellkit/placement/source"
 	"github.com/sony/gobreaker/v2"
 )
 
@@ -55,7 +56,7 @@ func benchMap(tb testing.TB, n, shard int, url string) *placement.Map {
 // runClient returns a ready client on m, stopped at cleanup.
 func runClient(tb testing.TB, m *placement.Map, cfg cell.Config) *cell.Client {
 	tb.Helper()
-	cfg.Source = placement.NewStatic(m)
+	cfg.Source = source.NewStatic(m)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -26,6 +26,7 @@ type Client struct {
 	swapped atomic.Pointer[chan struct{}] // closed and replaced at every swap
 	ready   chan struct{}
 	running atomic.Bool
+	stopped chan struct{} // closed when Run returns: no map will come any more
 	flights singleflight.Group
 
 	// mu guards what Run writes for Stats. It is never held while a hook
@@ -50,11 +51,12 @@ func NewClient(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{
-		cfg:    s,
-		budget: newBudget(s.Budget),
-		epoch:  time.Now(),
-		ready:  make(chan struct{}),
-		states: make(map[string]*cellState),
+		cfg:     s,
+		budget:  newBudget(s.Budget),
+		epoch:   time.Now(),
+		ready:   make(chan struct{}),
+		stopped: make(chan struct{}),
+		states:  make(map[string]*cellState),
 	}
 	c.refresher, _ = s.Source.(placement.Refresher)
 	bc := s.Breakers

@@ -14,10 +14,11 @@ import (
 	"github.com/cellkit/cellkit/cell"
 	"github.com/cellkit/cellkit/cell/celltest"
 	"github.com/cellkit/cellkit/placement"
+	"github.com/cellkit/cellkit/placement/source"
 )
 
 func TestNewClientConfig(t *testing.T) {
-	src := placement.NewStatic(nil)
+	src := source.NewStatic(nil)
 	tests := []struct {
 		name  string
 		cfg   cell.Config
@@ -32,7 +33,7 @@ func TestNewClientConfig(t *testing.T) {
 		{"negative hedge delay", cell.Config{Source: src, Hedge: cell.Hedge{Delay: -1}}, "Hedge.Delay"},
 		{"negative hedges", cell.Config{Source: src, Hedge: cell.Hedge{Delay: time.Millisecond, Max: -1}}, "Hedge.Max"},
 		{"negative refresh timeout", cell.Config{Source: src, RefreshTimeout: -1}, "RefreshTimeout"},
-		{"bad breakers", cell.Config{Source: src, Breakers: breaker.Config{Window: -time.Second}}, "Breakers"},
+		{"bad breakers", cell.Config{Source: src, Breakers: breaker.Config{FailureRatio: 2}}, "Breakers"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,7 +6,6 @@ package cell
 
 import (
 	"errors"
-	"github.com/cellkit/cellkit/placement/source"
 
 	"github.com/cellkit/cellkit/placement"
 )
@@ -41,10 +40,3 @@ func ownsShard(m *placement.Map, cell, key string) bool {
 	}
 	return m.Owns(cell, key)
 }
-
-// loadFile and saveFile stand in for source.LoadFile and source.SaveFile.
-func loadFile(path string, opt placement.Options) (*placement.Map, error) {
-	return source.LoadFile(path, opt)
-}
-
-func saveFile(path string, m *placement.Map) error { return source.SaveFile(path, m) }

@@ -21,6 +21,7 @@ import (
 	"github.com/cellkit/cellkit/cell"
 	"github.com/cellkit/cellkit/cell/celltest"
 	"github.com/cellkit/cellkit/placement"
+	"github.com/cellkit/cellkit/placement/source"
 )
 
 // homes returns the home cell of each key on the fleet's map.
@@ -633,11 +634,11 @@ func TestE2EControlPlaneDown(t *testing.T) {
 
 		// A new process: only the last-known-good file, no control plane.
 		lkg2 := filepath.Join(dir, "copy.json")
-		data, err := os.ReadFile(lkg)
+		saved, err := source.LoadFile(lkg, placement.Options{})
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("LoadFile(%s) of the client's last-known-good file: %v", lkg, err)
 		}
-		if err := os.WriteFile(lkg2, data, 0o644); err != nil {
+		if err := source.SaveFile(lkg2, saved); err != nil {
 			t.Fatal(err)
 		}
 		fresh, err := f.NewClient(cell.Config{LastGood: lkg2})
@@ -673,11 +674,7 @@ func TestE2EControlPlaneDown(t *testing.T) {
 			}
 		}
 		serve(c, "control plane back")
-		saved, err := os.ReadFile(lkg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if m, err := placement.Parse(saved); err != nil || m.Version() != m2.Version() {
+		if m, err := source.LoadFile(lkg, placement.Options{}); err != nil || m.Version() != m2.Version() {
 			t.Fatalf("last-known-good file holds %v, %v; want v%d", m, err, m2.Version())
 		}
 	})

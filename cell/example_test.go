@@ -12,6 +12,7 @@ import (
 
 	"github.com/cellkit/cellkit/cell"
 	"github.com/cellkit/cellkit/placement"
+	"github.com/cellkit/cellkit/placement/source"
 )
 
 const exampleMap = `{
@@ -32,7 +33,7 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	c, err := cell.NewClient(cell.Config{Source: placement.NewStatic(m), Zone: "az1"})
+	c, err := cell.NewClient(cell.Config{Source: source.NewStatic(m), Zone: "az1"})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -77,7 +78,7 @@ func ExampleClient_Transport() {
 	}
 	mux.Handle("/", guard)
 
-	c, err := cell.NewClient(cell.Config{Source: placement.NewStatic(m)})
+	c, err := cell.NewClient(cell.Config{Source: source.NewStatic(m)})
 	if err != nil {
 		log.Fatal(err)
 	}

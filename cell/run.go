@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cellkit/cellkit/placement"
+	"github.com/cellkit/cellkit/placement/source"
 )
 
 // Run owns the client's background work: it loads the last-known-good file
@@ -29,8 +30,9 @@ func (c *Client) Run(ctx context.Context) error {
 	if !c.running.CompareAndSwap(false, true) {
 		return ErrRunning
 	}
+	defer close(c.stopped)
 	if path := c.cfg.LastGood; path != "" {
-		m, err := loadFile(path, c.cfg.Options)
+		m, err := source.LoadFile(path, c.cfg.Options)
 		switch {
 		case err == nil:
 			c.offer(m, originLastGood)
@@ -110,7 +112,7 @@ func (c *Client) offer(m *placement.Map, origin string) {
 	c.swap(m, origin)
 	var saveErr error
 	if c.cfg.LastGood != "" && origin != originLastGood {
-		saveErr = saveFile(c.cfg.LastGood, m)
+		saveErr = source.SaveFile(c.cfg.LastGood, m)
 	}
 	c.mu.Lock()
 	c.source.updates++
@@ -192,8 +194,8 @@ func (c *Client) sourceError(err error, origin string) {
 
 // awaitVersion returns a table of at least version v, waiting at most until
 // ctx is done. The wait is shared by every caller waiting for v, runs
-// detached from any one of them under Config.RefreshTimeout, and asks the
-// source to poll at once.
+// detached from any one of them under Config.RefreshTimeout (and no longer
+// than Run), and asks the source to poll at once.
 func (c *Client) awaitVersion(ctx context.Context, v uint64) (*routeTable, error) {
 	if t := c.table.Load(); t != nil && t.version >= v {
 		return t, nil
@@ -228,6 +230,8 @@ func (c *Client) waitFor(ctx context.Context, v uint64) (*routeTable, error) {
 		}
 		select {
 		case <-ch:
+		case <-c.stopped:
+			return nil, fmt.Errorf("cell: no map of version %d: the client's Run has returned: %w", v, ErrMoved)
 		case <-ctx.Done():
 			var have uint64
 			if t != nil {
