@@ -76,6 +76,18 @@ type Ring struct {
 	eIdx   []int32
 	groups []group
 
+	// The fast path's key-independent part (sieve.go).
+	pre     []uint64                                   // pre[p] = eSeed[p] ^ eSeed[p]>>30, mix's first step
+	eW      []float64                                  // weight of eSeed[p]
+	pos     []int32                                    // position in eSeed of each member; −1 for weight 0
+	live    []int32                                    // the zones with members of positive weight
+	thr     []uint64                                   // thr[g*ladder+ℓ]: group g's sieve threshold at level ℓ
+	zoneQ   []float64                                  // zoneQ[z*ladder+ℓ]: mixed zone z's score bound at level ℓ
+	ownThr  [][2]uint64                                // thresholds for group g's best member
+	allThr  [2]uint64                                  // thresholds for the best of all, when uniform
+	uniform bool                                       // every member of positive weight has the same weight
+	levels  [maxFastK + 1]struct{ level, extra int32 } // water levels of shards of size k
+
 	scratch sync.Pool // *shardScratch, for shards too large for the stack
 }
 
@@ -87,6 +99,8 @@ type zone struct {
 	lo, hi   int32
 	glo, ghi int32
 	weight   float64
+	bits     uint8 // bit length of hi−lo: a position's bits in a sieve key
+	mixed    bool  // more than one weight
 }
 
 // group is a run eSeed[lo:hi] of members of one zone and one weight.
@@ -173,6 +187,7 @@ func New(members []Member) (*Ring, error) {
 		z.hi++
 		z.weight += m.Weight
 	}
+	r.prepareSieve()
 	return r, nil
 }
 
@@ -206,9 +221,14 @@ func (r *Ring) Zones() int { return len(r.zones) }
 // reads every member with positive weight, so it costs O(n). For O(1) owners
 // of a fixed member set, build a Table.
 func (r *Ring) Owner(h uint64) int {
+	if r.uniform {
+		if p, ok := r.sieveFirst(h, 0, len(r.eSeed), r.allThr); ok {
+			return int(r.eIdx[p])
+		}
+	}
 	best := cand{i: -1}
-	for _, g := range r.groups {
-		c := r.argmax(h, g)
+	for g := range r.groups {
+		c := r.first(h, g)
 		if best.i < 0 || ahead(&c, &best) {
 			best = c
 		}

@@ -1,0 +1,585 @@
+package ring
+
+import (
+	"math"
+	"math/bits"
+)
+
+// This file is the fast path of Owner, Shard and ShardFrom: a sieve that
+// drops, without a branch or a store, every member that cannot be among a
+// zone's best t, then a branch-free rank of the few survivors. Its answers
+// are those of the general path (shard.go) bit for bit; the package
+// documentation says why.
+
+const (
+	// maxFastK is the largest shard the fast path builds; larger ones, and
+	// shards around a home of weight 0, take the general path.
+	maxFastK = 16
+	// ladder is the number of sieve levels of each zone.
+	ladder = 16
+)
+
+// sieveTarget[ℓ] is the number of members expected to survive a sieve at
+// level ℓ. Each zone sieves first at firstLevel[t] to rank its best t
+// members, then, if too few survive, at retryLevel[t]; if that fails too, the
+// general rank decides.
+var sieveTarget = [ladder]float64{2, 3, 4, 5, 6, 7, 8, 9, 10, 12, 14, 17, 20, 26, 34, 48}
+
+var firstLevel, retryLevel = levelsFor(func(t int) float64 { return float64(t + 2 + t/2) },
+	func(t int) float64 { return float64(3*t + 8) })
+
+// levelsFor returns, for each t ≤ maxFastK, the first ladder level whose
+// target reaches first(t), and the first that reaches retry(t).
+func levelsFor(first, retry func(int) float64) (f, r [maxFastK + 1]uint8) {
+	at := func(s float64) uint8 {
+		for l, target := range sieveTarget {
+			if target >= s {
+				return uint8(l)
+			}
+		}
+		return ladder - 1
+	}
+	for t := 1; t <= maxFastK; t++ {
+		f[t], r[t] = at(first(t)), at(retry(t))
+	}
+	return f, r
+}
+
+// prepareSieve computes what the fast path needs and no key changes: the
+// first step of every member's mix, weights by position, the live zones,
+// every threshold and the water levels of small shards. New calls it last.
+func (r *Ring) prepareSieve() {
+	n := len(r.eSeed)
+	r.pre = make([]uint64, n)
+	r.eW = make([]float64, n)
+	for p, s := range r.eSeed {
+		r.pre[p] = s ^ s>>30
+	}
+	r.pos = make([]int32, len(r.members))
+	for i := range r.pos {
+		r.pos[i] = -1
+	}
+	for p, i := range r.eIdx {
+		r.pos[i] = int32(p)
+	}
+	r.uniform = true
+	for _, g := range r.groups {
+		for p := g.lo; p < g.hi; p++ {
+			r.eW[p] = g.w
+		}
+		r.uniform = r.uniform && g.w == r.groups[0].w
+	}
+	r.allThr = firstThresholds(n)
+	r.ownThr = make([][2]uint64, len(r.groups))
+	for g, gr := range r.groups {
+		r.ownThr[g] = firstThresholds(int(gr.hi - gr.lo))
+	}
+	r.thr = make([]uint64, len(r.groups)*ladder)
+	r.zoneQ = make([]float64, len(r.zones)*ladder)
+	for z := range r.zones {
+		zn := &r.zones[z]
+		size := int(zn.hi - zn.lo)
+		if size == 0 {
+			continue
+		}
+		r.live = append(r.live, int32(z))
+		zn.bits = uint8(bits.Len(uint(size)))
+		zn.mixed = zn.ghi-zn.glo > 1
+		for l, s := range sieveTarget {
+			if !zn.mixed {
+				r.thr[int(zn.glo)*ladder+l] = drawThreshold(size, s)
+				continue
+			}
+			q := r.scoreBound(zn, s)
+			r.zoneQ[z*ladder+l] = q
+			for g := zn.glo; g < zn.ghi; g++ {
+				r.thr[int(g)*ladder+l] = scoreThreshold(q, r.groups[g].w)
+			}
+		}
+	}
+	size := func(z int32) int32 { return r.zones[z].hi - r.zones[z].lo }
+	for k := 2; k <= maxFastK; k++ {
+		r.levels[k].level, r.levels[k].extra = r.waterLevel(int32(k), size)
+	}
+}
+
+// firstThresholds returns the two sieve thresholds, first and retry, for the
+// best member of size members of equal weight.
+func firstThresholds(size int) [2]uint64 {
+	return [2]uint64{drawThreshold(size, sieveTarget[firstLevel[1]]), drawThreshold(size, sieveTarget[retryLevel[1]])}
+}
+
+// drawThreshold returns the threshold T that about s of size members of
+// equal weight reach (x ≥ T), or 0 when s ≥ size. T is a multiple of 2³³,
+// so that x ≥ T exactly when the product before the last step of mix
+// reaches T (the last step, z ^ z>>31, keeps the top 33 bits).
+func drawThreshold(size int, s float64) uint64 {
+	if s >= float64(size) {
+		return 0
+	}
+	return uint64((1-s/float64(size))*0x1p31) << 33
+}
+
+// scoreBound returns a score Q that about s members of zone zn have reached
+// (expScore(x)/w ≤ Q), from Σ 1 − exp(−w·Q) = s, or +Inf when s ≥ the
+// zone's size. Only the number of survivors depends on its precision; which
+// members the fast path returns does not.
+func (r *Ring) scoreBound(zn *zone, s float64) float64 {
+	size := float64(zn.hi - zn.lo)
+	if s >= size {
+		return math.Inf(1)
+	}
+	q := -math.Log1p(-s/size) * size / zn.weight // exact for equal weights
+	for range 2 {                                // Newton steps
+		f, df := -s, 0.0
+		for _, g := range r.groups[zn.glo:zn.ghi] {
+			e := math.Exp(-g.w * q)
+			f += float64(g.hi-g.lo) * (1 - e)
+			df += float64(g.hi-g.lo) * g.w * e
+		}
+		if next := q - f/df; df > 0 && next > 0 && !math.IsInf(next, 0) {
+			q = next
+		}
+	}
+	return q
+}
+
+// scoreThreshold returns a multiple T of 2³³ such that every x < T scores
+// expScore(x)/w > q: a member of weight w that draws below T ranks after
+// every member whose score is at most q. It is about the largest such T.
+// Each candidate is checked with expScore itself, and expScore never
+// increases with x, so checking x = T−1 checks every x below T.
+func scoreThreshold(q, w float64) uint64 {
+	if !(q < math.Inf(1)) {
+		return 0
+	}
+	ok := func(t uint64) bool { return t == 0 || expScore(t<<33-1)/w > q }
+	t := uint64(min(math.Exp(-w*q)*0x1p31, 0x1p31-1))
+	if ok(t) {
+		for i := 0; i < 4 && t+1 < 1<<31 && ok(t+1); i++ {
+			t++
+		}
+		return t << 33
+	}
+	for step := uint64(1); !ok(t); step *= 2 {
+		t -= min(step, t)
+	}
+	return t << 33
+}
+
+// mixTail finishes mix(h ^ s) from y = (h ^ h>>30) ^ (s ^ s>>30), the value
+// after its first step: z ^ z>>30 distributes over the xor of h and s.
+func mixTail(y uint64) uint64 {
+	z := y * mixM1
+	z = (z ^ z>>27) * mixM2
+	return z ^ z>>31
+}
+
+// sieve returns the bit mask of the members pre[i] (at most 64) whose draw
+// x = mix(h ^ s) reaches t, a multiple of 2³³, for hp = h ^ h>>30; m1 and m2
+// are mix's multipliers, passed so that they stay in registers. Each member
+// costs its two multiplications and a few integer operations: no branch, no
+// store (the compare's borrow is shifted into the mask by an add with
+// carry).
+//
+//go:noinline
+func sieve(pre []uint64, hp, t, m1, m2 uint64) uint64 {
+	var drop uint64 // bit i: member i draws below t
+	i := len(pre) - 1
+	for ; i >= 1; i -= 2 {
+		z, y := (hp^pre[i])*m1, (hp^pre[i-1])*m1
+		z, y = (z^z>>27)*m2, (y^y>>27)*m2
+		_, bz := bits.Sub64(z, t, 0)
+		drop, _ = bits.Add64(drop, drop, bz)
+		_, by := bits.Sub64(y, t, 0)
+		drop, _ = bits.Add64(drop, drop, by)
+	}
+	if i == 0 {
+		z := (hp ^ pre[0]) * m1
+		z = (z ^ z>>27) * m2
+		_, bz := bits.Sub64(z, t, 0)
+		drop, _ = bits.Add64(drop, drop, bz)
+	}
+	return ^drop & (uint64(1)<<uint(len(pre)) - 1)
+}
+
+// The top-t networks: net holds the largest keys offered so far in
+// decreasing order; each key costs one max and one min per slot and no
+// branch. The small sizes keep the slots in registers.
+
+func top2(net []uint64, keys []uint64) {
+	a0, a1 := net[0], net[1]
+	for _, v := range keys {
+		a0, v = max(a0, v), min(a0, v)
+		a1 = max(a1, v)
+	}
+	net[0], net[1] = a0, a1
+}
+
+func top3(net []uint64, keys []uint64) {
+	a0, a1, a2 := net[0], net[1], net[2]
+	for _, v := range keys {
+		a0, v = max(a0, v), min(a0, v)
+		a1, v = max(a1, v), min(a1, v)
+		a2 = max(a2, v)
+	}
+	net[0], net[1], net[2] = a0, a1, a2
+}
+
+func top5(net []uint64, keys []uint64) {
+	a0, a1, a2, a3, a4 := net[0], net[1], net[2], net[3], net[4]
+	for _, v := range keys {
+		a0, v = max(a0, v), min(a0, v)
+		a1, v = max(a1, v), min(a1, v)
+		a2, v = max(a2, v), min(a2, v)
+		a3, v = max(a3, v), min(a3, v)
+		a4 = max(a4, v)
+	}
+	net[0], net[1], net[2], net[3], net[4] = a0, a1, a2, a3, a4
+}
+
+func topN(net []uint64, keys []uint64) {
+	for _, v := range keys {
+		for j := range net {
+			a := net[j]
+			net[j] = max(a, v)
+			v = min(a, v)
+		}
+	}
+}
+
+// netSize returns the network size that ranks t members and the next: the
+// smallest specialised size of at least t+1.
+func netSize(t int) int {
+	switch {
+	case t <= 1:
+		return 2
+	case t == 2:
+		return 3
+	case t <= 4:
+		return 5
+	}
+	return t + 1
+}
+
+// offer offers keys to net.
+func offer(net []uint64, keys []uint64) {
+	switch len(net) {
+	case 2:
+		top2(net, keys)
+	case 3:
+		top3(net, keys)
+	case 5:
+		top5(net, keys)
+	default:
+		topN(net, keys)
+	}
+}
+
+// sieveDraws offers to net every member of eSeed[lo:hi] but position skip
+// whose draw reaches t, keyed by the draw with the low b bits replaced by the
+// position after zlo, and returns how many it offered.
+func (r *Ring) sieveDraws(hp uint64, lo, hi, zlo int, t uint64, skip int, net []uint64, b uint) int {
+	low := uint64(1)<<b - 1
+	n := 0
+	var keys [64]uint64
+	for base := lo; base < hi; base += 64 {
+		m := sieve(r.pre[base:min(base+64, hi)], hp, t, mixM1, mixM2)
+		if d := skip - base; uint(d) < 64 {
+			m &^= 1 << uint(d)
+		}
+		c := 0
+		for ; m != 0; m &= m - 1 {
+			p := base + bits.TrailingZeros64(m)
+			keys[c&63] = mixTail(hp^r.pre[p])&^low | uint64(p-zlo)
+			c++
+		}
+		offer(net, keys[:c])
+		n += c
+	}
+	return n
+}
+
+// sieveScores is sieveDraws for group g of a zone of mixed weights: every
+// survivor pays for its score q, keyed by the complement of q's bits (the
+// bits of a positive double grow with it), and it returns how many scored
+// at most bound.
+func (r *Ring) sieveScores(hp uint64, g group, zlo int, t uint64, bound float64, skip int, net []uint64, b uint) int {
+	low := uint64(1)<<b - 1
+	n := 0
+	lo, hi := int(g.lo), int(g.hi)
+	var keys [64]uint64
+	for base := lo; base < hi; base += 64 {
+		m := sieve(r.pre[base:min(base+64, hi)], hp, t, mixM1, mixM2)
+		if d := skip - base; uint(d) < 64 {
+			m &^= 1 << uint(d)
+		}
+		c := 0
+		for ; m != 0; m &= m - 1 {
+			p := base + bits.TrailingZeros64(m)
+			q := expScore(mixTail(hp^r.pre[p])) / g.w
+			if q <= bound {
+				n++
+			}
+			keys[c&63] = ^math.Float64bits(q)&^low | uint64(p-zlo)
+			c++
+		}
+		offer(net, keys[:c])
+	}
+	return n
+}
+
+// zoneTop writes to out the positions (in eSeed) of the len(out) best
+// members of live zone z for h, in rank order, position skip excluded; the
+// zone has that many members besides skip, and len(out) ≤ maxFastK.
+func (r *Ring) zoneTop(h uint64, z int32, skip int, out []int32) {
+	t := len(out)
+	if t == 0 {
+		return
+	}
+	if r.sieveZone(h, z, skip, int(firstLevel[t]), out) || r.sieveZone(h, z, skip, int(retryLevel[t]), out) {
+		return
+	}
+	var buf [maxFastK]cand
+	picks := buf[:t]
+	skipIdx := int32(-1)
+	if skip >= 0 {
+		skipIdx = r.eIdx[skip]
+	}
+	c := column{zone: z}
+	r.rankZone(h, &c, picks, skipIdx)
+	for j := range out {
+		out[j] = r.pos[picks[j].i]
+	}
+}
+
+// sieveZone is zoneTop at sieve level l. It reports false, having decided
+// nothing, when fewer than len(out) members are certain to survive or when
+// two of the best keys tie in their high bits.
+//
+// It is exact: every member it drops ranks after every member it keeps (a
+// draw below the threshold, in a zone of equal weights; in a zone of mixed
+// weights, a score above the bound, which it checks every kept member stays
+// within), and keys whose high bits differ order members as the rank does.
+func (r *Ring) sieveZone(h uint64, z int32, skip, l int, out []int32) bool {
+	zn := &r.zones[z]
+	t := len(out)
+	b := uint(zn.bits)
+	var buf [maxFastK + 1]uint64
+	net := buf[:netSize(t)]
+	hp := h ^ h>>30
+	if !zn.mixed {
+		if r.sieveDraws(hp, int(zn.lo), int(zn.hi), int(zn.lo), r.thr[int(zn.glo)*ladder+l], skip, net, b) < t {
+			return false
+		}
+	} else {
+		bound, n := r.zoneQ[int(z)*ladder+l], 0
+		for g := zn.glo; g < zn.ghi; g++ {
+			n += r.sieveScores(hp, r.groups[g], int(zn.lo), r.thr[int(g)*ladder+l], bound, skip, net, b)
+		}
+		if n < t {
+			return false
+		}
+	}
+	for j := range t {
+		if (net[j]^net[j+1])>>b == 0 {
+			return false
+		}
+	}
+	low := uint64(1)<<b - 1
+	for j := range out {
+		out[j] = zn.lo + int32(net[j]&low)
+	}
+	return true
+}
+
+// sieveFirst returns the position of the best member of eSeed[lo:hi], all
+// of one weight, trying thresholds ts[0] then ts[1]; false when neither
+// decides.
+func (r *Ring) sieveFirst(h uint64, lo, hi int, ts [2]uint64) (int, bool) {
+	hp := h ^ h>>30
+	b := uint(bits.Len(uint(hi - lo)))
+	low := uint64(1)<<b - 1
+	var keys [64]uint64
+	for _, t := range ts {
+		var net [2]uint64 // the two largest keys
+		n := 0
+		for base := lo; base < hi; base += 64 {
+			m := sieve(r.pre[base:min(base+64, hi)], hp, t, mixM1, mixM2)
+			c := 0
+			for ; m != 0; m &= m - 1 {
+				p := base + bits.TrailingZeros64(m)
+				keys[c&63] = mixTail(hp^r.pre[p])&^low | uint64(p-lo)
+				c++
+			}
+			top2(net[:], keys[:c])
+			n += c
+		}
+		if n == 1 || n > 1 && (net[0]^net[1])>>b != 0 {
+			return lo + int(net[0]&low), true
+		}
+		if n > 1 {
+			break // a near tie: the exact scan decides
+		}
+	}
+	return 0, false
+}
+
+// first returns the best member of group g for h.
+func (r *Ring) first(h uint64, g int) cand {
+	gr := r.groups[g]
+	if gr.hi-gr.lo >= 8 {
+		if p, ok := r.sieveFirst(h, int(gr.lo), int(gr.hi), r.ownThr[g]); ok {
+			return cand{x: mix(h ^ r.eSeed[p]), w: gr.w, q: -1, i: r.eIdx[p]}
+		}
+	}
+	return r.argmax(h, gr)
+}
+
+// shardFast is shard for 2 ≤ k ≤ maxFastK, k at most the members of
+// positive weight, and a home that is −1 or of positive weight.
+func (r *Ring) shardFast(h uint64, home, k int, dst []int) []int {
+	var picks [2 * maxFastK]int32 // positions in eSeed
+	if len(r.live) == 1 {
+		// One zone: the shard is its best k, or the home and the best
+		// k−1 others.
+		z := r.live[0]
+		if home < 0 {
+			out := picks[:k]
+			r.zoneTop(h, z, -1, out)
+			for _, p := range out {
+				dst = append(dst, int(r.eIdx[p]))
+			}
+			return dst
+		}
+		out := picks[:k-1]
+		r.zoneTop(h, z, int(r.pos[home]), out)
+		dst = append(dst, home)
+		for _, p := range out {
+			dst = append(dst, int(r.eIdx[p]))
+		}
+		return dst
+	}
+	level, extra := r.levels[k].level, r.levels[k].extra
+	if level == 0 {
+		return r.shardSpread(h, home, k, dst)
+	}
+
+	// Every live zone is a column (there are at most k of them); column i
+	// lists picks[cols[i].off:][:cols[i].n], the home first in its own.
+	more := int32(0)
+	if extra > 0 {
+		more = 1
+	}
+	homeZone := int32(-1)
+	if home >= 0 {
+		homeZone = r.zoneOf[home]
+	}
+	var colBuf [maxFastK]fastColumn
+	cols := colBuf[:len(r.live)]
+	off, lead := int32(0), -1
+	var best cand
+	for i, z := range r.live {
+		zn := &r.zones[z]
+		c := &cols[i]
+		*c = fastColumn{zone: z, size: zn.hi - zn.lo, key: mix(h ^ zn.seed), off: off}
+		if z == homeZone {
+			c.n = min(c.size, level+1)
+			picks[off] = r.pos[home]
+			r.zoneTop(h, z, int(r.pos[home]), picks[off+1:off+c.n])
+		} else {
+			c.n = min(c.size, level+more)
+			r.zoneTop(h, z, -1, picks[off:off+c.n])
+		}
+		if home < 0 {
+			// The owner leads one of the columns.
+			p := picks[off]
+			m := cand{x: mix(h ^ r.eSeed[p]), w: r.eW[p], q: -1, i: r.eIdx[p]}
+			if lead < 0 || ahead(&m, &best) {
+				lead, best = i, m
+			}
+		} else if z == homeZone {
+			lead = i
+		}
+		off += c.n
+	}
+
+	// Column order: the home's, then the others by zone rank (an
+	// insertion sort of cols[1:]: at most maxFastK columns). Then the
+	// counts, and the rows.
+	cols[0], cols[lead] = cols[lead], cols[0]
+	for i := 2; i < len(cols); i++ {
+		for j := i; j > 1 && zoneRanks(&cols[j], &cols[j-1]); j-- {
+			cols[j], cols[j-1] = cols[j-1], cols[j]
+		}
+	}
+	for i := range cols {
+		c := &cols[i]
+		c.count = min(c.size, level)
+		if extra > 0 && c.size > level {
+			c.count++
+			extra--
+		}
+	}
+	for round := int32(0); len(dst) < k; round++ {
+		for i := range cols {
+			if c := &cols[i]; round < c.count {
+				dst = append(dst, int(r.eIdx[picks[c.off+round]]))
+			}
+		}
+	}
+	return dst
+}
+
+// fastColumn is one zone's part of a shard on the fast path.
+type fastColumn struct {
+	zone  int32
+	size  int32  // members of positive weight
+	key   uint64 // rank of the zone for this hash: mix(h ^ zone seed)
+	off   int32  // the column is picks[off : off+n]
+	n     int32
+	count int32 // members the shard takes from the column
+}
+
+// zoneRanks reports whether column a's zone ranks before b's: the larger
+// key, then the smaller zone index (zone indexes follow name order).
+func zoneRanks(a, b *fastColumn) bool {
+	return a.key > b.key || a.key == b.key && a.zone < b.zone
+}
+
+// shardSpread is shardFast when more zones have members than the shard
+// takes (water level 0): the home, then the best member of each of the k−1
+// best other zones, in zone rank order.
+func (r *Ring) shardSpread(h uint64, home, k int, dst []int) []int {
+	if home < 0 {
+		home = r.Owner(h)
+	}
+	homeZone := r.zoneOf[home]
+	var sel [maxFastK]fastColumn // the best other zones so far, in rank order
+	n := 0
+	for _, z := range r.live {
+		if z == homeZone {
+			continue
+		}
+		c := fastColumn{zone: z, key: mix(h ^ r.zones[z].seed)}
+		if n == k-1 {
+			if !zoneRanks(&c, &sel[n-1]) {
+				continue
+			}
+			n--
+		}
+		j := n
+		for ; j > 0 && zoneRanks(&c, &sel[j-1]); j-- {
+			sel[j] = sel[j-1]
+		}
+		sel[j] = c
+		n++
+	}
+	dst = append(dst, home)
+	var p [1]int32
+	for _, c := range sel[:n] {
+		r.zoneTop(h, c.zone, -1, p[:])
+		dst = append(dst, int(r.eIdx[p[0]]))
+	}
+	return dst
+}
