@@ -276,57 +276,85 @@ func offer(net []uint64, keys []uint64) {
 	}
 }
 
-// sieveDraws offers to net every member of eSeed[lo:hi] but position skip
-// whose draw reaches t, keyed by the draw with the low b bits replaced by the
-// position after zlo, and returns how many it offered.
-func (r *Ring) sieveDraws(hp uint64, lo, hi, zlo int, t uint64, skip int, net []uint64, b uint) int {
-	low := uint64(1)<<b - 1
-	n := 0
-	var keys [64]uint64
-	for base := lo; base < hi; base += 64 {
-		m := sieve(r.pre[base:min(base+64, hi)], hp, t, mixM1, mixM2)
-		if d := skip - base; uint(d) < 64 {
-			m &^= 1 << uint(d)
-		}
-		c := 0
-		for ; m != 0; m &= m - 1 {
-			p := base + bits.TrailingZeros64(m)
-			keys[c&63] = mixTail(hp^r.pre[p])&^low | uint64(p-zlo)
-			c++
-		}
-		offer(net, keys[:c])
-		n += c
-	}
-	return n
+// A sift is the state of one sieve of a zone (or of a group, or of every
+// member): the non-empty masks of the sieved words, compacted without a
+// branch, and the network their survivors go to. Masks are gathered 15 words
+// (960 members) at a time.
+type sift struct {
+	hp    uint64     // h ^ h>>30
+	zlo   int        // positions in keys count from zlo
+	low   uint64     // the key bits that hold a position
+	net   []uint64   // the top-t network
+	bound float64    // for scores: the bound a kept member must be within
+	n     int        // members offered (draws), or within bound (scores)
+	nw    int        // words held
+	words [16]uint64 // survivor masks; words[nw] is scratch
+	bases [16]uint64 // position of each mask's bit 0
 }
 
-// sieveScores is sieveDraws for group g of a zone of mixed weights: every
-// survivor pays for its score q, keyed by the complement of q's bits (the
-// bits of a positive double grow with it), and it returns how many scored
-// at most bound.
-func (r *Ring) sieveScores(hp uint64, g group, zlo int, t uint64, bound float64, skip int, net []uint64, b uint) int {
-	low := uint64(1)<<b - 1
-	n := 0
-	lo, hi := int(g.lo), int(g.hi)
-	var keys [64]uint64
+// sieveRange sieves eSeed[lo:hi] at threshold t, position skip excluded,
+// and offers its survivors to s.net: keyed by draws, or with scores, by
+// scores of weight w.
+func (r *Ring) sieveRange(s *sift, lo, hi int, t uint64, skip int, scores bool) {
 	for base := lo; base < hi; base += 64 {
-		m := sieve(r.pre[base:min(base+64, hi)], hp, t, mixM1, mixM2)
-		if d := skip - base; uint(d) < 64 {
-			m &^= 1 << uint(d)
+		m := sieve(r.pre[base:min(base+64, hi)], s.hp, t, mixM1, mixM2)
+		if d := uint(skip - base); d < 64 {
+			m &^= 1 << d
 		}
-		c := 0
-		for ; m != 0; m &= m - 1 {
-			p := base + bits.TrailingZeros64(m)
-			q := expScore(mixTail(hp^r.pre[p])) / g.w
-			if q <= bound {
-				n++
-			}
-			keys[c&63] = ^math.Float64bits(q)&^low | uint64(p-zlo)
-			c++
+		s.words[s.nw], s.bases[s.nw] = m, uint64(base)
+		s.nw += int(b2u(m != 0))
+		if s.nw == len(s.words)-1 {
+			r.gather(s, scores)
 		}
-		offer(net, keys[:c])
 	}
-	return n
+}
+
+// gather offers the survivors of the masks held to s.net and empties them.
+// One loop visits every survivor: the next mask is loaded, not branched to,
+// when the current one runs out.
+func (r *Ring) gather(s *sift, scores bool) {
+	total := 0
+	for _, m := range s.words[:s.nw] {
+		total += bits.OnesCount64(m)
+	}
+	s.words[s.nw] = 0
+	cur, base, wi := s.words[0], s.bases[0], 0
+	var keys [16]uint64
+	for done := 0; done < total; {
+		c := min(len(keys), total-done)
+		for j := range keys[:c] {
+			p := int(base) + bits.TrailingZeros64(cur)
+			cur &= cur - 1
+			next := 1 - (cur|-cur)>>63 // 1 when cur ran out
+			wi += int(next)
+			keep := next - 1
+			cur |= s.words[wi&15] &^ keep
+			base = base&keep | s.bases[wi&15]&^keep
+			x := mixTail(s.hp ^ r.pre[p])
+			if !scores {
+				keys[j] = x&^s.low | uint64(p-s.zlo)
+				continue
+			}
+			q := expScore(x) / r.eW[p]
+			s.n += int(b2u(q <= s.bound))
+			keys[j] = ^math.Float64bits(q)&^s.low | uint64(p-s.zlo)
+		}
+		offer(s.net, keys[:c])
+		done += c
+	}
+	if !scores {
+		s.n += total
+	}
+	s.nw = 0
+}
+
+// b2u returns 1 for true and 0 for false, without a branch.
+func b2u(b bool) uint64 {
+	var u uint64
+	if b {
+		u = 1
+	}
+	return u
 }
 
 // zoneTop writes to out the positions (in eSeed) of the len(out) best
@@ -366,29 +394,29 @@ func (r *Ring) sieveZone(h uint64, z int32, skip, l int, out []int32) bool {
 	t := len(out)
 	b := uint(zn.bits)
 	var buf [maxFastK + 1]uint64
-	net := buf[:netSize(t)]
-	hp := h ^ h>>30
+	var s sift // assigned field by field: a literal would be built and copied
+	s.hp, s.zlo, s.low, s.net = h^h>>30, int(zn.lo), uint64(1)<<b-1, buf[:netSize(t)]
 	if !zn.mixed {
-		if r.sieveDraws(hp, int(zn.lo), int(zn.hi), int(zn.lo), r.thr[int(zn.glo)*ladder+l], skip, net, b) < t {
-			return false
-		}
+		r.sieveRange(&s, int(zn.lo), int(zn.hi), r.thr[int(zn.glo)*ladder+l], skip, false)
+		r.gather(&s, false)
 	} else {
-		bound, n := r.zoneQ[int(z)*ladder+l], 0
+		s.bound = r.zoneQ[int(z)*ladder+l]
 		for g := zn.glo; g < zn.ghi; g++ {
-			n += r.sieveScores(hp, r.groups[g], int(zn.lo), r.thr[int(g)*ladder+l], bound, skip, net, b)
+			r.sieveRange(&s, int(r.groups[g].lo), int(r.groups[g].hi), r.thr[int(g)*ladder+l], skip, true)
 		}
-		if n < t {
-			return false
-		}
+		r.gather(&s, true)
 	}
+	if s.n < t {
+		return false
+	}
+	net := s.net
 	for j := range t {
 		if (net[j]^net[j+1])>>b == 0 {
 			return false
 		}
 	}
-	low := uint64(1)<<b - 1
 	for j := range out {
-		out[j] = zn.lo + int32(net[j]&low)
+		out[j] = zn.lo + int32(net[j]&s.low)
 	}
 	return true
 }
@@ -397,28 +425,17 @@ func (r *Ring) sieveZone(h uint64, z int32, skip, l int, out []int32) bool {
 // of one weight, trying thresholds ts[0] then ts[1]; false when neither
 // decides.
 func (r *Ring) sieveFirst(h uint64, lo, hi int, ts [2]uint64) (int, bool) {
-	hp := h ^ h>>30
 	b := uint(bits.Len(uint(hi - lo)))
-	low := uint64(1)<<b - 1
-	var keys [64]uint64
 	for _, t := range ts {
 		var net [2]uint64 // the two largest keys
-		n := 0
-		for base := lo; base < hi; base += 64 {
-			m := sieve(r.pre[base:min(base+64, hi)], hp, t, mixM1, mixM2)
-			c := 0
-			for ; m != 0; m &= m - 1 {
-				p := base + bits.TrailingZeros64(m)
-				keys[c&63] = mixTail(hp^r.pre[p])&^low | uint64(p-lo)
-				c++
-			}
-			top2(net[:], keys[:c])
-			n += c
+		var s sift
+		s.hp, s.zlo, s.low, s.net = h^h>>30, lo, uint64(1)<<b-1, net[:]
+		r.sieveRange(&s, lo, hi, t, -1, false)
+		r.gather(&s, false)
+		if s.n == 1 || s.n > 1 && (net[0]^net[1])>>b != 0 {
+			return lo + int(net[0]&s.low), true
 		}
-		if n == 1 || n > 1 && (net[0]^net[1])>>b != 0 {
-			return lo + int(net[0]&low), true
-		}
-		if n > 1 {
+		if s.n > 1 {
 			break // a near tie: the exact scan decides
 		}
 	}
