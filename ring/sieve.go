@@ -276,76 +276,64 @@ func offer(net []uint64, keys []uint64) {
 	}
 }
 
-// A sift is the state of one sieve of a zone (or of a group, or of every
-// member): the non-empty masks of the sieved words, compacted without a
-// branch, and the network their survivors go to. Masks are gathered 15 words
-// (960 members) at a time.
+// A sift is the working memory of the sieves of one query: the keys of the
+// survivors of a word, and the network they go to. One sift serves every
+// zone of a shard, so that its memory is cleared once.
 type sift struct {
-	hp    uint64     // h ^ h>>30
-	zlo   int        // positions in keys count from zlo
-	low   uint64     // the key bits that hold a position
-	net   []uint64   // the top-t network
-	bound float64    // for scores: the bound a kept member must be within
-	n     int        // members offered (draws), or within bound (scores)
-	nw    int        // words held
-	words [16]uint64 // survivor masks; words[nw] is scratch
-	bases [16]uint64 // position of each mask's bit 0
+	keys [16]uint64
+	net  [maxFastK + 1]uint64
 }
 
-// sieveRange sieves eSeed[lo:hi] at threshold t, position skip excluded,
-// and offers its survivors to s.net: keyed by draws, or with scores, by
-// scores of weight w.
-func (r *Ring) sieveRange(s *sift, lo, hi int, t uint64, skip int, scores bool) {
+// sieveDraws offers to net every member of eSeed[lo:hi] but position skip
+// whose draw reaches t, keyed by the draw with its low b bits replaced by the
+// position after zlo, and returns how many it offered.
+func (r *Ring) sieveDraws(s *sift, net []uint64, hp uint64, lo, hi, zlo int, t uint64, skip int, b uint) int {
+	low := uint64(1)<<b - 1
+	n := 0
 	for base := lo; base < hi; base += 64 {
-		m := sieve(r.pre[base:min(base+64, hi)], s.hp, t, mixM1, mixM2)
+		m := sieve(r.pre[base:min(base+64, hi)], hp, t, mixM1, mixM2)
 		if d := uint(skip - base); d < 64 {
 			m &^= 1 << d
 		}
-		s.words[s.nw], s.bases[s.nw] = m, uint64(base)
-		s.nw += int(b2u(m != 0))
-		if s.nw == len(s.words)-1 {
-			r.gather(s, scores)
+		for ; m != 0; m &= m - 1 {
+			p := base + bits.TrailingZeros64(m)
+			s.keys[n&15] = mixTail(hp^r.pre[p])&^low | uint64(p-zlo)
+			n++
+			if n&15 == 0 {
+				offer(net, s.keys[:])
+			}
 		}
 	}
+	offer(net, s.keys[:n&15])
+	return n
 }
 
-// gather offers the survivors of the masks held to s.net and empties them.
-// One loop visits every survivor: the next mask is loaded, not branched to,
-// when the current one runs out.
-func (r *Ring) gather(s *sift, scores bool) {
-	total := 0
-	for _, m := range s.words[:s.nw] {
-		total += bits.OnesCount64(m)
-	}
-	s.words[s.nw] = 0
-	cur, base, wi := s.words[0], s.bases[0], 0
-	var keys [16]uint64
-	for done := 0; done < total; {
-		c := min(len(keys), total-done)
-		for j := range keys[:c] {
-			p := int(base) + bits.TrailingZeros64(cur)
-			cur &= cur - 1
-			next := 1 - (cur|-cur)>>63 // 1 when cur ran out
-			wi += int(next)
-			keep := next - 1
-			cur |= s.words[wi&15] &^ keep
-			base = base&keep | s.bases[wi&15]&^keep
-			x := mixTail(s.hp ^ r.pre[p])
-			if !scores {
-				keys[j] = x&^s.low | uint64(p-s.zlo)
-				continue
-			}
-			q := expScore(x) / r.eW[p]
-			s.n += int(b2u(q <= s.bound))
-			keys[j] = ^math.Float64bits(q)&^s.low | uint64(p-s.zlo)
+// sieveScores is sieveDraws for group g of a zone of mixed weights: every
+// survivor pays for its score q, keyed by the complement of q's bits (the
+// bits of a positive double grow with it), and it returns how many scored
+// at most bound.
+func (r *Ring) sieveScores(s *sift, net []uint64, hp uint64, g group, zlo int, t uint64, bound float64, skip int, b uint) int {
+	low := uint64(1)<<b - 1
+	n, c := 0, 0
+	lo, hi := int(g.lo), int(g.hi)
+	for base := lo; base < hi; base += 64 {
+		m := sieve(r.pre[base:min(base+64, hi)], hp, t, mixM1, mixM2)
+		if d := uint(skip - base); d < 64 {
+			m &^= 1 << d
 		}
-		offer(s.net, keys[:c])
-		done += c
+		for ; m != 0; m &= m - 1 {
+			p := base + bits.TrailingZeros64(m)
+			q := expScore(mixTail(hp^r.pre[p])) / g.w
+			n += int(b2u(q <= bound))
+			s.keys[c&15] = ^math.Float64bits(q)&^low | uint64(p-zlo)
+			c++
+			if c&15 == 0 {
+				offer(net, s.keys[:])
+			}
+		}
 	}
-	if !scores {
-		s.n += total
-	}
-	s.nw = 0
+	offer(net, s.keys[:c&15])
+	return n
 }
 
 // b2u returns 1 for true and 0 for false, without a branch.
@@ -359,13 +347,14 @@ func b2u(b bool) uint64 {
 
 // zoneTop writes to out the positions (in eSeed) of the len(out) best
 // members of live zone z for h, in rank order, position skip excluded; the
-// zone has that many members besides skip, and len(out) ≤ maxFastK.
-func (r *Ring) zoneTop(h uint64, z int32, skip int, out []int32) {
+// zone has that many members besides skip, and len(out) ≤ maxFastK. s is
+// working memory.
+func (r *Ring) zoneTop(s *sift, h uint64, z int32, skip int, out []int32) {
 	t := len(out)
 	if t == 0 {
 		return
 	}
-	if r.sieveZone(h, z, skip, int(firstLevel[t]), out) || r.sieveZone(h, z, skip, int(retryLevel[t]), out) {
+	if r.sieveZone(s, h, z, skip, int(firstLevel[t]), out) || r.sieveZone(s, h, z, skip, int(retryLevel[t]), out) {
 		return
 	}
 	var buf [maxFastK]cand
@@ -389,34 +378,33 @@ func (r *Ring) zoneTop(h uint64, z int32, skip int, out []int32) {
 // draw below the threshold, in a zone of equal weights; in a zone of mixed
 // weights, a score above the bound, which it checks every kept member stays
 // within), and keys whose high bits differ order members as the rank does.
-func (r *Ring) sieveZone(h uint64, z int32, skip, l int, out []int32) bool {
+func (r *Ring) sieveZone(s *sift, h uint64, z int32, skip, l int, out []int32) bool {
 	zn := &r.zones[z]
 	t := len(out)
 	b := uint(zn.bits)
-	var buf [maxFastK + 1]uint64
-	var s sift // assigned field by field: a literal would be built and copied
-	s.hp, s.zlo, s.low, s.net = h^h>>30, int(zn.lo), uint64(1)<<b-1, buf[:netSize(t)]
+	net := s.net[:netSize(t)]
+	clear(net)
+	hp := h ^ h>>30
+	n := 0
 	if !zn.mixed {
-		r.sieveRange(&s, int(zn.lo), int(zn.hi), r.thr[int(zn.glo)*ladder+l], skip, false)
-		r.gather(&s, false)
+		n = r.sieveDraws(s, net, hp, int(zn.lo), int(zn.hi), int(zn.lo), r.thr[int(zn.glo)*ladder+l], skip, b)
 	} else {
-		s.bound = r.zoneQ[int(z)*ladder+l]
+		bound := r.zoneQ[int(z)*ladder+l]
 		for g := zn.glo; g < zn.ghi; g++ {
-			r.sieveRange(&s, int(r.groups[g].lo), int(r.groups[g].hi), r.thr[int(g)*ladder+l], skip, true)
+			n += r.sieveScores(s, net, hp, r.groups[g], int(zn.lo), r.thr[int(g)*ladder+l], bound, skip, b)
 		}
-		r.gather(&s, true)
 	}
-	if s.n < t {
+	if n < t {
 		return false
 	}
-	net := s.net
 	for j := range t {
 		if (net[j]^net[j+1])>>b == 0 {
 			return false
 		}
 	}
+	low := uint64(1)<<b - 1
 	for j := range out {
-		out[j] = zn.lo + int32(net[j]&s.low)
+		out[j] = zn.lo + int32(net[j]&low)
 	}
 	return true
 }
@@ -426,16 +414,15 @@ func (r *Ring) sieveZone(h uint64, z int32, skip, l int, out []int32) bool {
 // decides.
 func (r *Ring) sieveFirst(h uint64, lo, hi int, ts [2]uint64) (int, bool) {
 	b := uint(bits.Len(uint(hi - lo)))
+	var s sift
 	for _, t := range ts {
-		var net [2]uint64 // the two largest keys
-		var s sift
-		s.hp, s.zlo, s.low, s.net = h^h>>30, lo, uint64(1)<<b-1, net[:]
-		r.sieveRange(&s, lo, hi, t, -1, false)
-		r.gather(&s, false)
-		if s.n == 1 || s.n > 1 && (net[0]^net[1])>>b != 0 {
-			return lo + int(net[0]&s.low), true
+		net := s.net[:2]
+		net[0], net[1] = 0, 0
+		n := r.sieveDraws(&s, net, h^h>>30, lo, hi, lo, t, -1, b)
+		if n == 1 || n > 1 && (net[0]^net[1])>>b != 0 {
+			return lo + int(net[0]&(1<<b-1)), true
 		}
-		if s.n > 1 {
+		if n > 1 {
 			break // a near tie: the exact scan decides
 		}
 	}
@@ -457,20 +444,21 @@ func (r *Ring) first(h uint64, g int) cand {
 // positive weight, and a home that is −1 or of positive weight.
 func (r *Ring) shardFast(h uint64, home, k int, dst []int) []int {
 	var picks [2 * maxFastK]int32 // positions in eSeed
+	var s sift
 	if len(r.live) == 1 {
 		// One zone: the shard is its best k, or the home and the best
 		// k−1 others.
 		z := r.live[0]
 		if home < 0 {
 			out := picks[:k]
-			r.zoneTop(h, z, -1, out)
+			r.zoneTop(&s, h, z, -1, out)
 			for _, p := range out {
 				dst = append(dst, int(r.eIdx[p]))
 			}
 			return dst
 		}
 		out := picks[:k-1]
-		r.zoneTop(h, z, int(r.pos[home]), out)
+		r.zoneTop(&s, h, z, int(r.pos[home]), out)
 		dst = append(dst, home)
 		for _, p := range out {
 			dst = append(dst, int(r.eIdx[p]))
@@ -503,10 +491,10 @@ func (r *Ring) shardFast(h uint64, home, k int, dst []int) []int {
 		if z == homeZone {
 			c.n = min(c.size, level+1)
 			picks[off] = r.pos[home]
-			r.zoneTop(h, z, int(r.pos[home]), picks[off+1:off+c.n])
+			r.zoneTop(&s, h, z, int(r.pos[home]), picks[off+1:off+c.n])
 		} else {
 			c.n = min(c.size, level+more)
-			r.zoneTop(h, z, -1, picks[off:off+c.n])
+			r.zoneTop(&s, h, z, -1, picks[off:off+c.n])
 		}
 		if home < 0 {
 			// The owner leads one of the columns.
@@ -594,8 +582,9 @@ func (r *Ring) shardSpread(h uint64, home, k int, dst []int) []int {
 	}
 	dst = append(dst, home)
 	var p [1]int32
+	var s sift
 	for _, c := range sel[:n] {
-		r.zoneTop(h, c.zone, -1, p[:])
+		r.zoneTop(&s, h, c.zone, -1, p[:])
 		dst = append(dst, int(r.eIdx[p[0]]))
 	}
 	return dst

@@ -343,7 +343,8 @@ func TestSieveSurvivors(t *testing.T) {
 		c := bits.OnesCount64(sieve(r.pre[:64], hp, thr, mixM1, mixM2)) + bits.OnesCount64(sieve(r.pre[64:], hp, thr, mixM1, mixM2))
 		kept += c
 		var out [4]int32
-		if r.sieveZone(h, 0, -1, l, out[:]) {
+		var s sift
+		if r.sieveZone(&s, h, 0, -1, l, out[:]) {
 			decided++
 		}
 	}
