@@ -79,6 +79,7 @@ type Ring struct {
 	// The fast path's key-independent part (sieve.go).
 	pre     []uint64                                   // pre[p] = eSeed[p] ^ eSeed[p]>>30, mix's first step
 	eW      []float64                                  // weight of eSeed[p]
+	eInv    []float64                                  // 1/eW[p], rounded
 	pos     []int32                                    // position in eSeed of each member; −1 for weight 0
 	live    []int32                                    // the zones with members of positive weight
 	thr     []uint64                                   // thr[g*ladder+ℓ]: group g's sieve threshold at level ℓ
@@ -225,6 +226,13 @@ func (r *Ring) Owner(h uint64) int {
 		if p, ok := r.sieveFirst(h, 0, len(r.eSeed), r.allThr); ok {
 			return int(r.eIdx[p])
 		}
+	}
+	race := newContest()
+	for g := range r.groups {
+		race.enter(r.first(h, g), r.eInv[r.groups[g].lo], g)
+	}
+	if race.sure() {
+		return int(race.m.i)
 	}
 	best := cand{i: -1}
 	for g := range r.groups {

@@ -52,6 +52,7 @@ func (r *Ring) prepareSieve() {
 	n := len(r.eSeed)
 	r.pre = make([]uint64, n)
 	r.eW = make([]float64, n)
+	r.eInv = make([]float64, n)
 	for p, s := range r.eSeed {
 		r.pre[p] = s ^ s>>30
 	}
@@ -65,7 +66,7 @@ func (r *Ring) prepareSieve() {
 	r.uniform = true
 	for _, g := range r.groups {
 		for p := g.lo; p < g.hi; p++ {
-			r.eW[p] = g.w
+			r.eW[p], r.eInv[p] = g.w, 1/g.w
 		}
 		r.uniform = r.uniform && g.w == r.groups[0].w
 	}
@@ -309,13 +310,18 @@ func (r *Ring) sieveDraws(s *sift, net []uint64, hp uint64, lo, hi, zlo int, t u
 }
 
 // sieveScores is sieveDraws for group g of a zone of mixed weights: every
-// survivor pays for its score q, keyed by the complement of q's bits (the
-// bits of a positive double grow with it), and it returns how many scored
-// at most bound.
-func (r *Ring) sieveScores(s *sift, net []uint64, hp uint64, g group, zlo int, t uint64, bound float64, skip int, b uint) int {
+// survivor pays for its score, keyed by the complement of the score's bits
+// (the bits of a positive double grow with it), and it returns how many are
+// certain to score at most bound. With approx, the score is approxScore's,
+// within a factor 1 ± approxErr of the exact one, and odd is set when one
+// falls outside the range where that holds for its bits.
+func (r *Ring) sieveScores(s *sift, net []uint64, hp uint64, g group, zlo int, t uint64, bound float64, skip int, b uint, approx bool, odd *bool) int {
 	low := uint64(1)<<b - 1
 	n, c := 0, 0
 	lo, hi := int(g.lo), int(g.hi)
+	inv := r.eInv[lo]
+	limit := bound / (1 + 2*approxErr) // an approximate score below it is certain to be within bound
+	out := false
 	for base := lo; base < hi; base += 64 {
 		m := sieve(r.pre[base:min(base+64, hi)], hp, t, mixM1, mixM2)
 		if d := uint(skip - base); d < 64 {
@@ -323,8 +329,16 @@ func (r *Ring) sieveScores(s *sift, net []uint64, hp uint64, g group, zlo int, t
 		}
 		for ; m != 0; m &= m - 1 {
 			p := base + bits.TrailingZeros64(m)
-			q := expScore(mixTail(hp^r.pre[p])) / g.w
-			n += int(b2u(q <= bound))
+			x := mixTail(hp ^ r.pre[p])
+			var q float64
+			if approx {
+				q = approxScore(x) * inv
+				n += int(b2u(q <= limit))
+				out = out || !(q >= 0x1p-1000 && q <= 0x1p1000)
+			} else {
+				q = expScore(x) / g.w
+				n += int(b2u(q <= bound))
+			}
 			s.keys[c&15] = ^math.Float64bits(q)&^low | uint64(p-zlo)
 			c++
 			if c&15 == 0 {
@@ -333,7 +347,39 @@ func (r *Ring) sieveScores(s *sift, net []uint64, hp uint64, g group, zlo int, t
 		}
 	}
 	offer(net, s.keys[:c&15])
+	if out {
+		*odd = true
+	}
 	return n
+}
+
+// approxErr bounds the relative error of an approximate score,
+// approxScore(x)/w, against the exact expScore(x)/w.
+const approxErr = 0x1p-20
+
+// approxScore is expScore with the first six terms of its series instead of
+// seventeen, and free to round as it likes: the omitted terms weigh less
+// than z⁶/13·9/8 ≤ 1.7·10⁻⁷ of the sum (z ≤ 1/9), so it is within 2⁻²² of
+// expScore, relatively, and its quotient by a weight (times the rounded
+// inverse) within approxErr of the exact score.
+func approxScore(x uint64) float64 {
+	n := x>>12<<1 | 1
+	p := bits.Len64(n)
+	j := float64(53 - p)
+	t := float64((uint64(1)<<p)-n) * math.Float64frombits(uint64(1023-p)<<52) // ·2⁻ᵖ
+	s := t / (2 - t)
+	z := s * s
+	e := j*ln2 + 2*s*(1+z*(1.0/3+z*(1.0/5+z*(1.0/7+z*(1.0/9+z*(1.0/11))))))
+	return min(e, (j+1)*ln2)
+}
+
+// approxApart reports whether keys a ≥ b of approximate scores order their
+// members for certain: their scores differ by more than the errors of both.
+// Keys 2³⁵ apart hold scores whose bits differ by at least 2³⁴ (positions
+// take at most 25 low bits), a ratio of at least 1 + 2⁻¹⁹ = 1 + 4·approxErr
+// between normal doubles.
+func approxApart(a, b uint64) bool {
+	return a>>35-b>>35 >= 2
 }
 
 // b2u returns 1 for true and 0 for false, without a branch.
@@ -385,20 +431,12 @@ func (r *Ring) sieveZone(s *sift, h uint64, z int32, skip, l int, out []int32) b
 	net := s.net[:netSize(t)]
 	clear(net)
 	hp := h ^ h>>30
-	n := 0
-	if !zn.mixed {
-		n = r.sieveDraws(s, net, hp, int(zn.lo), int(zn.hi), int(zn.lo), r.thr[int(zn.glo)*ladder+l], skip, b)
-	} else {
-		bound := r.zoneQ[int(z)*ladder+l]
-		for g := zn.glo; g < zn.ghi; g++ {
-			n += r.sieveScores(s, net, hp, r.groups[g], int(zn.lo), r.thr[int(g)*ladder+l], bound, skip, b)
+	if zn.mixed {
+		if !r.sieveMixed(s, net, hp, z, skip, l, t) {
+			return false
 		}
-	}
-	if n < t {
-		return false
-	}
-	for j := range t {
-		if (net[j]^net[j+1])>>b == 0 {
+	} else {
+		if r.sieveDraws(s, net, hp, int(zn.lo), int(zn.hi), int(zn.lo), r.thr[int(zn.glo)*ladder+l], skip, b) < t || !distinct(net[:t+1], b) {
 			return false
 		}
 	}
@@ -407,6 +445,42 @@ func (r *Ring) sieveZone(s *sift, h uint64, z int32, skip, l int, out []int32) b
 		out[j] = zn.lo + int32(net[j]&low)
 	}
 	return true
+}
+
+// distinct reports whether the keys of net, in decreasing order, differ
+// above their low b bits.
+func distinct(net []uint64, b uint) bool {
+	ok := true
+	for j := range len(net) - 1 {
+		ok = ok && (net[j]^net[j+1])>>b != 0
+	}
+	return ok
+}
+
+// sieveMixed is sieveZone's sieve of a zone of mixed weights: with
+// approximate scores first, then, if two of the best t are too close to be
+// told apart that way (or a score is out of range), with exact ones.
+func (r *Ring) sieveMixed(s *sift, net []uint64, hp uint64, z int32, skip, l, t int) bool {
+	zn := &r.zones[z]
+	b := uint(zn.bits)
+	bound := r.zoneQ[int(z)*ladder+l]
+	odd, n := false, 0
+	for g := zn.glo; g < zn.ghi; g++ {
+		n += r.sieveScores(s, net, hp, r.groups[g], int(zn.lo), r.thr[int(g)*ladder+l], bound, skip, b, true, &odd)
+	}
+	apart := true
+	for j := range t {
+		apart = apart && approxApart(net[j], net[j+1])
+	}
+	if !odd && apart {
+		return n >= t
+	}
+	clear(net)
+	n = 0
+	for g := zn.glo; g < zn.ghi; g++ {
+		n += r.sieveScores(s, net, hp, r.groups[g], int(zn.lo), r.thr[int(g)*ladder+l], bound, skip, b, false, &odd)
+	}
+	return n >= t && distinct(net[:t+1], b)
 }
 
 // sieveFirst returns the position of the best member of eSeed[lo:hi], all
@@ -427,6 +501,41 @@ func (r *Ring) sieveFirst(h uint64, lo, hi int, ts [2]uint64) (int, bool) {
 		}
 	}
 	return 0, false
+}
+
+// candAt returns the member at position p of eSeed, ranked for h.
+func (r *Ring) candAt(h uint64, p int32) cand {
+	return cand{x: mix(h ^ r.eSeed[p]), w: r.eW[p], q: -1, i: r.eIdx[p]}
+}
+
+// A contest picks the first of several members by approximate scores,
+// which, unlike exact ones, can be computed side by side: a few
+// independent multiplications instead of a chain of exact scores. When the
+// two best are too close to tell apart, or a score is out of the range
+// where approxErr holds, it is not sure, and the caller ranks exactly.
+type contest struct {
+	lead   int     // the entry that leads
+	m      cand    // its member
+	q1, q2 float64 // the best and second best approximate scores
+}
+
+func newContest() contest { return contest{lead: -1, q1: math.Inf(1), q2: math.Inf(1)} }
+
+// enter offers member m, whose weight's inverse is inv, as entry i.
+func (c *contest) enter(m cand, inv float64, i int) {
+	q := approxScore(m.x) * inv
+	if q < c.q1 {
+		c.lead, c.m, c.q1, c.q2 = i, m, q, c.q1
+	} else {
+		c.q2 = min(c.q2, q)
+	}
+}
+
+// sure reports whether the leader ranks first for certain: its exact
+// score is below every other's, as the approximate ones are more than
+// their errors apart.
+func (c *contest) sure() bool {
+	return c.q1 >= 0x1p-1000 && c.q1 <= 0x1p1000 && c.q2 > c.q1*(1+4*approxErr)
 }
 
 // first returns the best member of group g for h.
@@ -483,7 +592,7 @@ func (r *Ring) shardFast(h uint64, home, k int, dst []int) []int {
 	var colBuf [maxFastK]fastColumn
 	cols := colBuf[:len(r.live)]
 	off, lead := int32(0), -1
-	var best cand
+	race := newContest()
 	for i, z := range r.live {
 		zn := &r.zones[z]
 		c := &cols[i]
@@ -498,15 +607,24 @@ func (r *Ring) shardFast(h uint64, home, k int, dst []int) []int {
 		}
 		if home < 0 {
 			// The owner leads one of the columns.
-			p := picks[off]
-			m := cand{x: mix(h ^ r.eSeed[p]), w: r.eW[p], q: -1, i: r.eIdx[p]}
-			if lead < 0 || ahead(&m, &best) {
-				lead, best = i, m
+			if !r.uniform {
+				race.enter(r.candAt(h, picks[off]), r.eInv[picks[off]], i)
 			}
 		} else if z == homeZone {
 			lead = i
 		}
 		off += c.n
+	}
+	if home < 0 {
+		lead = race.lead
+		if r.uniform || !race.sure() {
+			var best cand
+			for i := range cols {
+				if m := r.candAt(h, picks[cols[i].off]); i == 0 || ahead(&m, &best) {
+					lead, best = i, m
+				}
+			}
+		}
 	}
 
 	// Column order: the home's, then the others by zone rank (an
