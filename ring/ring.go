@@ -77,17 +77,18 @@ type Ring struct {
 	groups []group
 
 	// The fast path's key-independent part (sieve.go).
-	pre     []uint64                                   // pre[p] = eSeed[p] ^ eSeed[p]>>30, mix's first step
-	eW      []float64                                  // weight of eSeed[p]
-	eInv    []float64                                  // 1/eW[p], rounded
-	pos     []int32                                    // position in eSeed of each member; −1 for weight 0
-	live    []int32                                    // the zones with members of positive weight
-	thr     []uint64                                   // thr[g*ladder+ℓ]: group g's sieve threshold at level ℓ
-	zoneQ   []float64                                  // zoneQ[z*ladder+ℓ]: mixed zone z's score bound at level ℓ
-	ownThr  [][2]uint64                                // thresholds for group g's best member
-	allThr  [2]uint64                                  // thresholds for the best of all, when uniform
-	uniform bool                                       // every member of positive weight has the same weight
-	levels  [maxFastK + 1]struct{ level, extra int32 } // water levels of shards of size k
+	pre     []uint64    // pre[p] = eSeed[p] ^ eSeed[p]>>30, mix's first step
+	eW      []float64   // weight of eSeed[p]
+	eInv    []float64   // 1/eW[p], rounded
+	pos     []int32     // position in eSeed of each member; −1 for weight 0
+	live    []int32     // the zones with members of positive weight
+	thr     []uint64    // thr[g*ladder+ℓ]: sieve threshold of equal zone g at level ℓ
+	mthr    []uint32    // mthr[ℓ*len(pre)+p]: member p's in a mixed zone, in units of 2³³
+	zoneQ   []float64   // zoneQ[z*ladder+ℓ]: mixed zone z's score bound at level ℓ
+	ownThr  [][2]uint64 // thresholds for group g's best member
+	allThr  [2]uint64   // thresholds for the best of all, when uniform
+	uniform bool        // every member of positive weight has the same weight
+	levels  [maxFastK + 1]waterMark
 
 	scratch sync.Pool // *shardScratch, for shards too large for the stack
 }

@@ -93,8 +93,14 @@ func (r *Ring) prepareSieve() {
 			}
 			q := r.scoreBound(zn, s)
 			r.zoneQ[z*ladder+l] = q
-			for g := zn.glo; g < zn.ghi; g++ {
-				r.thr[int(g)*ladder+l] = scoreThreshold(q, r.groups[g].w)
+			if r.mthr == nil {
+				r.mthr = make([]uint32, ladder*n)
+			}
+			for _, g := range r.groups[zn.glo:zn.ghi] {
+				t := uint32(scoreThreshold(q, g.w) >> 33)
+				for p := g.lo; p < g.hi; p++ {
+					r.mthr[l*n+int(p)] = t
+				}
 			}
 		}
 	}
@@ -103,6 +109,10 @@ func (r *Ring) prepareSieve() {
 		r.levels[k].level, r.levels[k].extra = r.waterLevel(int32(k), size)
 	}
 }
+
+// waterMark is the water level of a shard size: every column gives
+// min(size, level) members, and the first extra columns one more.
+type waterMark struct{ level, extra int32 }
 
 // firstThresholds returns the two sieve thresholds, first and retry, for the
 // best member of size members of equal weight.
@@ -204,6 +214,21 @@ func sieve(pre []uint64, hp, t, m1, m2 uint64) uint64 {
 	return ^drop & (uint64(1)<<uint(len(pre)) - 1)
 }
 
+// sieveEach is sieve with a threshold per member, thr[i]·2³³ for pre[i].
+//
+//go:noinline
+func sieveEach(pre []uint64, thr []uint32, hp, m1, m2 uint64) uint64 {
+	var drop uint64
+	thr = thr[:len(pre)]
+	for i := len(pre) - 1; i >= 0; i-- {
+		z := (hp ^ pre[i]) * m1
+		z = (z ^ z>>27) * m2
+		_, below := bits.Sub64(z, uint64(thr[i])<<33, 0)
+		drop, _ = bits.Add64(drop, drop, below)
+	}
+	return ^drop & (uint64(1)<<uint(len(pre)) - 1)
+}
+
 // The top-t networks: net holds the largest keys offered so far in
 // decreasing order; each key costs one max and one min per slot and no
 // branch. The small sizes keep the slots in registers.
@@ -282,6 +307,7 @@ func offer(net []uint64, keys []uint64) {
 // zone of a shard, so that its memory is cleared once.
 type sift struct {
 	keys [16]uint64
+	pos  [16]int // for scores: the survivors' positions
 	net  [maxFastK + 1]uint64
 }
 
@@ -309,48 +335,68 @@ func (r *Ring) sieveDraws(s *sift, net []uint64, hp uint64, lo, hi, zlo int, t u
 	return n
 }
 
-// sieveScores is sieveDraws for group g of a zone of mixed weights: every
-// survivor pays for its score, keyed by the complement of the score's bits
-// (the bits of a positive double grow with it), and it returns how many are
-// certain to score at most bound. With approx, the score is approxScore's,
-// within a factor 1 ± approxErr of the exact one, and odd is set when one
-// falls outside the range where that holds for its bits.
-func (r *Ring) sieveScores(s *sift, net []uint64, hp uint64, g group, zlo int, t uint64, bound float64, skip int, b uint, approx bool, odd *bool) int {
-	low := uint64(1)<<b - 1
-	n, c := 0, 0
-	lo, hi := int(g.lo), int(g.hi)
-	inv := r.eInv[lo]
-	limit := bound / (1 + 2*approxErr) // an approximate score below it is certain to be within bound
-	out := false
+// sieveScores is sieveDraws for mixed zone zn at level l, where each member
+// has its own threshold: every survivor pays for its score, keyed by the
+// complement of the score's bits (the bits of a positive double grow with
+// it), and it returns how many are certain to score at most bound. With
+// approx, the score is approxScore's, within a factor 1 ± approxErr of the
+// exact one, and odd reports one outside the range where that holds for its
+// bits.
+func (r *Ring) sieveScores(s *sift, net []uint64, hp uint64, zn *zone, l int, bound float64, skip int, approx bool) (n int, odd bool) {
+	lo, hi := int(zn.lo), int(zn.hi)
+	thr := r.mthr[l*len(r.pre):][:len(r.pre)]
+	c := 0
 	for base := lo; base < hi; base += 64 {
-		m := sieve(r.pre[base:min(base+64, hi)], hp, t, mixM1, mixM2)
+		end := min(base+64, hi)
+		m := sieveEach(r.pre[base:end], thr[base:end], hp, mixM1, mixM2)
 		if d := uint(skip - base); d < 64 {
 			m &^= 1 << d
 		}
 		for ; m != 0; m &= m - 1 {
 			p := base + bits.TrailingZeros64(m)
-			x := mixTail(hp ^ r.pre[p])
-			var q float64
-			if approx {
-				q = approxScore(x) * inv
-				n += int(b2u(q <= limit))
-				out = out || !(q >= 0x1p-1000 && q <= 0x1p1000)
-			} else {
-				q = expScore(x) / g.w
-				n += int(b2u(q <= bound))
-			}
-			s.keys[c&15] = ^math.Float64bits(q)&^low | uint64(p-zlo)
+			s.keys[c&15], s.pos[c&15] = mixTail(hp^r.pre[p]), p
 			c++
 			if c&15 == 0 {
-				offer(net, s.keys[:])
+				dn, dodd := r.scoreKeys(s, net, s.keys[:], zn, bound, approx)
+				n, odd = n+dn, odd || dodd
 			}
 		}
 	}
-	offer(net, s.keys[:c&15])
-	if out {
-		*odd = true
+	dn, dodd := r.scoreKeys(s, net, s.keys[:c&15], zn, bound, approx)
+	return n + dn, odd || dodd
+}
+
+// scoreKeys turns the draws xs of the survivors at s.pos into score keys,
+// offers them to net, and returns how many are certain to score at most
+// bound. Scoring the survivors of a zone together, rather than each as it
+// is found, lets the processor work on their long chains of dependent
+// operations side by side.
+func (r *Ring) scoreKeys(s *sift, net, xs []uint64, zn *zone, bound float64, approx bool) (n int, odd bool) {
+	b := uint(zn.bits)
+	low := uint64(1)<<b - 1
+	lo := int(zn.lo)
+	pos := s.pos[:len(xs)]
+	if approx {
+		limit := bound / (1 + 2*approxErr) // an approximate score below it is certain to be within bound
+		var out uint64
+		for i, x := range xs {
+			p := pos[i]
+			q := approxScore(x) * r.eInv[p]
+			n += int(b2u(q <= limit))
+			out |= b2u(q < 0x1p-1000) | b2u(q > 0x1p1000)
+			xs[i] = ^math.Float64bits(q)&^low | uint64(p-lo)
+		}
+		odd = out != 0
+	} else {
+		for i, x := range xs {
+			p := pos[i]
+			q := expScore(x) / r.eW[p]
+			n += int(b2u(q <= bound))
+			xs[i] = ^math.Float64bits(q)&^low | uint64(p-lo)
+		}
 	}
-	return n
+	offer(net, xs)
+	return n, odd
 }
 
 // approxErr bounds the relative error of an approximate score,
@@ -462,12 +508,8 @@ func distinct(net []uint64, b uint) bool {
 // told apart that way (or a score is out of range), with exact ones.
 func (r *Ring) sieveMixed(s *sift, net []uint64, hp uint64, z int32, skip, l, t int) bool {
 	zn := &r.zones[z]
-	b := uint(zn.bits)
 	bound := r.zoneQ[int(z)*ladder+l]
-	odd, n := false, 0
-	for g := zn.glo; g < zn.ghi; g++ {
-		n += r.sieveScores(s, net, hp, r.groups[g], int(zn.lo), r.thr[int(g)*ladder+l], bound, skip, b, true, &odd)
-	}
+	n, odd := r.sieveScores(s, net, hp, zn, l, bound, skip, true)
 	apart := true
 	for j := range t {
 		apart = apart && approxApart(net[j], net[j+1])
@@ -476,11 +518,8 @@ func (r *Ring) sieveMixed(s *sift, net []uint64, hp uint64, z int32, skip, l, t 
 		return n >= t
 	}
 	clear(net)
-	n = 0
-	for g := zn.glo; g < zn.ghi; g++ {
-		n += r.sieveScores(s, net, hp, r.groups[g], int(zn.lo), r.thr[int(g)*ladder+l], bound, skip, b, false, &odd)
-	}
-	return n >= t && distinct(net[:t+1], b)
+	n, _ = r.sieveScores(s, net, hp, zn, l, bound, skip, false)
+	return n >= t && distinct(net[:t+1], uint(zn.bits))
 }
 
 // sieveFirst returns the position of the best member of eSeed[lo:hi], all
@@ -605,18 +644,22 @@ func (r *Ring) shardFast(h uint64, home, k int, dst []int) []int {
 			c.n = min(c.size, level+more)
 			r.zoneTop(&s, h, z, -1, picks[off:off+c.n])
 		}
-		if home < 0 {
-			// The owner leads one of the columns.
-			if !r.uniform {
-				race.enter(r.candAt(h, picks[off]), r.eInv[picks[off]], i)
-			}
-		} else if z == homeZone {
+		if z == homeZone {
 			lead = i
 		}
 		off += c.n
 	}
 	if home < 0 {
-		lead = race.lead
+		// The owner leads one of the columns. Comparing the leaders only
+		// now, once every zone is ranked, keeps a mispredicted compare from
+		// discarding the ranking of the zones after it.
+		if !r.uniform {
+			for i := range cols {
+				p := picks[cols[i].off]
+				race.enter(r.candAt(h, p), r.eInv[p], i)
+			}
+			lead = race.lead
+		}
 		if r.uniform || !race.sure() {
 			var best cand
 			for i := range cols {
