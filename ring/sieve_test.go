@@ -355,3 +355,51 @@ func TestSieveSurvivors(t *testing.T) {
 		t.Errorf("first sieve decides %.4f of keys; want ≥ 0.99", f)
 	}
 }
+
+// TestSieveAllocs: Owner, Shard and ShardFrom allocate nothing on every
+// shape of the fast path (and the general path's shards up to 8), with a
+// buffer of capacity k.
+func TestSieveAllocs(t *testing.T) {
+	fleets := []fleet{
+		{"one zone", zonedMembers(100, 1)},
+		{"three zones", zonedMembers(100, 3)},
+		{"mixed", weightedMembers(100, 3, false)},
+		{"per zone", weightedMembers(100, 3, true)},
+		{"many zones", zonedMembers(60, 30)},
+		{"n=1000", weightedMembers(1000, 3, false)},
+		{"zeros", sizedMembers([]int{30, 30, 30}, func(z, i int) float64 { return float64(i % 3) })},
+	}
+	for _, f := range fleets {
+		r := mustNew(t, f.ms)
+		for _, k := range []int{1, 2, 3, 4, 5, 8, 16} {
+			dst := make([]int, 0, k)
+			h := uint64(1)
+			a := testing.AllocsPerRun(100, func() {
+				h = lcg(h)
+				dst = r.Shard(h, k, dst)
+				dst, _ = r.ShardFrom(h, int(h%uint64(r.Len())), k, dst)
+				sink += r.Owner(h)
+			})
+			if a != 0 {
+				t.Errorf("%s, k=%d: %v allocations; want 0", f.name, k, a)
+			}
+		}
+	}
+}
+
+// BenchmarkNew is the cost of New, the sieve's thresholds included.
+func BenchmarkNew(b *testing.B) {
+	for _, f := range []fleet{
+		{"zones=3/n=100", zonedMembers(100, 3)},
+		{"mixed/zones=3/n=1000", weightedMembers(1000, 3, false)},
+	} {
+		b.Run(f.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := New(f.ms); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
