@@ -510,6 +510,9 @@ func (r *Ring) sieveMixed(s *sift, net []uint64, hp uint64, z int32, skip, l, t 
 	zn := &r.zones[z]
 	bound := r.zoneQ[int(z)*ladder+l]
 	n, odd := r.sieveScores(s, net, hp, zn, l, bound, skip, true)
+	if net[t-1] == 0 {
+		return false // fewer than t survivors (score keys are never 0)
+	}
 	apart := true
 	for j := range t {
 		apart = apart && approxApart(net[j], net[j+1])

@@ -329,8 +329,9 @@ func TestThresholds(t *testing.T) {
 }
 
 // TestSieveSurvivors pins the cost model the thresholds were tuned for: on
-// one zone of 100 equal members, the first sieve for k = 4 keeps about 9
-// members and decides at least 99% of keys.
+// one zone of 100 equal members, the first sieve for k = 4 keeps 8 members
+// on average and decides at least 95% of keys (a binomial count of mean 8
+// falls below 4 with probability 0.036: those keys pay for a second sieve).
 func TestSieveSurvivors(t *testing.T) {
 	r := mustNew(t, equalMembers(100))
 	l := int(firstLevel[4])
@@ -351,8 +352,8 @@ func TestSieveSurvivors(t *testing.T) {
 	if mean := float64(kept) / keys; math.Abs(mean-sieveTarget[l]) > 0.2 {
 		t.Errorf("first sieve keeps %.2f members on average; want %v ± 0.2", mean, sieveTarget[l])
 	}
-	if f := float64(decided) / keys; f < 0.99 {
-		t.Errorf("first sieve decides %.4f of keys; want ≥ 0.99", f)
+	if f := float64(decided) / keys; f < 0.95 {
+		t.Errorf("first sieve decides %.4f of keys; want ≥ 0.95", f)
 	}
 }
 
