@@ -306,15 +306,20 @@ func offer(net []uint64, keys []uint64) {
 // survivors of a word, and the network they go to. One sift serves every
 // zone of a shard, so that its memory is cleared once.
 type sift struct {
-	keys [16]uint64
-	pos  [16]int // for scores: the survivors' positions
-	net  [maxFastK + 1]uint64
+	keys  [16]uint64
+	pos   [16]int // for scores: the survivors' positions
+	net   [maxFastK + 1]uint64
+	words [16]uint64 // for wide zones: the non-empty masks of a block
+	bases [16]int    // and the position of each one's bit 0
 }
 
 // sieveDraws offers to net every member of eSeed[lo:hi] but position skip
 // whose draw reaches t, keyed by the draw with its low b bits replaced by the
 // position after zlo, and returns how many it offered.
 func (r *Ring) sieveDraws(s *sift, net []uint64, hp uint64, lo, hi, zlo int, t uint64, skip int, b uint) int {
+	if hi-lo > 4*64 {
+		return r.sieveWide(s, net, hp, lo, hi, zlo, t, skip, b)
+	}
 	low := uint64(1)<<b - 1
 	n := 0
 	for base := lo; base < hi; base += 64 {
@@ -324,6 +329,47 @@ func (r *Ring) sieveDraws(s *sift, net []uint64, hp uint64, lo, hi, zlo int, t u
 		}
 		for ; m != 0; m &= m - 1 {
 			p := base + bits.TrailingZeros64(m)
+			s.keys[n&15] = mixTail(hp^r.pre[p])&^low | uint64(p-zlo)
+			n++
+			if n&15 == 0 {
+				offer(net, s.keys[:])
+			}
+		}
+	}
+	offer(net, s.keys[:n&15])
+	return n
+}
+
+// sieveWide is sieveDraws for zones of more than four words, where a
+// branch per word on whether it has survivors would cost more than it
+// saves: the masks of a block of 15 words are compacted without a branch,
+// and one loop visits their survivors, loading the next mask instead of
+// branching to it when the current one runs out.
+func (r *Ring) sieveWide(s *sift, net []uint64, hp uint64, lo, hi, zlo int, t uint64, skip int, b uint) int {
+	low := uint64(1)<<b - 1
+	n := 0
+	for blk := lo; blk < hi; blk += 15 * 64 {
+		end := min(blk+15*64, hi)
+		nw, total := 0, 0
+		for base := blk; base < end; base += 64 {
+			m := sieve(r.pre[base:min(base+64, end)], hp, t, mixM1, mixM2)
+			if d := uint(skip - base); d < 64 {
+				m &^= 1 << d
+			}
+			s.words[nw&15], s.bases[nw&15] = m, base
+			nw += int((m | -m) >> 63) // one more when m has survivors
+			total += bits.OnesCount64(m)
+		}
+		s.words[nw&15] = 0
+		cur, base, w := s.words[0], s.bases[0], 0
+		for range total {
+			p := base + bits.TrailingZeros64(cur)
+			cur &= cur - 1
+			next := 1 - (cur|-cur)>>63 // 1 when cur ran out
+			w += int(next)
+			keep := next - 1
+			cur |= s.words[w&15] &^ keep
+			base = base&int(keep) | s.bases[w&15]&^int(keep)
 			s.keys[n&15] = mixTail(hp^r.pre[p])&^low | uint64(p-zlo)
 			n++
 			if n&15 == 0 {

@@ -164,6 +164,8 @@ func TestSieveFallbacks(t *testing.T) {
 		{"mixed", weightedMembers(100, 3, false)},
 		{"per zone", weightedMembers(100, 3, true)},
 		{"many zones", zonedMembers(40, 20)},
+		{"wide zones", weightedMembers(1200, 2, true)},
+		{"wide mixed", weightedMembers(1200, 2, false)},
 	}
 	doctor := []struct {
 		name string
