@@ -123,7 +123,8 @@ func firstThresholds(size int) [2]uint64 {
 // drawThreshold returns the threshold T that about s of size members of
 // equal weight reach (x ≥ T), or 0 when s ≥ size. T is a multiple of 2³³,
 // so that x ≥ T exactly when the product before the last step of mix
-// reaches T (the last step, z ^ z>>31, keeps the top 33 bits).
+// reaches T (the last step, z ^ z>>31, keeps its top 31 bits, and those
+// decide x ≥ T when the low 33 bits of T are zero).
 func drawThreshold(size int, s float64) uint64 {
 	if s >= float64(size) {
 		return 0
@@ -306,11 +307,9 @@ func offer(net []uint64, keys []uint64) {
 // survivors of a word, and the network they go to. One sift serves every
 // zone of a shard, so that its memory is cleared once.
 type sift struct {
-	keys  [16]uint64
-	pos   [16]int // for scores: the survivors' positions
-	net   [maxFastK + 1]uint64
-	words [16]uint64 // for wide zones: the non-empty masks of a block
-	bases [16]int    // and the position of each one's bit 0
+	keys [16]uint64
+	pos  [16]int32 // for scores: the survivors' positions
+	net  [maxFastK + 1]uint64
 }
 
 // sieveDraws offers to net every member of eSeed[lo:hi] but position skip
@@ -348,6 +347,8 @@ func (r *Ring) sieveDraws(s *sift, net []uint64, hp uint64, lo, hi, zlo int, t u
 func (r *Ring) sieveWide(s *sift, net []uint64, hp uint64, lo, hi, zlo int, t uint64, skip int, b uint) int {
 	low := uint64(1)<<b - 1
 	n := 0
+	var words [16]uint64 // the non-empty masks of a block
+	var bases [16]int    // and the position of each one's bit 0
 	for blk := lo; blk < hi; blk += 15 * 64 {
 		end := min(blk+15*64, hi)
 		nw, total := 0, 0
@@ -356,20 +357,20 @@ func (r *Ring) sieveWide(s *sift, net []uint64, hp uint64, lo, hi, zlo int, t ui
 			if d := uint(skip - base); d < 64 {
 				m &^= 1 << d
 			}
-			s.words[nw&15], s.bases[nw&15] = m, base
+			words[nw&15], bases[nw&15] = m, base
 			nw += int((m | -m) >> 63) // one more when m has survivors
 			total += bits.OnesCount64(m)
 		}
-		s.words[nw&15] = 0
-		cur, base, w := s.words[0], s.bases[0], 0
+		words[nw&15] = 0
+		cur, base, w := words[0], bases[0], 0
 		for range total {
 			p := base + bits.TrailingZeros64(cur)
 			cur &= cur - 1
 			next := 1 - (cur|-cur)>>63 // 1 when cur ran out
 			w += int(next)
 			keep := next - 1
-			cur |= s.words[w&15] &^ keep
-			base = base&int(keep) | s.bases[w&15]&^int(keep)
+			cur |= words[w&15] &^ keep
+			base = base&int(keep) | bases[w&15]&^int(keep)
 			s.keys[n&15] = mixTail(hp^r.pre[p])&^low | uint64(p-zlo)
 			n++
 			if n&15 == 0 {
@@ -400,7 +401,7 @@ func (r *Ring) sieveScores(s *sift, net []uint64, hp uint64, zn *zone, l int, bo
 		}
 		for ; m != 0; m &= m - 1 {
 			p := base + bits.TrailingZeros64(m)
-			s.keys[c&15], s.pos[c&15] = mixTail(hp^r.pre[p]), p
+			s.keys[c&15], s.pos[c&15] = mixTail(hp^r.pre[p]), int32(p)
 			c++
 			if c&15 == 0 {
 				dn, dodd := r.scoreKeys(s, net, s.keys[:], zn, bound, approx)
@@ -426,7 +427,7 @@ func (r *Ring) scoreKeys(s *sift, net, xs []uint64, zn *zone, bound float64, app
 		limit := bound / (1 + 2*approxErr) // an approximate score below it is certain to be within bound
 		var out uint64
 		for i, x := range xs {
-			p := pos[i]
+			p := int(pos[i])
 			q := approxScore(x) * r.eInv[p]
 			n += int(b2u(q <= limit))
 			out |= b2u(q < 0x1p-1000) | b2u(q > 0x1p1000)
@@ -435,7 +436,7 @@ func (r *Ring) scoreKeys(s *sift, net, xs []uint64, zn *zone, bound float64, app
 		odd = out != 0
 	} else {
 		for i, x := range xs {
-			p := pos[i]
+			p := int(pos[i])
 			q := expScore(x) / r.eW[p]
 			n += int(b2u(q <= bound))
 			xs[i] = ^math.Float64bits(q)&^low | uint64(p-lo)
@@ -611,6 +612,11 @@ func newContest() contest { return contest{lead: -1, q1: math.Inf(1), q2: math.I
 
 // enter offers member m, whose weight's inverse is inv, as entry i.
 func (c *contest) enter(m cand, inv float64, i int) {
+	if expScoreFloor(m.x)*inv > c.q1*(1+8*approxErr) {
+		// A lower bound of m's score says it is far behind the leader:
+		// it can neither lead nor make the leader unsure.
+		return
+	}
 	q := approxScore(m.x) * inv
 	if q < c.q1 {
 		c.lead, c.m, c.q1, c.q2 = i, m, q, c.q1
@@ -629,7 +635,7 @@ func (c *contest) sure() bool {
 // first returns the best member of group g for h.
 func (r *Ring) first(h uint64, g int) cand {
 	gr := r.groups[g]
-	if gr.hi-gr.lo >= 8 {
+	if gr.hi-gr.lo >= 32 { // smaller groups: the plain scan is cheaper
 		if p, ok := r.sieveFirst(h, int(gr.lo), int(gr.hi), r.ownThr[g]); ok {
 			return cand{x: mix(h ^ r.eSeed[p]), w: gr.w, q: -1, i: r.eIdx[p]}
 		}
@@ -680,7 +686,6 @@ func (r *Ring) shardFast(h uint64, home, k int, dst []int) []int {
 	var colBuf [maxFastK]fastColumn
 	cols := colBuf[:len(r.live)]
 	off, lead := int32(0), -1
-	race := newContest()
 	for i, z := range r.live {
 		zn := &r.zones[z]
 		c := &cols[i]
@@ -702,14 +707,16 @@ func (r *Ring) shardFast(h uint64, home, k int, dst []int) []int {
 		// The owner leads one of the columns. Comparing the leaders only
 		// now, once every zone is ranked, keeps a mispredicted compare from
 		// discarding the ranking of the zones after it.
+		sure := false
 		if !r.uniform {
+			race := newContest()
 			for i := range cols {
 				p := picks[cols[i].off]
 				race.enter(r.candAt(h, p), r.eInv[p], i)
 			}
-			lead = race.lead
+			lead, sure = race.lead, race.sure()
 		}
-		if r.uniform || !race.sure() {
+		if !sure {
 			var best cand
 			for i := range cols {
 				if m := r.candAt(h, picks[cols[i].off]); i == 0 || ahead(&m, &best) {

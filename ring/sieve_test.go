@@ -406,3 +406,41 @@ func BenchmarkNew(b *testing.B) {
 		})
 	}
 }
+
+// TestApproxScore checks the error bounds the fast path relies on:
+// approxScore is within 2⁻²² of expScore, relatively, for draws across
+// every binade and near each binade's edges; keys that approxApart tells
+// apart hold scores more than 1 + 4·approxErr apart; and expScoreFloor,
+// the contest's filter, never exceeds expScore by more than rounding.
+func TestApproxScore(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 32))
+	check := func(x uint64) {
+		e, a := expScore(x), approxScore(x)
+		if math.Abs(a-e) > 0x1p-22*e {
+			t.Fatalf("approxScore(%#x) = %v; expScore = %v, off by %.3g", x, a, e, math.Abs(a-e)/e)
+		}
+		if f := expScoreFloor(x); f > e*(1+0x1p-50) {
+			t.Fatalf("expScoreFloor(%#x) = %v > expScore = %v", x, f, e)
+		}
+	}
+	for range 300000 {
+		check(rng.Uint64() >> rng.IntN(64))
+	}
+	for p := 1; p < 53; p++ {
+		for _, d := range []int64{-3, -1, 0, 1, 3} {
+			n := uint64(int64(1)<<p + d)
+			check(n >> 1 << 12)
+		}
+	}
+	check(math.MaxUint64)
+	check(0)
+	for range 300000 {
+		qa := math.Exp(rng.Float64()*1380 - 690)
+		qb := qa * (1 + rng.Float64()*0x1p-15)
+		ka := ^math.Float64bits(qa) &^ (1<<25 - 1) // positions in the low 25 bits, the widest
+		kb := ^math.Float64bits(qb) | (1<<25 - 1)
+		if approxApart(ka, kb) && qb <= qa*(1+4*approxErr) {
+			t.Fatalf("approxApart says %v and %v are apart", qa, qb)
+		}
+	}
+}
