@@ -493,7 +493,23 @@ func (r *Ring) zoneTop(s *sift, h uint64, z int32, skip int, out []int32) {
 	if t == 0 {
 		return
 	}
-	if r.sieveZone(s, h, z, skip, int(firstLevel[t]), out) || r.sieveZone(s, h, z, skip, int(retryLevel[t]), out) {
+	if zn := &r.zones[z]; !zn.mixed {
+		// sieveZone at the first level, written out: the common case.
+		b := uint(zn.bits)
+		net := s.net[:netSize(t)]
+		clear(net)
+		lo := int(zn.lo)
+		if r.sieveDraws(s, net, h^h>>30, lo, int(zn.hi), lo, r.thr[int(zn.glo)*ladder+int(firstLevel[t])], skip, b) >= t && distinct(net[:t+1], b) {
+			low := uint64(1)<<b - 1
+			for j := range out {
+				out[j] = zn.lo + int32(net[j]&low)
+			}
+			return
+		}
+	} else if r.sieveZone(s, h, z, skip, int(firstLevel[t]), out) {
+		return
+	}
+	if r.sieveZone(s, h, z, skip, int(retryLevel[t]), out) {
 		return
 	}
 	var buf [maxFastK]cand
