@@ -113,12 +113,12 @@ func BenchmarkFloor(b *testing.B) {
 		survivors += bits.OnesCount64(masks[i][0]) + bits.OnesCount64(masks[i][1])
 	}
 	b.Run("rank/n=100", func(b *testing.B) {
-		b.ReportMetric(float64(survivors)/keys, "survivors/op")
 		i := 0
 		for b.Loop() {
 			sink += int(rankSurvivors(r.pre, hs[i%keys], masks[i%keys][:], 4))
 			i++
 		}
+		b.ReportMetric(float64(survivors)/keys, "survivors/op")
 	})
 	b.Run("top4/n=100", func(b *testing.B) {
 		h := uint64(1)
