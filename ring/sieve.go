@@ -230,6 +230,20 @@ func sieveEach(pre []uint64, thr []uint32, hp, m1, m2 uint64) uint64 {
 	return ^drop & (uint64(1)<<uint(len(pre)) - 1)
 }
 
+// sieveWords is sieve for up to 15 words of members: masks[w] is the mask
+// of pre[64w:64w+64]. Its loop keeps little alive across each call, where
+// the caller's would spill and reload much.
+//
+//go:noinline
+func sieveWords(pre []uint64, hp, t, m1, m2 uint64, masks *[15]uint64) {
+	for w := range masks {
+		if 64*w >= len(pre) {
+			return
+		}
+		masks[w] = sieve(pre[64*w:min(64*w+64, len(pre))], hp, t, m1, m2)
+	}
+}
+
 // The top-t networks: net holds the largest keys offered so far in
 // decreasing order; each key costs one max and one min per slot and no
 // branch. The small sizes keep the slots in registers.
@@ -351,13 +365,14 @@ func (r *Ring) sieveWide(s *sift, net []uint64, hp uint64, lo, hi, zlo int, t ui
 	var bases [16]int    // and the position of each one's bit 0
 	for blk := lo; blk < hi; blk += 15 * 64 {
 		end := min(blk+15*64, hi)
+		var masks [15]uint64
+		sieveWords(r.pre[blk:end], hp, t, mixM1, mixM2, &masks)
+		if d := uint(skip - blk); d < uint(end-blk) {
+			masks[d/64] &^= 1 << (d % 64)
+		}
 		nw, total := 0, 0
-		for base := blk; base < end; base += 64 {
-			m := sieve(r.pre[base:min(base+64, end)], hp, t, mixM1, mixM2)
-			if d := uint(skip - base); d < 64 {
-				m &^= 1 << d
-			}
-			words[nw&15], bases[nw&15] = m, base
+		for i, m := range masks[:(end-blk+63)/64] {
+			words[nw&15], bases[nw&15] = m, blk+64*i
 			nw += int((m | -m) >> 63) // one more when m has survivors
 			total += bits.OnesCount64(m)
 		}
