@@ -88,7 +88,7 @@
 // members for a key, the zone is sieved at the first target of at least
 // t + 2 + t/2: each member's two multiplications are compared with the
 // threshold and the borrow shifted into a bit mask, with no branch and no
-// store. Only the members that pass (t+2+⌊t/2⌋ on average) are hashed again
+// store. Only the members that pass (about t+2+⌊t/2⌋ of them) are hashed again
 // and ranked, by a network that keeps the best t+1 with one min and one max
 // per slot on keys that hold the rank in their high bits and the member's
 // position in the low bits (no branch either). A sieve decides when at
