@@ -19,6 +19,7 @@ var (
 		{Name: "go-rendezvous", Build: buildGoRendezvous},
 		{Name: "maglev", Build: buildMaglev},
 		{Name: "buraksezer", Build: buildBuraksezer},
+		{Name: "buraksezer-string", Build: buildBuraksezerString},
 		{Name: "stathat", Build: buildStathat},
 		{Name: "groupcache", Build: buildGroupcache},
 		{Name: "serialx", Build: buildSerialx},

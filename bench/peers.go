@@ -157,6 +157,27 @@ func buraksezerLoop(b *testing.B, c *buraksezer.Consistent, keys [][]byte) int {
 	return s
 }
 
+// buildBuraksezerString is LocateKey as a caller holding string keys calls
+// it: the conversion to []byte is made per call (and escapes to the heap
+// through the Hasher interface).
+func buildBuraksezerString(ids []string) (*Owners, error) {
+	c := newBuraksezer(ids)
+	return &Owners{
+		Owner: func(key string) string { return c.LocateKey([]byte(key)).String() },
+		Loop:  func(b *testing.B, keys []string) int { return buraksezerStringLoop(b, c, keys) },
+	}, nil
+}
+
+//go:noinline
+func buraksezerStringLoop(b *testing.B, c *buraksezer.Consistent, keys []string) int {
+	s, i, mask := 0, 0, len(keys)-1
+	for b.Loop() {
+		s += len(c.LocateKey([]byte(keys[i&mask])).String())
+		i++
+	}
+	return s
+}
+
 func buildStathat(ids []string) (*Owners, error) {
 	c := newStathat(ids)
 	return &Owners{

@@ -3,6 +3,7 @@ package bench
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -197,7 +198,32 @@ func (r *Report) timedTable(name, title, group string, params []string, ref, all
 		t.Rows = append(t.Rows, row)
 		t.Chart.Bars = append(t.Chart.Bars, bar)
 	}
+	if s := r.spread(group); s != "" {
+		t.Notes = append(t.Notes, s)
+	}
 	return t
+}
+
+// spread describes how far the passes of a group's cases fell apart:
+// (slowest − fastest) / median, over every case with two passes or more.
+func (r *Report) spread(group string) string {
+	var all []float64
+	worst, worstName := 0.0, ""
+	for _, t := range r.Timings {
+		if t.Group != group || len(t.Ns) < 2 {
+			continue
+		}
+		s := (slices.Max(t.Ns) - slices.Min(t.Ns)) / t.Median()
+		all = append(all, s)
+		if s > worst {
+			worst, worstName = s, t.Impl+" "+strings.ReplaceAll(t.Param, "/", " ")
+		}
+	}
+	if len(all) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("Spread of the %d passes, (slowest − fastest) ÷ median: %.0f%% for the median case, %.0f%% at worst (%s).",
+		r.Config.Count, 100*median(all), 100*worst, worstName)
 }
 
 func shortParams(params []string) []string {

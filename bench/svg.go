@@ -68,7 +68,9 @@ func (c Chart) SVG() []byte {
 		fmt.Fprintf(&b, `<rect x="%.1f" y="34" width="12" height="12" fill="%s"/><text x="%.1f" y="44">%s</text>`+"\n", lx, palette[i%len(palette)], lx+16, esc(s))
 		lx += 16 + float64(7*len(s)) + 18
 	}
-	fmt.Fprintf(&b, `<text x="%.1f" y="44" fill="#555">bold: cellkit (solid bars); peers lighter</text>`+"\n", lx+10)
+	if c.mixed() {
+		fmt.Fprintf(&b, `<text x="%.1f" y="44" fill="#555">bold: cellkit (solid bars); peers lighter</text>`+"\n", lx+10)
+	}
 
 	// Grid and ticks.
 	axisY := svgTop + plotH
@@ -114,6 +116,15 @@ func (c Chart) SVG() []byte {
 	}
 	b.WriteString("</svg>\n")
 	return []byte(b.String())
+}
+
+// mixed reports whether the chart has both cellkit's bars and peers'.
+func (c Chart) mixed() bool {
+	ours, peers := false, false
+	for _, b := range c.Bars {
+		ours, peers = ours || b.Ours, peers || !b.Ours
+	}
+	return ours && peers
 }
 
 // axis returns the axis range and its ticks: whole decades on a log axis,
