@@ -19,7 +19,7 @@ var (
 		{Name: "go-rendezvous", Build: buildGoRendezvous},
 		{Name: "maglev", Build: buildMaglev},
 		{Name: "buraksezer", Build: buildBuraksezer},
-		{Name: "buraksezer-string", Build: buildBuraksezerString},
+		{Name: "buraksezer-string", Build: buildBuraksezerString, NoQuality: "the same owners as buraksezer"},
 		{Name: "stathat", Build: buildStathat},
 		{Name: "groupcache", Build: buildGroupcache},
 		{Name: "serialx", Build: buildSerialx},

@@ -161,6 +161,9 @@ func Run(cfg Config) (*Report, error) {
 	}
 
 	for _, impl := range OwnerImpls {
+		if impl.NoQuality != "" {
+			continue
+		}
 		keys := cfg.PeerBalanceKeys
 		if impl.Ours {
 			keys = cfg.BalanceKeys

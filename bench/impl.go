@@ -16,6 +16,9 @@ var ErrUnsupported = errors.New("bench: not supported by this implementation")
 type OwnerImpl struct {
 	Name string
 	Ours bool // cellkit's: the comparison holds it to cellkit's promises
+	// NoQuality, when set, says why the impl has no row in the balance and
+	// movement table (it places keys exactly as another row does).
+	NoQuality string
 	// Build returns the lookup over the members ids, with the library's
 	// defaults except where the README says otherwise.
 	Build func(ids []string) (*Owners, error)

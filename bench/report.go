@@ -247,9 +247,9 @@ func (r *Report) balanceTable() Table {
 		Title:  fmt.Sprintf("Balance at n = %d, each library's defaults", BalanceN),
 		Header: []string{"impl", "keys", "peak/mean", "min/mean", "CV", "members owning nothing"},
 		Notes: []string{
-			"A member's count is binomial: at 4,000 keys a member σ is 1.6%, so perfect hashing gives CV ≈ 0.016 and peak/mean ≈ 1.04; cellkit's rows sit at that floor (its table gives every member 163 or 164 of 16,384 buckets).",
+			"A member's count is binomial: at 4,000 keys a member σ is 1.6%, so perfect hashing gives CV ≈ 0.016 and peak/mean ≈ 1.04; cellkit's rows but placement-derived sit at that floor (the balanced table gives every member 163 or 164 of 16,384 buckets).",
 			"placement-derived is the table a map has when no control plane balances it: a pure function of the cells whose counts spread by about √(B/n) buckets (±8% at 164 buckets a cell), by design; placement-locate is the balanced table a control plane publishes.",
-			"dskit-get's owner is the first instance of Get's token walk.",
+			"dskit-get's owner is the first instance of Get's token walk. buraksezer-string places keys as buraksezer does.",
 		},
 		Chart: Chart{Title: fmt.Sprintf("Balance at n = %d: peak/mean (1 is perfect)", BalanceN), Unit: "peak/mean", Series: []string{"peak/mean"}, Mark: 1.05, MarkLabel: "1.05"},
 	}
