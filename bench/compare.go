@@ -4,7 +4,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"runtime"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 )
@@ -31,7 +33,8 @@ type Config struct {
 	// StabilityKeys is the number of keys of the stability table; the
 	// default, KeyCount, is the timed set.
 	StabilityKeys int
-	// Progress, when set, is told what runs next.
+	// Progress, when set, is told what runs next; it may be called from
+	// several goroutines at once.
 	Progress func(string)
 }
 
@@ -160,34 +163,55 @@ func Run(cfg Config) (*Report, error) {
 		}
 	}
 
+	// Balance, movement and stability time nothing: they run side by side,
+	// GOMAXPROCS at a time, and keep table order.
+	var owners []OwnerImpl
 	for _, impl := range OwnerImpls {
-		if impl.NoQuality != "" {
-			continue
+		if impl.NoQuality == "" {
+			owners = append(owners, impl)
 		}
-		keys := cfg.PeerBalanceKeys
-		if impl.Ours {
-			keys = cfg.BalanceKeys
-		}
-		cfg.Progress("balance and movement: " + impl.Name)
-		q, err := MeasureQuality(impl, BalanceN, Keys(keys))
-		if err != nil {
-			errs = append(errs, err)
-			q.Keys = 0
-		}
-		rep.Quality = append(rep.Quality, q)
 	}
+	var shards []ShardImpl
 	for _, impl := range ShardImpls {
-		if impl.NoStability != "" || !impl.Supports(StabilityK) {
-			continue
+		if impl.NoStability == "" && impl.Supports(StabilityK) {
+			shards = append(shards, impl)
 		}
-		cfg.Progress("shard stability: " + impl.Name)
-		st, err := MeasureStability(impl, BalanceN, StabilityK, Keys(cfg.StabilityKeys))
-		if err != nil {
-			errs = append(errs, err)
-			st.Keys = 0
-		}
-		rep.Stability = append(rep.Stability, st)
 	}
+	rep.Quality = make([]Quality, len(owners))
+	rep.Stability = make([]Stability, len(shards))
+	qErrs := make([]error, len(owners)+len(shards))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for i, impl := range owners {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			keys := cfg.PeerBalanceKeys
+			if impl.Ours {
+				keys = cfg.BalanceKeys
+			}
+			cfg.Progress("balance and movement: " + impl.Name)
+			q, err := MeasureQuality(impl, BalanceN, Keys(keys))
+			if err != nil {
+				q.Keys = 0
+			}
+			rep.Quality[i], qErrs[i] = q, err
+		})
+	}
+	for i, impl := range shards {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			cfg.Progress("shard stability: " + impl.Name)
+			st, err := MeasureStability(impl, BalanceN, StabilityK, Keys(cfg.StabilityKeys))
+			if err != nil {
+				st.Keys = 0
+			}
+			rep.Stability[i], qErrs[len(owners)+i] = st, err
+		})
+	}
+	wg.Wait()
+	errs = append(errs, qErrs...)
 	rep.Elapsed = time.Since(rep.Started)
 	return rep, errors.Join(errs...)
 }

@@ -48,7 +48,7 @@ var notBalanced = []string{"placement-derived"}
 func TestCompare(t *testing.T) {
 	cfg := quickConfig
 	if raceEnabled { // the peers' figures are not checked: keep them cheap
-		cfg.PeerBalanceKeys, cfg.StabilityKeys = 20_000, 1024
+		cfg.OwnerNs, cfg.PeerBalanceKeys, cfg.StabilityKeys = []int{10}, 20_000, 1024
 	}
 	rep, err := Run(cfg)
 	if err != nil {
@@ -57,7 +57,7 @@ func TestCompare(t *testing.T) {
 
 	t.Run("timings", func(t *testing.T) {
 		for _, impl := range OwnerImpls {
-			for _, n := range quickConfig.OwnerNs {
+			for _, n := range cfg.OwnerNs {
 				checkTiming(t, rep, "Owner", impl.Name, impl.Ours, fmt.Sprintf("n=%d", n))
 			}
 		}
