@@ -118,6 +118,14 @@ const StabilityK = 4
 // leaves its timing without passes and Run returns an error naming it,
 // after running everything else.
 func Run(cfg Config) (*Report, error) {
+	if cfg.Count < 0 || cfg.BalanceKeys < 0 || cfg.PeerBalanceKeys < 0 || cfg.StabilityKeys < 0 {
+		return nil, fmt.Errorf("bench: Config counts must not be negative: %+v", cfg)
+	}
+	for _, n := range slices.Concat(cfg.OwnerNs, cfg.ShardNs, cfg.ShardKs) {
+		if n < 1 {
+			return nil, fmt.Errorf("bench: Config sizes must be positive: %v", n)
+		}
+	}
 	cfg = cfg.withDefaults()
 	rep := &Report{Config: cfg, Started: time.Now()}
 	if cfg.BenchTime != "" {

@@ -321,3 +321,17 @@ func TestChartAxis(t *testing.T) {
 		checkSVG(t, tc.name, tc.c)
 	}
 }
+
+func TestRunRejectsBadConfig(t *testing.T) {
+	for _, cfg := range []Config{
+		{Count: -1},
+		{BalanceKeys: -5},
+		{OwnerNs: []int{10, 0}},
+		{ShardKs: []int{-4}},
+		{BenchTime: "soon"},
+	} {
+		if rep, err := Run(cfg); err == nil || rep != nil {
+			t.Errorf("Run(%+v) = %v, %v; want nil and an error", cfg, rep, err)
+		}
+	}
+}
