@@ -8,7 +8,7 @@ import (
 )
 
 // sentinels is every error Parse may return, wrapped.
-var sentinels = []error{ErrSyntax, ErrUnknownField, ErrDuplicateKey, ErrVersion, ErrSeed, ErrBuckets, ErrShardSize,
+var sentinels = []error{ErrSyntax, ErrUnknownField, ErrDuplicateKey, ErrType, ErrUTF8, ErrKey, ErrVersion, ErrSeed, ErrBuckets, ErrShardSize,
 	ErrCellID, ErrDuplicateCell, ErrState, ErrWeight, ErrNoEligible, ErrEndpoint, ErrTable, ErrUnknownCell,
 	ErrCellUse, ErrConflict, ErrMigration, ErrLimit, ErrSignature}
 
