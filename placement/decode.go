@@ -33,63 +33,27 @@ func decode(data []byte, lim Limits) (*document, error) {
 		return nil, err
 	}
 	var seen uint8
-	hasVersion := false
-	err := d.object(top, func(key string) error {
+	for i := 0; ; i++ {
+		key, more, err := d.member(top, i)
+		if err != nil {
+			return nil, err
+		}
+		if !more {
+			break
+		}
 		p := &path{up: top, name: key}
-		bit, ok := topFields[key]
-		if !ok {
-			return &FieldError{Field: p.String(), Err: ErrUnknownField}
+		if err := checkMember(p, topFields, &seen, key); err != nil {
+			return nil, err
 		}
-		if seen&bit != 0 {
-			return &FieldError{Field: p.String(), Err: ErrDuplicateKey}
+		if err := d.topField(p, key, doc); err != nil {
+			return nil, err
 		}
-		seen |= bit
-		switch key {
-		case "version":
-			hasVersion = true
-			return d.version(p, doc)
-		case "seed":
-			s, err := d.strVal(p, ErrSeed, "the seed is a string: a 64-bit integer in decimal, or in hex after 0x")
-			if err != nil {
-				return err
-			}
-			seed, perr := parseSeed(s)
-			if perr != nil {
-				return &FieldError{Field: p.String(), Err: ErrSeed, Value: quote(s),
-					Detail: "the seed is a 64-bit integer in decimal, or in hex after 0x"}
-			}
-			doc.seed = seed
-		case "buckets":
-			n, err := d.intVal(p, 1, MaxBuckets, ErrBuckets, "buckets is an integer from 1 to 1048576")
-			if err != nil {
-				return err
-			}
-			doc.buckets = n
-		case "shardSize":
-			n, err := d.intVal(p, 1, math.MaxInt32, ErrShardSize, "shardSize is an integer of at least 1")
-			if err != nil {
-				return err
-			}
-			doc.shardSize = n
-		case "cells":
-			return d.cells(p, doc)
-		case "table":
-			return d.table(p, doc)
-		case "overrides":
-			return d.overrides(p, doc)
-		case "migrations":
-			return d.migrations(p, doc)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
 	d.ws()
 	if d.pos != len(d.s) {
 		return nil, d.syntax(top, "data after the document's object")
 	}
-	if !hasVersion {
+	if seen&1 == 0 {
 		return nil, &FieldError{Field: "version", Err: ErrVersion, Detail: "the document has no version"}
 	}
 	return doc, nil
@@ -98,18 +62,51 @@ func decode(data []byte, lim Limits) (*document, error) {
 var topFields = map[string]uint8{"version": 1, "seed": 2, "buckets": 4, "shardSize": 8,
 	"cells": 16, "table": 32, "overrides": 64, "migrations": 128}
 
-func (d *decoder) version(p *path, doc *document) error {
-	const want = "the version is an integer from 1 to 18446744073709551615"
-	start := d.pos
-	num, err := d.numVal(p, ErrVersion, want)
-	if err != nil {
-		return err
+func (d *decoder) topField(p *path, key string, doc *document) error {
+	switch key {
+	case "version":
+		const want = "the version is an integer from 1 to 18446744073709551615"
+		start := d.pos
+		num, err := d.numVal(p, ErrVersion, want)
+		if err != nil {
+			return err
+		}
+		v, perr := strconv.ParseUint(num, 10, 64)
+		if perr != nil || v == 0 {
+			return d.valueErr(p, start, ErrVersion, want)
+		}
+		doc.version = v
+	case "seed":
+		const want = "the seed is a string: a 64-bit integer in decimal, or in hex after 0x"
+		start := d.pos
+		s, err := d.strVal(p, ErrSeed, want)
+		if err != nil {
+			return err
+		}
+		if doc.seed, err = parseSeed(s); err != nil {
+			return d.valueErr(p, start, ErrSeed, want)
+		}
+	case "buckets":
+		n, err := d.intVal(p, 1, MaxBuckets, ErrBuckets, "buckets is an integer from 1 to 1048576")
+		if err != nil {
+			return err
+		}
+		doc.buckets = n
+	case "shardSize":
+		n, err := d.intVal(p, 1, math.MaxInt32, ErrShardSize, "shardSize is an integer of at least 1")
+		if err != nil {
+			return err
+		}
+		doc.shardSize = n
+	case "cells":
+		return d.cells(p, doc)
+	case "table":
+		return d.table(p, doc)
+	case "overrides":
+		return d.overrides(p, doc)
+	case "migrations":
+		return d.migrations(p, doc)
 	}
-	v, perr := strconv.ParseUint(num, 10, 64)
-	if perr != nil || v == 0 {
-		return d.valueErr(p, start, ErrVersion, want)
-	}
-	doc.version = v
 	return nil
 }
 
@@ -117,44 +114,59 @@ func (d *decoder) cells(p *path, doc *document) error {
 	if err := d.expect(p, '[', ErrType, "cells is an array of cell objects"); err != nil {
 		return err
 	}
-	return d.array(p, func(i int) error {
-		ep := &path{up: p, index: i}
+	for i := 0; ; i++ {
+		more, err := d.element(p, i)
+		if err != nil || !more {
+			return err
+		}
 		if i == d.lim.MaxCells {
 			return &FieldError{Field: p.String(), Err: ErrLimit, Detail: "more than " + strconv.Itoa(d.lim.MaxCells) + " cells (Limits.MaxCells)"}
 		}
-		c, err := d.cell(ep)
+		c, err := d.cell(&path{up: p, index: i})
 		if err != nil {
 			return err
 		}
 		doc.cells = append(doc.cells, c)
-		return nil
-	})
+	}
 }
 
 var cellFields = map[string]uint8{"id": 1, "zone": 2, "weight": 4, "state": 8, "endpoints": 16, "labels": 32}
 
-func (d *decoder) cell(p *path) (Cell, error) {
-	c := Cell{Weight: DefaultWeight}
+func (d *decoder) cell(p *path) (c Cell, err error) {
+	c.Weight = DefaultWeight
 	if err := d.expect(p, '{', ErrType, "a cell is an object"); err != nil {
 		return c, err
 	}
 	var seen uint8
-	err := d.object(p, func(key string) error {
+	for i := 0; ; i++ {
+		key, more, err := d.member(p, i)
+		if err != nil {
+			return c, err
+		}
+		if !more {
+			break
+		}
 		fp := &path{up: p, name: key}
 		if err := checkMember(fp, cellFields, &seen, key); err != nil {
-			return err
+			return c, err
 		}
-		var err error
+		start := d.pos
 		switch key {
 		case "id":
 			c.ID, err = d.strVal(fp, ErrCellID, "a cell ID is a string")
 		case "zone":
 			c.Zone, err = d.strVal(fp, ErrType, "a zone is a string")
 		case "weight":
-			c.Weight, err = d.weight(fp)
+			const want = "a weight is a number: 0, or from 1e-6 to 1e6"
+			var num string
+			if num, err = d.numVal(fp, ErrWeight, want); err == nil {
+				var perr error
+				if c.Weight, perr = strconv.ParseFloat(num, 64); perr != nil || checkWeight(c.Weight) != nil {
+					err = d.valueErr(fp, start, ErrWeight, want)
+				}
+			}
 		case "state":
 			var s string
-			start := d.pos
 			if s, err = d.strVal(fp, ErrState, stateWant); err == nil {
 				var ok bool
 				if c.State, ok = ParseState(s); !ok {
@@ -166,29 +178,17 @@ func (d *decoder) cell(p *path) (Cell, error) {
 		case "labels":
 			c.Labels, err = d.labels(fp)
 		}
-		return err
-	})
-	if err == nil && seen&1 == 0 {
-		err = &FieldError{Field: (&path{up: p, name: "id"}).String(), Err: ErrCellID, Detail: "a cell has an id"}
+		if err != nil {
+			return c, err
+		}
 	}
-	return c, err
+	if seen&1 == 0 {
+		return c, &FieldError{Field: (&path{up: p, name: "id"}).String(), Err: ErrCellID, Detail: "a cell has an id"}
+	}
+	return c, nil
 }
 
 const stateWant = "a state is one of the strings active, draining, disabled and canary"
-
-func (d *decoder) weight(p *path) (float64, error) {
-	const want = "a weight is a number: 0, or from 1e-6 to 1e6"
-	start := d.pos
-	num, err := d.numVal(p, ErrWeight, want)
-	if err != nil {
-		return 0, err
-	}
-	w, perr := strconv.ParseFloat(num, 64)
-	if perr != nil || checkWeight(w) != nil {
-		return 0, d.valueErr(p, start, ErrWeight, want)
-	}
-	return w, nil
-}
 
 var endpointFields = map[string]uint8{"url": 1, "zone": 2}
 
@@ -197,37 +197,47 @@ func (d *decoder) endpoints(p *path) ([]Endpoint, error) {
 		return nil, err
 	}
 	var eps []Endpoint
-	err := d.array(p, func(j int) error {
-		ep := &path{up: p, index: j}
+	for j := 0; ; j++ {
+		more, err := d.element(p, j)
+		if err != nil || !more {
+			return eps, err
+		}
 		if j == d.lim.MaxEndpoints {
-			return &FieldError{Field: p.String(), Err: ErrLimit,
+			return eps, &FieldError{Field: p.String(), Err: ErrLimit,
 				Detail: "more than " + strconv.Itoa(d.lim.MaxEndpoints) + " endpoints (Limits.MaxEndpoints)"}
 		}
+		ep := &path{up: p, index: j}
 		if err := d.expect(ep, '{', ErrType, "an endpoint is an object"); err != nil {
-			return err
+			return eps, err
 		}
 		var e Endpoint
 		var seen uint8
-		err := d.object(ep, func(key string) error {
+		for i := 0; ; i++ {
+			key, more, err := d.member(ep, i)
+			if err != nil {
+				return eps, err
+			}
+			if !more {
+				break
+			}
 			fp := &path{up: ep, name: key}
 			if err := checkMember(fp, endpointFields, &seen, key); err != nil {
-				return err
+				return eps, err
 			}
-			var err error
 			if key == "url" {
 				e.URL, err = d.strVal(fp, ErrEndpoint, "an endpoint URL is a string")
 			} else {
 				e.Zone, err = d.strVal(fp, ErrType, "a zone is a string")
 			}
-			return err
-		})
-		if err == nil && seen&1 == 0 {
-			err = &FieldError{Field: (&path{up: ep, name: "url"}).String(), Err: ErrEndpoint, Detail: "an endpoint has a url"}
+			if err != nil {
+				return eps, err
+			}
+		}
+		if seen&1 == 0 {
+			return eps, &FieldError{Field: (&path{up: ep, name: "url"}).String(), Err: ErrEndpoint, Detail: "an endpoint has a url"}
 		}
 		eps = append(eps, e)
-		return err
-	})
-	return eps, err
+	}
 }
 
 func (d *decoder) labels(p *path) (map[string]string, error) {
@@ -236,23 +246,25 @@ func (d *decoder) labels(p *path) (map[string]string, error) {
 	}
 	labels := map[string]string{}
 	size := 0
-	err := d.object(p, func(key string) error {
+	for i := 0; ; i++ {
+		key, more, err := d.member(p, i)
+		if err != nil || !more {
+			return labels, err
+		}
 		kp := &path{up: p, name: key, keyed: true}
 		if _, dup := labels[key]; dup {
-			return &FieldError{Field: kp.String(), Err: ErrDuplicateKey}
+			return labels, &FieldError{Field: kp.String(), Err: ErrDuplicateKey}
 		}
 		v, err := d.strVal(kp, ErrType, "a label value is a string")
 		if err != nil {
-			return err
+			return labels, err
 		}
 		if size += len(key) + len(v); size > d.lim.MaxLabelBytes {
-			return &FieldError{Field: p.String(), Err: ErrLimit,
+			return labels, &FieldError{Field: p.String(), Err: ErrLimit,
 				Detail: "more than " + strconv.Itoa(d.lim.MaxLabelBytes) + " bytes of labels (Limits.MaxLabelBytes)"}
 		}
 		labels[key] = v
-		return nil
-	})
-	return labels, err
+	}
 }
 
 var rangeFields = map[string]uint8{"buckets": 1, "cell": 2}
@@ -262,25 +274,37 @@ func (d *decoder) table(p *path, doc *document) error {
 		return err
 	}
 	doc.table = []TableRange{}
-	return d.array(p, func(i int) error {
-		ep := &path{up: p, index: i}
+	for i := 0; ; i++ {
+		more, err := d.element(p, i)
+		if err != nil || !more {
+			return err
+		}
 		if i == MaxBuckets {
 			return &FieldError{Field: p.String(), Err: ErrLimit, Detail: "more than 1048576 ranges (MaxBuckets)"}
 		}
+		ep := &path{up: p, index: i}
 		if err := d.expect(ep, '{', ErrTable, "a table entry is an object"); err != nil {
 			return err
 		}
 		var r TableRange
 		var seen uint8
-		err := d.object(ep, func(key string) error {
+		for j := 0; ; j++ {
+			key, more, err := d.member(ep, j)
+			if err != nil {
+				return err
+			}
+			if !more {
+				break
+			}
 			fp := &path{up: ep, name: key}
 			if err := checkMember(fp, rangeFields, &seen, key); err != nil {
 				return err
 			}
 			if key == "cell" {
-				var err error
-				r.Cell, err = d.strVal(fp, ErrType, "a cell is named by its ID, a string")
-				return err
+				if r.Cell, err = d.strVal(fp, ErrType, "a cell is named by its ID, a string"); err != nil {
+					return err
+				}
+				continue
 			}
 			start := d.pos
 			s, err := d.strVal(fp, ErrTable, "a bucket range is a string, \"lo-hi\" or \"b\"")
@@ -292,14 +316,12 @@ func (d *decoder) table(p *path, doc *document) error {
 				fe.Field, fe.Value = fp.String(), d.rawAt(start)
 				return fe
 			}
-			return nil
-		})
-		if err == nil && seen != 3 {
-			err = &FieldError{Field: ep.String(), Err: ErrTable, Detail: "a table entry has buckets and a cell"}
+		}
+		if seen != 3 {
+			return &FieldError{Field: ep.String(), Err: ErrTable, Detail: "a table entry has buckets and a cell"}
 		}
 		doc.table = append(doc.table, r)
-		return err
-	})
+	}
 }
 
 func (d *decoder) overrides(p *path, doc *document) error {
@@ -307,8 +329,12 @@ func (d *decoder) overrides(p *path, doc *document) error {
 		return err
 	}
 	o := &doc.overrides
-	return d.object(p, func(key string) error {
-		if len(o.keys) == d.lim.MaxOverrides {
+	for i := 0; ; i++ {
+		key, more, err := d.member(p, i)
+		if err != nil || !more {
+			return err
+		}
+		if i == d.lim.MaxOverrides {
 			return &FieldError{Field: p.String(), Err: ErrLimit,
 				Detail: "more than " + strconv.Itoa(d.lim.MaxOverrides) + " overrides (Limits.MaxOverrides)"}
 		}
@@ -318,8 +344,7 @@ func (d *decoder) overrides(p *path, doc *document) error {
 		}
 		o.keys = append(o.keys, key)
 		o.cells = append(o.cells, cell)
-		return nil
-	})
+	}
 }
 
 var migrationFields = map[string]uint8{"key": 1, "buckets": 2, "from": 4, "to": 8, "phase": 16}
@@ -328,67 +353,83 @@ func (d *decoder) migrations(p *path, doc *document) error {
 	if err := d.expect(p, '[', ErrType, "migrations is an array of migration objects"); err != nil {
 		return err
 	}
-	return d.array(p, func(i int) error {
-		ep := &path{up: p, index: i}
+	for i := 0; ; i++ {
+		more, err := d.element(p, i)
+		if err != nil || !more {
+			return err
+		}
 		if i == d.lim.MaxMigrations {
 			return &FieldError{Field: p.String(), Err: ErrLimit,
 				Detail: "more than " + strconv.Itoa(d.lim.MaxMigrations) + " migrations (Limits.MaxMigrations)"}
 		}
-		if err := d.expect(ep, '{', ErrType, "a migration is an object"); err != nil {
+		g, err := d.migration(&path{up: p, index: i})
+		if err != nil {
 			return err
-		}
-		var g Migration
-		var seen uint8
-		err := d.object(ep, func(key string) error {
-			fp := &path{up: ep, name: key}
-			if err := checkMember(fp, migrationFields, &seen, key); err != nil {
-				return err
-			}
-			var err error
-			start := d.pos
-			switch key {
-			case "key":
-				if g.Key, err = d.strVal(fp, ErrType, "a migration key is a string"); err == nil {
-					if fe := checkKey(g.Key, d.lim); fe != nil {
-						fe.Field = fp.String()
-						err = fe
-					}
-				}
-			case "buckets":
-				var s string
-				if s, err = d.strVal(fp, ErrMigration, "a bucket range is a string, \"lo-hi\" or \"b\""); err == nil {
-					if g.Buckets, err = ParseRange(s); err != nil {
-						fe := err.(*FieldError)
-						fe.Field, fe.Value, fe.Err = fp.String(), d.rawAt(start), ErrMigration
-						return fe
-					}
-				}
-			case "from":
-				g.From, err = d.strVal(fp, ErrType, "a cell is named by its ID, a string")
-			case "to":
-				g.To, err = d.strVal(fp, ErrType, "a cell is named by its ID, a string")
-			case "phase":
-				const want = "a phase is one of the strings copying, frozen and flipped"
-				var s string
-				if s, err = d.strVal(fp, ErrMigration, want); err == nil {
-					var ok bool
-					if g.Phase, ok = ParsePhase(s); !ok {
-						err = d.valueErr(fp, start, ErrMigration, want)
-					}
-				}
-			}
-			return err
-		})
-		switch {
-		case err != nil:
-		case (seen&1 == 0) == (seen&2 == 0):
-			err = &FieldError{Field: ep.String(), Err: ErrMigration, Detail: "a migration names either a key or buckets"}
-		case seen&28 != 28:
-			err = &FieldError{Field: ep.String(), Err: ErrMigration, Detail: "a migration has from, to and phase"}
 		}
 		doc.migrations = append(doc.migrations, g)
-		return err
-	})
+	}
+}
+
+func (d *decoder) migration(p *path) (g Migration, err error) {
+	if err := d.expect(p, '{', ErrType, "a migration is an object"); err != nil {
+		return g, err
+	}
+	var seen uint8
+	for i := 0; ; i++ {
+		key, more, err := d.member(p, i)
+		if err != nil {
+			return g, err
+		}
+		if !more {
+			break
+		}
+		fp := &path{up: p, name: key}
+		if err := checkMember(fp, migrationFields, &seen, key); err != nil {
+			return g, err
+		}
+		start := d.pos
+		switch key {
+		case "key":
+			if g.Key, err = d.strVal(fp, ErrType, "a migration key is a string"); err == nil {
+				if fe := checkKey(g.Key, d.lim); fe != nil {
+					fe.Field = fp.String()
+					err = fe
+				}
+			}
+		case "buckets":
+			var s string
+			if s, err = d.strVal(fp, ErrMigration, "a bucket range is a string, \"lo-hi\" or \"b\""); err == nil {
+				if g.Buckets, err = ParseRange(s); err != nil {
+					fe := err.(*FieldError)
+					fe.Field, fe.Value, fe.Err = fp.String(), d.rawAt(start), ErrMigration
+					return g, fe
+				}
+			}
+		case "from":
+			g.From, err = d.strVal(fp, ErrType, "a cell is named by its ID, a string")
+		case "to":
+			g.To, err = d.strVal(fp, ErrType, "a cell is named by its ID, a string")
+		case "phase":
+			const want = "a phase is one of the strings copying, frozen and flipped"
+			var s string
+			if s, err = d.strVal(fp, ErrMigration, want); err == nil {
+				var ok bool
+				if g.Phase, ok = ParsePhase(s); !ok {
+					err = d.valueErr(fp, start, ErrMigration, want)
+				}
+			}
+		}
+		if err != nil {
+			return g, err
+		}
+	}
+	switch {
+	case (seen&1 == 0) == (seen&2 == 0):
+		return g, &FieldError{Field: p.String(), Err: ErrMigration, Detail: "a migration names either a key or buckets"}
+	case seen&28 != 28:
+		return g, &FieldError{Field: p.String(), Err: ErrMigration, Detail: "a migration has from, to and phase"}
+	}
+	return g, nil
 }
 
 // checkMember refuses a member that is unknown at its place or repeated.
@@ -417,16 +458,23 @@ func (p *path) String() string {
 	if p.up == nil {
 		return "document"
 	}
-	var parts []*path
+	depth := 0
 	for q := p; q.up != nil; q = q.up {
-		parts = append(parts, q)
+		depth++
 	}
+	// From the document down, without recursion or a slice of pointers:
+	// either would move every path to the heap.
 	var b strings.Builder
-	for i := len(parts) - 1; i >= 0; i-- {
-		q := parts[i]
+	for level := depth - 1; level >= 0; level-- {
+		q := p
+		for range level {
+			q = q.up
+		}
 		switch {
 		case q.keyed:
-			b.WriteString("[" + quote(q.name) + "]")
+			// A copy, so that quote's fmt does not make the analysis move
+			// every path to the heap.
+			b.WriteString("[" + quote(strings.Clone(q.name)) + "]")
 		case q.name == "":
 			b.WriteString("[" + strconv.Itoa(q.index) + "]")
 		default:
@@ -434,7 +482,7 @@ func (p *path) String() string {
 				b.WriteByte('.')
 			}
 			if !validName(q.name) {
-				b.WriteString(quote(q.name))
+				b.WriteString(quote(strings.Clone(q.name)))
 			} else {
 				b.WriteString(q.name)
 			}
@@ -576,63 +624,59 @@ func valueEnd(s string) int {
 	return min(len(s), MaxQuote+1)
 }
 
-// object reads the object at d.pos, calling f with each member's name once
-// the name and its colon are read; f reads the value.
-func (d *decoder) object(p *path, f func(key string) error) error {
-	d.pos++ // {
-	d.ws()
-	if d.eat('}') {
-		return nil
-	}
-	for {
+// member steps through the object at d.pos: call it with i = 0, 1, … It
+// reads the opening brace or the comma before member i, then the member's
+// name and colon, and returns the name, with more false after the closing
+// brace. The caller reads each member's value.
+func (d *decoder) member(p *path, i int) (key string, more bool, err error) {
+	if i == 0 {
+		d.pos++ // {
 		d.ws()
-		if d.pos >= len(d.s) || d.s[d.pos] != '"' {
-			return d.syntax(p, "expected a member name in double quotes")
-		}
-		key, err := d.str(p)
-		if err != nil {
-			return err
-		}
-		d.ws()
-		if !d.eat(':') {
-			return d.syntax(p, "expected ':' after a member name")
-		}
-		d.ws()
-		if err := f(key); err != nil {
-			return err
-		}
-		d.ws()
-		if d.eat(',') {
-			continue
-		}
 		if d.eat('}') {
-			return nil
+			return "", false, nil
 		}
-		return d.syntax(p, "expected ',' or '}'")
+	} else {
+		d.ws()
+		if d.eat('}') {
+			return "", false, nil
+		}
+		if !d.eat(',') {
+			return "", false, d.syntax(p, "expected ',' or '}'")
+		}
+		d.ws()
 	}
+	if d.pos >= len(d.s) || d.s[d.pos] != '"' {
+		return "", false, d.syntax(p, "expected a member name in double quotes")
+	}
+	if key, err = d.str(p); err != nil {
+		return "", false, err
+	}
+	d.ws()
+	if !d.eat(':') {
+		return "", false, d.syntax(p, "expected ':' after a member name")
+	}
+	d.ws()
+	return key, true, nil
 }
 
-// array reads the array at d.pos, calling f at each element; f reads it.
-func (d *decoder) array(p *path, f func(i int) error) error {
-	d.pos++ // [
+// element steps through the array at d.pos like member: it reads the
+// opening bracket or the comma before element i, and reports whether there
+// is one.
+func (d *decoder) element(p *path, i int) (bool, error) {
+	if i == 0 {
+		d.pos++ // [
+		d.ws()
+		return !d.eat(']'), nil
+	}
 	d.ws()
 	if d.eat(']') {
-		return nil
+		return false, nil
 	}
-	for i := 0; ; i++ {
-		d.ws()
-		if err := f(i); err != nil {
-			return err
-		}
-		d.ws()
-		if d.eat(',') {
-			continue
-		}
-		if d.eat(']') {
-			return nil
-		}
-		return d.syntax(p, "expected ',' or ']'")
+	if !d.eat(',') {
+		return false, d.syntax(p, "expected ',' or ']'")
 	}
+	d.ws()
+	return true, nil
 }
 
 // strVal reads a string value, or reports a value of another type.
