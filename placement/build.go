@@ -356,20 +356,23 @@ func (m *Map) buildOverrides(o *overrideList, lim Limits) error {
 	if len(o.keys) > lim.MaxOverrides {
 		return fieldErr(ErrLimit, "overrides", "", "%d overrides, more than %d (Limits.MaxOverrides)", len(o.keys), lim.MaxOverrides)
 	}
-	cells := make([]int32, len(o.keys))
-	for i, key := range o.keys {
+	ref := make([]int32, len(o.names))
+	for j, name := range o.names {
+		c, ok := m.index[name]
+		if !ok {
+			i := slices.Index(o.cells, int32(j))
+			_, fe := m.cellRef(overrideField(o.keys[i]), name)
+			return fe
+		}
+		ref[j] = c
+	}
+	for _, key := range o.keys {
 		if fe := checkKey(key, lim); fe != nil {
 			fe.Field = overrideField(key)
 			return fe
 		}
-		c, ok := m.index[o.cells[i]]
-		if !ok {
-			_, fe := m.cellRef(overrideField(key), o.cells[i])
-			return fe
-		}
-		cells[i] = c
 	}
-	x, dup := newKeyIndex(o.keys, cells, m.bucketOf, m.buckets)
+	x, dup := newKeyIndex(o.keys, o.cells, ref, m.seed, m.table)
 	if dup >= 0 {
 		return fieldErr(ErrDuplicateKey, overrideField(o.keys[dup]), "", "")
 	}

@@ -139,11 +139,17 @@ func (b *Builder) document(version uint64) *document {
 			lo = hi + 1
 		}
 	}
-	d.overrides.keys = make([]string, 0, len(b.overrides))
-	d.overrides.cells = make([]string, 0, len(b.overrides))
+	o := &d.overrides
+	o.keys = make([]string, 0, len(b.overrides))
+	o.cells = make([]int32, 0, len(b.overrides))
+	o.names = make([]string, len(b.cells))
+	for i, c := range b.cells {
+		o.names[i] = c.ID
+	}
 	for k, c := range b.overrides {
-		d.overrides.keys = append(d.overrides.keys, k)
-		d.overrides.cells = append(d.overrides.cells, c)
+		i, _ := slices.BinarySearchFunc(b.cells, c, func(x Cell, id string) int { return strings.Compare(x.ID, id) })
+		o.keys = append(o.keys, k)
+		o.cells = append(o.cells, int32(i))
 	}
 	return d
 }

@@ -71,7 +71,7 @@ func (d *decoder) topField(p *path, key string, doc *document) error {
 		if err != nil {
 			return err
 		}
-		v, perr := strconv.ParseUint(num, 10, 64)
+		v, perr := parseUint(num)
 		if perr != nil || v == 0 {
 			return d.valueErr(p, start, ErrVersion, want)
 		}
@@ -82,6 +82,9 @@ func (d *decoder) topField(p *path, key string, doc *document) error {
 		s, err := d.strVal(p, ErrSeed, want)
 		if err != nil {
 			return err
+		}
+		if len(s) > 20 {
+			return d.valueErr(p, start, ErrSeed, want)
 		}
 		if doc.seed, err = parseSeed(s); err != nil {
 			return d.valueErr(p, start, ErrSeed, want)
@@ -161,7 +164,12 @@ func (d *decoder) cell(p *path) (c Cell, err error) {
 			var num string
 			if num, err = d.numVal(fp, ErrWeight, want); err == nil {
 				var perr error
-				if c.Weight, perr = strconv.ParseFloat(num, 64); perr != nil || checkWeight(c.Weight) != nil {
+				if len(num) > 64 {
+					perr = ErrWeight // strconv would copy all of it into its error
+				} else {
+					c.Weight, perr = strconv.ParseFloat(num, 64)
+				}
+				if perr != nil || checkWeight(c.Weight) != nil {
 					err = d.valueErr(fp, start, ErrWeight, want)
 				}
 			}
@@ -329,6 +337,7 @@ func (d *decoder) overrides(p *path, doc *document) error {
 		return err
 	}
 	o := &doc.overrides
+	names := map[string]int32{}
 	for i := 0; ; i++ {
 		key, more, err := d.member(p, i)
 		if err != nil || !more {
@@ -342,8 +351,14 @@ func (d *decoder) overrides(p *path, doc *document) error {
 		if err != nil {
 			return err
 		}
+		c, ok := names[cell]
+		if !ok {
+			c = int32(len(o.names))
+			names[cell] = c
+			o.names = append(o.names, cell)
+		}
 		o.keys = append(o.keys, key)
-		o.cells = append(o.cells, cell)
+		o.cells = append(o.cells, c)
 	}
 }
 
@@ -474,7 +489,7 @@ func (p *path) String() string {
 		case q.keyed:
 			// A copy, so that quote's fmt does not make the analysis move
 			// every path to the heap.
-			b.WriteString("[" + quote(strings.Clone(q.name)) + "]")
+			b.WriteString("[" + quote(strings.Clone(shorten(q.name))) + "]")
 		case q.name == "":
 			b.WriteString("[" + strconv.Itoa(q.index) + "]")
 		default:
@@ -482,7 +497,7 @@ func (p *path) String() string {
 				b.WriteByte('.')
 			}
 			if !validName(q.name) {
-				b.WriteString(quote(strings.Clone(q.name)))
+				b.WriteString(quote(strings.Clone(shorten(q.name))))
 			} else {
 				b.WriteString(q.name)
 			}
@@ -703,8 +718,8 @@ func (d *decoder) intVal(p *path, lo, hi int, sentinel error, want string) (int,
 	if err != nil {
 		return 0, err
 	}
-	n, perr := strconv.ParseInt(num, 10, 64)
-	if perr != nil || n < int64(lo) || n > int64(hi) {
+	n, perr := parseUint(num)
+	if perr != nil || n < uint64(lo) || n > uint64(hi) {
 		return 0, d.valueErr(p, start, sentinel, want)
 	}
 	return int(n), nil
@@ -842,6 +857,15 @@ func (d *decoder) escaped(p *path, start, i int) (string, error) {
 		i += 2
 	}
 	return "", d.syntaxAt(p, start-1, "unterminated string")
+}
+
+// parseUint reads an unsigned decimal integer; strconv's own error would
+// copy a number of any length.
+func parseUint(s string) (uint64, error) {
+	if len(s) > 20 {
+		return 0, ErrSyntax
+	}
+	return strconv.ParseUint(s, 10, 64)
 }
 
 func utf16IsSurrogate(r rune) bool { return 0xd800 <= r && r < 0xe000 }

@@ -21,11 +21,14 @@ type document struct {
 	text       string      // the JSON text, when decoded; the map keeps it as Bytes
 }
 
-// overrideList is the override table in document order. Keys and cell IDs
-// of a decoded document are substrings of its text: overrides may number
-// millions, and sharing the text costs no allocation a key.
+// overrideList is the override table in document order: key i is pinned to
+// the cell named names[cells[i]]. Overrides may number millions and name a
+// few cells: keys of a decoded document are substrings of its text (no
+// allocation a key), and each cell ID is kept once.
 type overrideList struct {
-	keys, cells []string
+	keys  []string
+	cells []int32
+	names []string
 }
 
 // parseSeed reads a 64-bit seed written in decimal or 0x-hex.
