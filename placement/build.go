@@ -242,8 +242,12 @@ func checkEndpoint(s string) string {
 			}
 		}
 		for i := 0; i < len(prefix); i++ {
-			if prefix[i] == '%' && (i+2 >= len(prefix) || !isHex(prefix[i+1]) || !isHex(prefix[i+2])) {
+			c := prefix[i]
+			if c == '%' && (i+2 >= len(prefix) || !isHex(prefix[i+1]) || !isHex(prefix[i+2])) {
 				return "an endpoint URL's path prefix has '%' only before two hex digits"
+			}
+			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("/-._~!$&'()*+,;=:@%", c) >= 0) {
+				return "an endpoint URL's path prefix is letters, digits, '/' and -._~!$&'()*+,;=:@%"
 			}
 		}
 	}

@@ -1,9 +1,11 @@
 package placement
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -268,6 +270,19 @@ func TestCellIDs(t *testing.T) {
 	}
 }
 
+// schemaURL is the schema's pattern of endpoint URLs.
+var schemaURL = func() *regexp.Regexp {
+	var s struct {
+		Defs map[string]struct {
+			Properties map[string]struct{ Pattern string }
+		} `json:"$defs"`
+	}
+	if err := json.Unmarshal(Schema(), &s); err != nil {
+		panic(err)
+	}
+	return regexp.MustCompile(s.Defs["endpoint"].Properties["url"].Pattern)
+}()
+
 // TestEndpointURLs: scheme://host[:port][/prefix] and nothing else.
 func TestEndpointURLs(t *testing.T) {
 	for _, u := range []string{"https://c1.internal:8443", "http://c1", "https://10.0.0.1:80", "https://[::1]:8443", "https://[2001:db8::1]",
@@ -275,11 +290,15 @@ func TestEndpointURLs(t *testing.T) {
 		if _, err := Parse([]byte(`{"version": 1, "cells": [{"id": "c1", "endpoints": [{"url": "` + u + `"}]}]}`)); err != nil {
 			t.Errorf("endpoint %q: %v", u, err)
 		}
+		if !schemaURL.MatchString(u) {
+			t.Errorf("endpoint %q: the schema refuses it", u)
+		}
 	}
 	for _, u := range []string{"", "/v1", "c1.internal", "ftp://a", "HTTPS://a", "https://", "https://:80", "https://a:", "https://a:0",
 		"https://a:65536", "https://a:+80", "https://a:8x", "https://a?x=1", "https://a?", "https://a#f", "https://a/#", "https://u@a",
 		"https://u:p@a", "https://a/", "https://a/api/", "https://a//b", "https://a/./b", "https://a/../b", "https://a/b c", "https://a b",
-		"https://[::1", "https://[::1]x", "https://[zz::1]", "https://a/%zz", "https://a/%4", "https://é.com", "https://a\\\\b", "https://a\\tb"} {
+		"https://[::1", "https://[::1]x", "https://[zz::1]", "https://a/%zz", "https://a/%4", "https://é.com", "https://a\\\\b", "https://a\\tb",
+		"https://a/b\\\\c", "https://a/<b>", "https://a/b|c", "https://a/{b}", "https://a/b^c", "https://a/[b]"} {
 		_, err := Parse([]byte(`{"version": 1, "cells": [{"id": "c1", "endpoints": [{"url": "` + u + `"}]}]}`))
 		if !errors.Is(err, ErrEndpoint) {
 			t.Errorf("endpoint %q: %v; want ErrEndpoint", u, err)

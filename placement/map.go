@@ -200,7 +200,9 @@ type Options struct {
 }
 
 // A Map is one version of the placement map: immutable and safe for
-// concurrent use. Locate answers in tens of nanoseconds without allocating.
+// concurrent use. AppendLocate answers in tens of nanoseconds without
+// allocating. A nil or zero *Map is no map: every method gives its
+// documented zero answer, or ErrNoMap.
 type Map struct {
 	version   uint64
 	seed      uint64
