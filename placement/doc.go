@@ -4,8 +4,9 @@
 // A Map is parsed strictly from JSON (Parse, ParseWith), is immutable and
 // safe for concurrent use, and answers AppendLocate in tens of nanoseconds
 // without allocating. A control plane edits it with a Builder and compares
-// versions with Diff. The package is pure: it does no I/O of its own beyond
-// Load, reads no clock and starts no goroutines.
+// versions with Diff. The package is pure: it does no I/O, reads no clock
+// and starts no goroutines; package placement/source reads maps from files
+// and HTTP and keeps the last good copy on disk.
 //
 // # Placement
 //
