@@ -1,0 +1,36 @@
+package celltest_test
+
+import (
+	"context"
+	"fmt"
+	"log"
+
+	"github.com/cellkit/cellkit/cell"
+	"github.com/cellkit/cellkit/cell/celltest"
+)
+
+// A user's failure test in ten lines: fail one cell of twelve and check the
+// blast radius, only its tenants. In a test, celltest.NewFleet(t, cfg)
+// replaces New and Close.
+func Example() {
+	f, err := celltest.New(celltest.Config{Cells: 12, Zones: 3})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+
+	bad := f.Cells()[0]
+	bad.Fail()
+	failed, outside := 0, 0
+	for _, key := range f.Keys(1000) {
+		if err := f.Client().Do(context.Background(), key, cell.Write, f.Call); err != nil {
+			failed++
+			if a, _ := f.Map().Locate(key); a.Cell != bad.ID() {
+				outside++
+			}
+		}
+	}
+	fmt.Printf("%d of 1000 keys failed, %d of them outside %s\n", failed, outside, bad.ID())
+	// Output:
+	// 101 of 1000 keys failed, 0 of them outside c01
+}

@@ -1,0 +1,189 @@
+package cell
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cellkit/cellkit/breaker"
+	"github.com/cellkit/cellkit/placement"
+	"golang.org/x/sync/singleflight"
+)
+
+// A Client routes a service's own requests to the cells that own their keys.
+// It is safe for concurrent use; make one with NewClient and run its
+// background work with Run.
+type Client struct {
+	cfg       settings
+	refresher placement.Refresher // Source, when it is one
+	breakers  *breaker.Set
+	budget    *budget
+	epoch     time.Time // the origin of the client's monotonic clock
+
+	table   atomic.Pointer[routeTable]
+	swapped atomic.Pointer[chan struct{}] // closed and replaced at every swap
+	ready   chan struct{}
+	running atomic.Bool
+	stopped chan struct{} // closed when Run returns: no map will come any more
+	flights singleflight.Group
+
+	// mu guards what Run writes for Stats. It is never held while a hook
+	// or the logger runs.
+	mu     sync.Mutex
+	states map[string]*cellState // by cell ID, for the cells of the map in force
+	source sourceStatus
+}
+
+type sourceStatus struct {
+	updates, rejected, errors uint64
+	lastErr                   error
+	lastErrAt                 time.Time
+	saveErr                   error
+}
+
+// NewClient returns a client configured by cfg, or a *ConfigError. It starts
+// nothing: until Run delivers a first map, Resolve and Do return ErrNotReady.
+func NewClient(cfg Config) (*Client, error) {
+	s, err := cfg.normalize()
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{
+		cfg:     s,
+		budget:  newBudget(s.Budget),
+		epoch:   time.Now(),
+		ready:   make(chan struct{}),
+		stopped: make(chan struct{}),
+		states:  make(map[string]*cellState),
+	}
+	c.refresher, _ = s.Source.(placement.Refresher)
+	bc := s.Breakers
+	userEvent := bc.OnEvent
+	bc.OnEvent = func(e breaker.Event) { c.breakerEvent(e, userEvent) }
+	c.breakers, err = breaker.New(bc)
+	if err != nil {
+		return nil, &ConfigError{Field: "Breakers", Value: "…", Reason: err.Error()}
+	}
+	if c.cfg.classify == nil {
+		c.cfg.classify = c.breakers.Classify
+	}
+	ch := make(chan struct{})
+	c.swapped.Store(&ch)
+	return c, nil
+}
+
+// now is the time since the client's epoch: one read of the monotonic clock.
+func (c *Client) now() time.Duration { return time.Since(c.epoch) }
+
+// Ready returns a channel that is closed once the first map is in force.
+func (c *Client) Ready() <-chan struct{} { return c.ready }
+
+// Map returns the map in force, or nil before the first.
+func (c *Client) Map() *placement.Map {
+	if t := c.table.Load(); t != nil {
+		return t.m
+	}
+	return nil
+}
+
+// Breakers returns the client's breakers, for operators: Force a cell open or
+// closed, read Snapshot. Sync belongs to the client, which calls it at every
+// map swap.
+func (c *Client) Breakers() *breaker.Set { return c.breakers }
+
+func (c *Client) breakerEvent(e breaker.Event, user func(breaker.Event)) {
+	log := c.cfg.Logger
+	switch e.Kind {
+	case breaker.StateChanged:
+		log.Warn("cell: breaker changed", "cell", e.Cell, "from", e.From.String(), "to", e.To.String(),
+			"forced", e.Forced.String(), "failures", e.Counts.Failures, "successes", e.Counts.Successes)
+	case breaker.PanicStarted:
+		log.Error("cell: breakers panic: too few cells closed", "closed", e.ClosedCells, "cells", e.Cells)
+	case breaker.PanicEnded:
+		log.Warn("cell: breakers panic ended", "closed", e.ClosedCells, "cells", e.Cells)
+	}
+	if h := c.cfg.Observer.Breaker; h != nil {
+		h(e)
+	}
+	if user != nil {
+		user(e)
+	}
+}
+
+// A Route is where a key goes: the cell chosen and the endpoint to call it
+// at, with the facts of the map that chose them.
+type Route struct {
+	Key  string
+	Cell string
+	// Endpoint is the URL to call the cell at: among the cell's endpoints
+	// in the client's zone (all of them when none is), the one the key's
+	// hash picks, so that a key always uses the same endpoint and keys
+	// spread over endpoints. Empty when the cell lists none.
+	Endpoint string
+	// Shard is the key's shuffle shard, home first, when the map's shard
+	// size is above 1; nil otherwise, so that resolving stays free of
+	// allocations at shard size 1. Do leaves it nil: fn is told the cell to
+	// call, not the cells it might have called.
+	Shard    []string
+	Reason   placement.Reason
+	Phase    placement.Phase // the migration's phase, when Reason is ReasonMigration
+	Writable bool            // false while the key's migration is frozen
+	Version  uint64          // the version of the map that chose the route
+	Class    Class           // the class of the call (Write for Resolve)
+	// Attempt is 0 for a call's first attempt, and counts its failovers,
+	// hedges and redirect after that.
+	Attempt int
+
+	ep *endpoint
+}
+
+// Resolve returns the route of key's writes: its home cell, the endpoint to
+// call it at, and its shard. Errors: ErrNotReady before the first map,
+// ErrNoKey for an empty key, and placement's *CellError (matching
+// placement.ErrCellDisabled) for a key whose home is disabled, with the route
+// filled in. At shard size 1 Resolve is O(1), takes no lock and does not
+// allocate; above, the shard is allocated (see AppendResolve). ctx is not
+// used: Resolve never waits.
+func (c *Client) Resolve(ctx context.Context, key string) (r Route, err error) {
+	var buf [4]string
+	shard, err := c.route(&r, buf[:0], key)
+	if len(shard) > 0 {
+		r.Shard = slices.Clone(shard)
+	}
+	return r, err
+}
+
+// AppendResolve is Resolve with the route's Shard appended to dst (Go's
+// append convention; dst's spare capacity is also used as scratch): it does
+// not allocate when dst has room for the shard and the key's read cells.
+func (c *Client) AppendResolve(ctx context.Context, dst []string, key string) (r Route, err error) {
+	shard, err := c.route(&r, dst, key)
+	if len(shard) > 0 {
+		r.Shard = shard
+	}
+	return r, err
+}
+
+// route resolves key into r, with dst as scratch, and returns its shard
+// apart, so that Resolve's stack buffer never flows into a returned Route.
+func (c *Client) route(r *Route, dst []string, key string) ([]string, error) {
+	r.Key = key
+	t := c.table.Load()
+	if t == nil {
+		return nil, ErrNotReady
+	}
+	r.Version = t.version
+	a, err := appendLocate(t.m, dst, key)
+	if err != nil && a.Cell == "" {
+		return nil, err
+	}
+	r.Cell, r.Reason, r.Phase, r.Writable = a.Cell, a.Reason, a.Phase, a.Writable
+	if cr := t.lookup(a.Cell); cr != nil {
+		if ep := t.endpoint(cr, key, a.Bucket); ep != nil {
+			r.Endpoint, r.ep = ep.url, ep
+		}
+	}
+	return a.Shard, err
+}

@@ -1,0 +1,217 @@
+package cell
+
+import (
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+
+	"github.com/cellkit/cellkit/breaker"
+	"github.com/cellkit/cellkit/placement"
+)
+
+// A Class says which cells an operation may use; see Client.Do.
+type Class uint8
+
+const (
+	// Write is a stateful write: the key's home cell only, no failover,
+	// refused with ErrFrozen while the key's migration is frozen.
+	Write Class = iota
+	// Read is a stateful read: the key's read cells in order (during a
+	// flipped migration the new cell, then the old one), failing over only
+	// within them.
+	Read
+	// Stateless may use any cell of the key's shuffle shard, in shard
+	// order, failing over at most Config.Hops times and hedging when
+	// Config.Hedge says so.
+	Stateless
+)
+
+var classNames = [...]string{"write", "read", "stateless"}
+
+// String returns "write", "read" or "stateless".
+func (c Class) String() string {
+	if int(c) < len(classNames) {
+		return classNames[c]
+	}
+	return fmt.Sprintf("Class(%d)", c)
+}
+
+// Config configures a Client. Source is required; every other field's zero
+// value is valid and takes the default written in its comment. Following the
+// module's convention, a negative value means "none" where zero means the
+// default.
+type Config struct {
+	// Source delivers the placement maps; required. When it is also a
+	// placement.Refresher, a moved reply makes the client ask it to poll at
+	// once.
+	Source placement.Source
+
+	// Breakers configures the per-cell circuit breakers. Its OnEvent is
+	// still called; the client also reports the events to Observer.Breaker
+	// and Logger.
+	Breakers breaker.Config
+
+	// Zone is the caller's zone: endpoints in it are preferred. Default "":
+	// every endpoint of a cell is equal.
+	Zone string
+
+	// LastGood is the path of the last-known-good file: Run loads it before
+	// anything else, so that the client serves with the control plane down,
+	// and saves every accepted map to it. Default "": none.
+	LastGood string
+	// Options are the parse options used to load LastGood: limits and the
+	// trusted keys of signed maps. Default: placement's defaults.
+	Options placement.Options
+
+	// Hops is the number of failovers a Stateless call may make after its
+	// first attempt. Default 1; negative means none.
+	Hops int
+
+	// Budget bounds the extra attempts (failovers and hedges) of all calls.
+	Budget Budget
+
+	// MaxInFlight caps the calls in flight to one cell (a bulkhead): a call
+	// that would exceed it is refused at once with RejectBulkhead (and fails
+	// over when its class allows). Default 0: no cap.
+	MaxInFlight int
+
+	// Hedge configures hedged Stateless calls. Default: off.
+	Hedge Hedge
+
+	// AttemptTimeout bounds each attempt. Default 0: an attempt may use the
+	// caller's remaining time divided by the number of attempts still
+	// allowed, so that a cell that never answers cannot eat the whole
+	// deadline; a call with a single attempt left (every Write) then runs
+	// under the caller's own deadline. A positive value bounds every attempt
+	// by it as well (it is how a Write's silent cell gets judged; see the
+	// package documentation); negative means no bound but the caller's.
+	AttemptTimeout time.Duration
+
+	// RefreshTimeout bounds the shared wait for a newer map after a moved
+	// reply, which runs detached from any one caller. Default 5 s.
+	RefreshTimeout time.Duration
+
+	// Classify maps an error returned by fn to the outcome its cell's
+	// breaker is told. It is asked only after the client's own rules: a nil
+	// error is a Success; the caller's cancellation or deadline, a
+	// *MovedError, a *RefusedError and ErrNoEndpoint are Ignored; an
+	// attempt that ran out of its own deadline is a Failure. Default:
+	// Breakers.Classify, itself breaker.DefaultClassify by default. Only a
+	// Failure fails over; any other error is returned as it is.
+	Classify func(error) breaker.Outcome
+
+	// Logger receives map updates and rejections, source errors and breaker
+	// changes, never a line per request. Default slog.Default(); use
+	// slog.New(slog.DiscardHandler) for silence.
+	Logger *slog.Logger
+
+	// Observer receives the client's events. Default: none.
+	Observer Observer
+}
+
+// Budget is a retry budget in the manner of Finagle's: the extra attempts of
+// all calls (failovers and hedges, not the one redirect of a moved reply) may
+// be at most Ratio of the calls made in the last TTL, plus PerSecond × TTL.
+// Tokens expire after TTL, so a burst of old calls does not pay for a
+// retry storm now.
+type Budget struct {
+	// Ratio is the fraction of calls that may be retried. Default 0.2;
+	// negative means none.
+	Ratio float64
+	// PerSecond is the rate of extra attempts allowed however few calls are
+	// made, so that a quiet client can still fail over. Default 10;
+	// negative means none.
+	PerSecond float64
+	// TTL is how long a call's deposit and a retry's withdrawal count.
+	// Default 10 s; at least 10 ms.
+	TTL time.Duration
+}
+
+// Hedge configures hedging: when a Stateless call's attempt has not
+// answered after Delay, the call also tries the next cell of the shard, up
+// to Max times; the first success wins and the other attempts are cancelled,
+// their outcome not counted against their cell. Hedges spend the retry
+// budget. Only idempotent calls should be hedged.
+type Hedge struct {
+	// Delay is how long an attempt runs before a hedge starts. Default 0:
+	// no hedging.
+	Delay time.Duration
+	// Max is the most hedges per call. Default 1 when Delay is set.
+	Max int
+}
+
+// settings is a Config with its defaults applied.
+type settings struct {
+	Config
+	hops     int
+	hedges   int
+	classify func(error) breaker.Outcome
+}
+
+func (cfg Config) normalize() (settings, error) {
+	s := settings{Config: cfg}
+	bad := func(field string, v any, why string) (settings, error) {
+		return settings{}, &ConfigError{Field: field, Value: v, Reason: why}
+	}
+	if cfg.Source == nil {
+		return bad("Source", nil, "is required")
+	}
+	switch {
+	case cfg.Hops < 0:
+		s.hops = 0
+	case cfg.Hops == 0:
+		s.hops = 1
+	default:
+		s.hops = cfg.Hops
+	}
+	b := &s.Budget
+	switch {
+	case math.IsNaN(b.Ratio) || math.IsInf(b.Ratio, 0):
+		return bad("Budget.Ratio", b.Ratio, "must be finite")
+	case b.Ratio < 0:
+		b.Ratio = 0
+	case b.Ratio == 0:
+		b.Ratio = 0.2
+	}
+	switch {
+	case math.IsNaN(b.PerSecond) || math.IsInf(b.PerSecond, 0):
+		return bad("Budget.PerSecond", b.PerSecond, "must be finite")
+	case b.PerSecond < 0:
+		b.PerSecond = 0
+	case b.PerSecond == 0:
+		b.PerSecond = 10
+	}
+	switch {
+	case b.TTL < 0:
+		return bad("Budget.TTL", b.TTL, "must not be negative")
+	case b.TTL == 0:
+		b.TTL = 10 * time.Second
+	case b.TTL < 10*time.Millisecond:
+		return bad("Budget.TTL", b.TTL, "must be at least 10ms")
+	}
+	if cfg.MaxInFlight < 0 {
+		return bad("MaxInFlight", cfg.MaxInFlight, "must not be negative (0 is no cap)")
+	}
+	switch h := cfg.Hedge; {
+	case h.Delay < 0:
+		return bad("Hedge.Delay", h.Delay, "must not be negative (0 is no hedging)")
+	case h.Max < 0:
+		return bad("Hedge.Max", h.Max, "must not be negative")
+	case h.Delay > 0 && h.Max == 0:
+		s.hedges = 1
+	case h.Delay > 0:
+		s.hedges = h.Max
+	}
+	switch {
+	case cfg.RefreshTimeout < 0:
+		return bad("RefreshTimeout", cfg.RefreshTimeout, "must not be negative")
+	case cfg.RefreshTimeout == 0:
+		s.RefreshTimeout = 5 * time.Second
+	}
+	if s.Logger == nil {
+		s.Logger = slog.Default()
+	}
+	s.classify = cfg.Classify
+	return s, nil
+}

@@ -1,0 +1,182 @@
+package cell
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Errors a caller branches on, matched with errors.Is. The typed errors below
+// carry data and unwrap to them.
+var (
+	// ErrNoKey rejects an empty key, and an HTTP request its KeyFunc finds
+	// no key in. It is the same value as placement.ErrNoKey.
+	ErrNoKey = placementErrNoKey
+	// ErrNotReady is returned by Resolve and Do until the first map is in
+	// force (see Client.Ready).
+	ErrNotReady = errors.New("cell: no placement map yet")
+	// ErrFrozen refuses a write while the key's migration is frozen. It is
+	// retryable: the migration flips within moments.
+	ErrFrozen = errors.New("cell: writes of the key are frozen by a migration")
+	// ErrCellBehind is a cell's refusal of a request made on a newer map
+	// than its own (HTTP 503 from Guard). It is retryable once the cell has
+	// caught up.
+	ErrCellBehind = errors.New("cell: the cell's map is older than the caller's")
+	// ErrCellUnavailable is wrapped by *UnavailableError: no cell the call
+	// may use could be called.
+	ErrCellUnavailable = errors.New("cell: cell unavailable")
+	// ErrMoved is wrapped by *MovedError.
+	ErrMoved = errors.New("cell: key moved")
+	// ErrBudget is matched by a *CallError whose failover the retry budget
+	// refused.
+	ErrBudget = errors.New("cell: retry budget exhausted")
+	// ErrNoEndpoint is returned by the Transport for a cell that lists no
+	// endpoint.
+	ErrNoEndpoint = errors.New("cell: cell has no endpoint")
+	// ErrNotReplayable is returned by the Transport when a redirect needs
+	// a request body that was already sent and has no GetBody.
+	ErrNotReplayable = errors.New("cell: request body cannot be sent again")
+	// ErrClass rejects a Class that is not Write, Read or Stateless.
+	ErrClass = errors.New("cell: unknown class")
+	// ErrRunning is returned by a second call of Client.Run.
+	ErrRunning = errors.New("cell: Run called more than once")
+	// ErrConfig is wrapped by every *ConfigError.
+	ErrConfig = errors.New("cell: invalid config")
+)
+
+// A MovedError is a cell's reply that it does not own the key: Cell owns it
+// in the cell's map of version Version. The Transport makes one of an HTTP 421
+// with Cell-Owner and Cell-Map-Version headers; a non-HTTP fn returns one
+// itself. Do follows it at most once per call (see Client.Do).
+type MovedError struct {
+	Cell    string // the owner, as the replying cell's map names it
+	Version uint64 // the version of the replying cell's map
+}
+
+func (e *MovedError) Error() string {
+	return fmt.Sprintf("cell: key moved to cell %q (map version %d)", e.Cell, e.Version)
+}
+
+// Unwrap returns ErrMoved.
+func (e *MovedError) Unwrap() error { return ErrMoved }
+
+// A Rejection says why a cell could not be called.
+type Rejection uint8
+
+const (
+	// RejectBreaker: the cell's breaker refused the call (open, forced open,
+	// all half-open probes in flight, or a panic in fail-fast mode).
+	RejectBreaker Rejection = iota
+	// RejectBulkhead: the cell's in-flight cap (Config.MaxInFlight) is
+	// reached.
+	RejectBulkhead
+	// RejectDisabled: the map disables the cell.
+	RejectDisabled
+	// RejectBudget: the retry budget had no token for an extra attempt.
+	RejectBudget
+
+	numRejections = iota
+)
+
+var rejectionNames = [...]string{"breaker", "bulkhead", "disabled", "budget"}
+
+// String returns "breaker", "bulkhead", "disabled" or "budget".
+func (r Rejection) String() string {
+	if int(r) < len(rejectionNames) {
+		return rejectionNames[r]
+	}
+	return fmt.Sprintf("Rejection(%d)", r)
+}
+
+// An UnavailableError reports a call that reached no cell: every cell it was
+// allowed to use was unavailable, and fn was not called. Cell and Reason are
+// those of the first cell the call would have used (the key's home for
+// Write, its first read cell for Read, the first member of its shard for
+// Stateless). It matches ErrCellUnavailable and Err.
+type UnavailableError struct {
+	Key    string
+	Cell   string
+	Reason Rejection
+	Err    error // the breaker's error, placement's *CellError, or nil
+}
+
+func (e *UnavailableError) Error() string {
+	s := fmt.Sprintf("cell: cell %q unavailable for key %q (%s)", e.Cell, e.Key, e.Reason)
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+// Unwrap returns ErrCellUnavailable and Err.
+func (e *UnavailableError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{ErrCellUnavailable}
+	}
+	return []error{ErrCellUnavailable, e.Err}
+}
+
+// A RefusedError is a retryable refusal: a write while the key's migration is
+// frozen (ErrFrozen, decided by the client's own map or by the cell), or a
+// cell whose map is older than the caller's (ErrCellBehind). RetryAfter is the
+// cell's Retry-After, or 0 when the client refused on its own.
+type RefusedError struct {
+	Key        string
+	Cell       string
+	RetryAfter time.Duration
+	Err        error // ErrFrozen or ErrCellBehind
+}
+
+func (e *RefusedError) Error() string {
+	s := fmt.Sprintf("cell: cell %q refused key %q: %s", e.Cell, e.Key, strings.TrimPrefix(e.Err.Error(), "cell: "))
+	if e.RetryAfter > 0 {
+		s += fmt.Sprintf(" (retry after %v)", e.RetryAfter)
+	}
+	return s
+}
+
+// Unwrap returns Err.
+func (e *RefusedError) Unwrap() error { return e.Err }
+
+// A CallError is what Do returns when fn was called and the call failed:
+// Tried names the cells called, in order, and Err is fn's last error.
+// When the retry budget refused a failover it also matches ErrBudget.
+type CallError struct {
+	Key    string
+	Class  Class
+	Tried  []string
+	Err    error
+	Budget bool // the retry budget refused an extra attempt
+}
+
+func (e *CallError) Error() string {
+	s := fmt.Sprintf("cell: %s of key %q failed on %s", e.Class, e.Key, strings.Join(e.Tried, ", "))
+	if e.Budget {
+		s += " (retry budget exhausted)"
+	}
+	return s + ": " + e.Err.Error()
+}
+
+// Unwrap returns Err, and ErrBudget when the budget refused a failover.
+func (e *CallError) Unwrap() []error {
+	if e.Budget {
+		return []error{e.Err, ErrBudget}
+	}
+	return []error{e.Err}
+}
+
+// A ConfigError reports a Config field that NewClient rejects. It unwraps to
+// ErrConfig.
+type ConfigError struct {
+	Field  string // name of the Config field, such as "Hedge.Delay"
+	Value  any
+	Reason string
+}
+
+func (e *ConfigError) Error() string {
+	return fmt.Sprintf("cell: invalid config: %s = %v: %s", e.Field, e.Value, e.Reason)
+}
+
+// Unwrap returns ErrConfig.
+func (e *ConfigError) Unwrap() error { return ErrConfig }

@@ -1,0 +1,224 @@
+package cell
+
+import (
+	"math/bits"
+	"math/rand/v2"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/cellkit/cellkit/placement"
+	"github.com/cellkit/cellkit/ring"
+	"golang.org/x/sync/semaphore"
+)
+
+// A routeTable is everything a request needs from one map, computed when the
+// map is swapped in: the map, and for each cell its state, its preferred
+// endpoints and its counters. It is immutable once published, so the request
+// path reads it without a lock and writes nothing shared.
+type routeTable struct {
+	m          *placement.Map
+	version    uint64
+	hashEPs    bool // too few buckets to spread keys over endpoints: hash the key
+	epSeed     uint64
+	seed       uint64
+	shift      uint          // 64 - log2(len(slots))
+	slots      []slot        // open addressing by cell ID, at most half full
+	cells      []*cellRoute  // in ID order
+	acceptedAt time.Duration // when the map was swapped in, since the client's epoch
+	origin     string
+}
+
+// A cellRoute is one cell of one map.
+type cellRoute struct {
+	id    string
+	zone  string
+	state placement.State
+	eps   []*endpoint // the preferred endpoints: same zone as the client if any, else all
+	st    *cellState
+}
+
+// An endpoint is a cell's URL, parsed once per map.
+type endpoint struct {
+	url     string
+	scheme  string
+	host    string
+	path    string // the path prefix, decoded, without a trailing slash
+	rawPath string // the same, escaped
+}
+
+// A cellState lives as long as its cell is in the map, across map versions:
+// its counters and its bulkhead.
+type cellState struct {
+	id  string
+	sem *semaphore.Weighted // nil without a bulkhead
+
+	// Written by every attempt to the cell: keep them off other cells'
+	// cache lines.
+	_        [64]byte
+	started  atomic.Uint64
+	finished atomic.Uint64
+	failures atomic.Uint64
+	rejected [numRejections]atomic.Uint64
+	_        [64]byte
+}
+
+// minSpreadBuckets is the bucket count from which a key's bucket spreads
+// keys over a cell's endpoints; below it the key is hashed again.
+const minSpreadBuckets = 1024
+
+// newRouteTable indexes m. states holds the cell states of the previous
+// table, by ID, and receives those of new cells.
+func newRouteTable(m *placement.Map, zone string, maxInFlight int, states map[string]*cellState) *routeTable {
+	cells := m.Cells()
+	t := &routeTable{
+		m:       m,
+		version: m.Version(),
+		hashEPs: m.Buckets() < minSpreadBuckets,
+		epSeed:  m.Seed() ^ 0x6a09e667f3bcc909,
+		seed:    rand.Uint64() | 1,
+		cells:   make([]*cellRoute, len(cells)),
+	}
+	size, shift := 8, uint(61)
+	for size < 2*len(cells) {
+		size <<= 1
+		shift--
+	}
+	t.slots = make([]slot, size)
+	t.shift = shift
+	mask := uint64(size - 1)
+	for i, c := range cells {
+		st := states[c.ID]
+		if st == nil {
+			st = &cellState{id: c.ID}
+			if maxInFlight > 0 {
+				st.sem = semaphore.NewWeighted(int64(maxInFlight))
+			}
+			states[c.ID] = st
+		}
+		cr := &cellRoute{id: c.ID, zone: c.Zone, state: c.State, st: st, eps: preferred(c, zone)}
+		t.cells[i] = cr
+		a, b := idWords(c.ID)
+		j := t.home(a, b, len(c.ID))
+		for t.slots[j].c != nil {
+			j = (j + 1) & mask
+		}
+		t.slots[j] = slot{a: a, b: b, n: len(c.ID), c: cr}
+	}
+	return t
+}
+
+// preferred returns the endpoints of c in the client's zone, or all of them
+// when none is (or the client has no zone). An endpoint without a zone is in
+// its cell's.
+func preferred(c placement.Cell, zone string) []*endpoint {
+	var same, all []*endpoint
+	for _, e := range c.Endpoints {
+		ep := parseEndpoint(e.URL)
+		if ep == nil {
+			continue
+		}
+		all = append(all, ep)
+		z := e.Zone
+		if z == "" {
+			z = c.Zone
+		}
+		if zone != "" && z == zone {
+			same = append(same, ep)
+		}
+	}
+	if len(same) > 0 {
+		return same
+	}
+	return all
+}
+
+func parseEndpoint(raw string) *endpoint {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil // placement.Parse refuses these; never route to one
+	}
+	return &endpoint{url: raw, scheme: u.Scheme, host: u.Host,
+		path: strings.TrimSuffix(u.Path, "/"), rawPath: strings.TrimSuffix(u.EscapedPath(), "/")}
+}
+
+// A slot of a routeTable holds a cell ID's words (see idWords), so that a
+// lookup compares them without touching the ID or the cellRoute.
+type slot struct {
+	a, b uint64
+	n    int
+	c    *cellRoute
+}
+
+// lookup returns the cell with the given ID, or nil. It costs a few
+// nanoseconds: the request path does it once per attempt.
+func (t *routeTable) lookup(id string) *cellRoute {
+	a, b := idWords(id)
+	n := len(id)
+	mask := uint64(len(t.slots) - 1)
+	for j := t.home(a, b, n); ; j = (j + 1) & mask {
+		s := &t.slots[j]
+		if s.c == nil {
+			return nil
+		}
+		// idWords is injective on IDs of up to 16 bytes.
+		if s.a == a && s.b == b && s.n == n && (n <= 16 || s.c.id == id) {
+			return s.c
+		}
+	}
+}
+
+// idWords reduces a cell ID to two words: its first and last eight bytes
+// (overlapping for IDs under 16 bytes; four and four, or three bytes, for
+// shorter ones). With the length they determine an ID of up to 16 bytes, and
+// spread the IDs of a fleet, which differ in a few characters, over slots.
+func idWords(id string) (a, b uint64) {
+	switch n := len(id); {
+	case n >= 8:
+		return le64(id), le64(id[n-8:])
+	case n >= 4:
+		return le32(id), le32(id[n-4:])
+	case n > 0:
+		return uint64(id[0])<<16 | uint64(id[n>>1])<<8 | uint64(id[n-1]), 0
+	}
+	return 0, 0
+}
+
+// home is the first slot of an ID's words.
+func (t *routeTable) home(a, b uint64, n int) uint64 {
+	hi, lo := bits.Mul64(a^t.seed, b^uint64(n)^0x9e3779b97f4a7c15)
+	return (hi ^ lo) * 0xbf58476d1ce4e5b9 >> t.shift
+}
+
+func le64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+func le32(s string) uint64 {
+	_ = s[3]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24
+}
+
+// endpoint picks the cell's endpoint for a key: stable per key, spread over
+// the preferred endpoints by the key's bucket (mixed, so that runs of buckets
+// do not map to runs of endpoints), or by a hash of the key when the map has
+// too few buckets to spread keys.
+func (t *routeTable) endpoint(c *cellRoute, key string, bucket int) *endpoint {
+	switch n := len(c.eps); n {
+	case 0:
+		return nil
+	case 1:
+		return c.eps[0]
+	default:
+		var x uint64
+		if t.hashEPs {
+			x = ring.Hash(t.epSeed, key)
+		} else {
+			x = uint64(bucket) * 0x9e3779b97f4a7c15
+		}
+		return c.eps[(x>>32)*uint64(n)>>32]
+	}
+}

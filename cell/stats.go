@@ -1,0 +1,104 @@
+package cell
+
+import (
+	"time"
+
+	"github.com/cellkit/cellkit/breaker"
+)
+
+// Stats is a snapshot of a client, for metrics and health checks.
+type Stats struct {
+	// Ready says a map is in force; the map fields are zero until then.
+	Ready bool
+	// Version is the version of the map in force.
+	Version uint64
+	// MapAge is how long the map in force has been: the time since it was
+	// accepted (from the source, or from the last-known-good file). With
+	// the control plane down it keeps growing.
+	MapAge time.Duration
+	// MapOrigin is "source" or "last-good".
+	MapOrigin string
+
+	// Updates counts the maps accepted, Rejected the maps refused (older,
+	// or another document under the version in force), SourceErrors the
+	// errors reported by the source (and the last-known-good file).
+	Updates, Rejected, SourceErrors uint64
+	// LastError is the last refusal or source error, at LastErrorAt; nil if
+	// none ever happened.
+	LastError   error
+	LastErrorAt time.Time
+	// SaveError is the error of the last save of the last-known-good file,
+	// nil when it succeeded.
+	SaveError error
+
+	// BudgetTokens is the number of extra attempts the retry budget would
+	// allow now; Retries counts the extra attempts made, BudgetRefused
+	// those it refused.
+	BudgetTokens  float64
+	Retries       uint64
+	BudgetRefused uint64
+
+	// Panicking says the breakers panic (see breaker.Config.PanicThreshold).
+	Panicking bool
+
+	// Cells describes the cells of the map in force, in ID order.
+	Cells []CellStats
+}
+
+// CellStats describes one cell as this client sees it.
+type CellStats struct {
+	Cell string
+	// Attempts counts the calls of fn made at the cell; Failures those
+	// whose outcome was a Failure. Both count since the cell entered the
+	// client's map.
+	Attempts, Failures uint64
+	// InFlight is the number of calls of fn at the cell that have not
+	// returned.
+	InFlight int64
+	// Rejected counts the calls that skipped the cell, by Rejection.
+	Rejected [numRejections]uint64
+	// Breaker is the cell's breaker state; Available what its breaker's
+	// Available reports.
+	Breaker   breaker.State
+	Available bool
+}
+
+// Stats returns a snapshot of the client.
+func (c *Client) Stats() Stats {
+	now := c.now()
+	s := Stats{
+		BudgetTokens:  c.budget.tokens(now),
+		Retries:       c.budget.total.Load(),
+		BudgetRefused: c.budget.refused.Load(),
+		Panicking:     c.breakers.Panicking(),
+	}
+	c.mu.Lock()
+	src := c.source
+	c.mu.Unlock()
+	s.Updates, s.Rejected, s.SourceErrors = src.updates, src.rejected, src.errors
+	s.LastError, s.LastErrorAt, s.SaveError = src.lastErr, src.lastErrAt, src.saveErr
+	t := c.table.Load()
+	if t == nil {
+		return s
+	}
+	s.Ready, s.Version, s.MapAge, s.MapOrigin = true, t.version, now-t.acceptedAt, t.origin
+	s.Cells = make([]CellStats, len(t.cells))
+	for i, cr := range t.cells {
+		st := cr.st
+		// finished before started, so that InFlight is never negative.
+		finished := st.finished.Load()
+		cs := CellStats{
+			Cell:      cr.id,
+			Attempts:  st.started.Load(),
+			Failures:  st.failures.Load(),
+			Breaker:   c.breakers.State(cr.id),
+			Available: c.breakers.Available(cr.id),
+		}
+		cs.InFlight = int64(cs.Attempts - finished)
+		for r := range cs.Rejected {
+			cs.Rejected[r] = st.rejected[r].Load()
+		}
+		s.Cells[i] = cs
+	}
+	return s
+}
