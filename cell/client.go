@@ -175,7 +175,7 @@ func (c *Client) route(r *Route, dst []string, key string) ([]string, error) {
 		return nil, ErrNotReady
 	}
 	r.Version = t.version
-	a, err := appendLocate(t.m, dst, key)
+	a, err := t.m.AppendLocate(dst, key)
 	if err != nil && a.Cell == "" {
 		return nil, err
 	}

@@ -109,7 +109,7 @@ func (c *Client) do(ctx context.Context, key string, class Class, fn func(contex
 	}
 	var buf [8]string
 	cl := call{c: c, ctx: ctx, key: key, class: class, fn: fn, t: t}
-	a, err := appendLocate(t.m, buf[:0], key)
+	a, err := t.m.AppendLocate(buf[:0], key)
 	if err != nil && a.Cell == "" {
 		return err
 	}
@@ -435,7 +435,7 @@ func (cl *call) redirect(me *MovedError, from string) error {
 		return cl.fail()
 	}
 	var buf [8]string
-	a, err := appendLocate(t.m, buf[:0], cl.key)
+	a, err := t.m.AppendLocate(buf[:0], cl.key)
 	if err != nil && a.Cell == "" {
 		cl.lastErr = err
 		return cl.fail()
