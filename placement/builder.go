@@ -33,7 +33,8 @@ import (
 // Overrides may name a cell of any state, as in Parse: a key pinned to a
 // disabled cell fails fast there. Migrations may not involve canary cells.
 //
-// A Builder is not safe for concurrent use.
+// The zero Builder starts a first map, as NewBuilder(nil) does. A Builder is
+// not safe for concurrent use.
 type Builder struct {
 	lim       Limits
 	base      uint64 // the base map's version; 0 for none
@@ -82,6 +83,13 @@ func NewBuilderWith(m *Map, lim Limits) *Builder {
 		b.overrides[k] = m.cells[m.overrides.cell[i]].ID
 	}
 	return b
+}
+
+// ready makes a zero Builder the builder of a first map, as NewBuilder(nil).
+func (b *Builder) ready() {
+	if b.buckets == 0 {
+		*b = *NewBuilder(nil)
+	}
 }
 
 // edit records an edit that may move any key.
@@ -160,6 +168,7 @@ func (b *Builder) document(version uint64) *document {
 // version: Build refuses it with ErrVersion. The Builder stays usable; a
 // later Build gives the same version again.
 func (b *Builder) Build() (*Map, error) {
+	b.ready()
 	if b.next == 0 {
 		return nil, fieldErr(ErrVersion, "version", "", "the base map's version is %d, the largest: it cannot grow, so the map can have no next version", uint64(math.MaxUint64))
 	}
@@ -189,6 +198,7 @@ func (b *Builder) cellIndex(id string) (int, error) {
 
 // SetSeed sets the key hash seed. Every key may change bucket, and so home.
 func (b *Builder) SetSeed(seed uint64) {
+	b.ready()
 	b.seed = seed
 	b.edit()
 }
@@ -197,6 +207,7 @@ func (b *Builder) SetSeed(seed uint64) {
 // MaxBuckets); keys may change home. An explicit table keeps its bucket
 // count: the error matches ErrEdit.
 func (b *Builder) SetBuckets(n int) error {
+	b.ready()
 	if err := checkBuckets(n); err != nil {
 		return err
 	}
@@ -212,6 +223,7 @@ func (b *Builder) SetBuckets(n int) error {
 // 1 and at most Limits.MaxShardSize here; Build also wants at least that
 // many eligible cells.
 func (b *Builder) SetShardSize(k int) error {
+	b.ready()
 	if err := checkShardSize(k, b.lim); err != nil {
 		return err
 	}
@@ -223,6 +235,7 @@ func (b *Builder) SetShardSize(k int) error {
 // AddCell adds a cell, as given: a zero Weight is weight 0 (the cell then
 // takes no derived buckets), and a zero State is Active.
 func (b *Builder) AddCell(c Cell) error {
+	b.ready()
 	if fe := checkCell(&c, b.lim); fe != nil {
 		fe.Field = cellField(c.ID) + fe.Field
 		return fe
@@ -239,6 +252,7 @@ func (b *Builder) AddCell(c Cell) error {
 // RemoveCell removes a cell that nothing names any more: no table bucket,
 // override or migration (the error matches ErrEdit).
 func (b *Builder) RemoveCell(id string) error {
+	b.ready()
 	i, err := b.cellIndex(id)
 	if err != nil {
 		return err
@@ -281,27 +295,32 @@ func (b *Builder) setCell(id string, f func(c *Cell)) error {
 
 // SetState changes a cell's state.
 func (b *Builder) SetState(id string, s State) error {
+	b.ready()
 	return b.setCell(id, func(c *Cell) { c.State = s })
 }
 
 // SetWeight changes a cell's weight: its share of derived buckets and shard
 // slots. Weight 0 drains it gradually from derived placement.
 func (b *Builder) SetWeight(id string, w float64) error {
+	b.ready()
 	return b.setCell(id, func(c *Cell) { c.Weight = w })
 }
 
 // SetZone changes a cell's zone.
 func (b *Builder) SetZone(id, zone string) error {
+	b.ready()
 	return b.setCell(id, func(c *Cell) { c.Zone = zone })
 }
 
 // SetEndpoints replaces a cell's endpoints with a copy of eps.
 func (b *Builder) SetEndpoints(id string, eps []Endpoint) error {
+	b.ready()
 	return b.setCell(id, func(c *Cell) { c.Endpoints = slices.Clone(eps) })
 }
 
 // SetLabels replaces a cell's labels with a copy of labels.
 func (b *Builder) SetLabels(id string, labels map[string]string) error {
+	b.ready()
 	return b.setCell(id, func(c *Cell) { c.Labels = maps.Clone(labels) })
 }
 
@@ -324,6 +343,7 @@ func (b *Builder) keyMigration(key string) int {
 // is migrating cannot be pinned (ErrConflict): advance or roll back its
 // migration first.
 func (b *Builder) Pin(key, cell string) error {
+	b.ready()
 	if err := b.checkPin(key, cell); err != nil {
 		return err
 	}
@@ -338,6 +358,7 @@ func (b *Builder) Pin(key, cell string) error {
 // Unpin removes key's override; the key returns to its table home, or to
 // its bucket's migration.
 func (b *Builder) Unpin(key string) error {
+	b.ready()
 	if _, ok := b.overrides[key]; !ok {
 		return fieldErr(ErrNotFound, overrideField(key), "", "the key is not pinned")
 	}
@@ -350,6 +371,7 @@ func (b *Builder) Unpin(key string) error {
 // the emergency move of a poison tenant onto an isolation cell, where
 // stopping the damage matters more than the continuity of the key's data.
 func (b *Builder) Quarantine(key, cell string) error {
+	b.ready()
 	if err := b.checkPin(key, cell); err != nil {
 		return err
 	}
@@ -367,6 +389,7 @@ func (b *Builder) Quarantine(key, cell string) error {
 // gives way to the migration; the migration ends with the key pinned again:
 // to To when it is done, to From when it is rolled back before the flip.
 func (b *Builder) MigrateKey(key, to string) error {
+	b.ready()
 	field := "migrations[" + quote(key) + "]"
 	if fe := checkKey(key, b.lim); fe != nil {
 		fe.Field = field + ".key"
@@ -399,6 +422,7 @@ func (b *Builder) MigrateKey(key, to string) error {
 // buckets to already owns. The table must be explicit (see FreezeTable), and
 // no bucket of r may be migrating already (ErrConflict).
 func (b *Builder) MigrateBuckets(r Range, to string) error {
+	b.ready()
 	field := "migrations[" + quote(r.String()) + "]"
 	if b.table == nil {
 		return fieldErr(ErrEdit, "table", "", "bucket migrations need an explicit table: FreezeTable first")
@@ -467,6 +491,7 @@ func (b *Builder) changed(g Migration) {
 // to the new cell (or the buckets' table entries name it), and the migration
 // is gone. Advancing a finished migration is ErrNotFound.
 func (b *Builder) Advance(g Migration) error {
+	b.ready()
 	i, err := b.find(g)
 	if err != nil {
 		return err
@@ -498,6 +523,7 @@ func (b *Builder) Advance(g Migration) error {
 // new cell back to the old in phase Copying (the buckets' table entries now
 // name the new cell), and finishes like any other.
 func (b *Builder) Rollback(g Migration) error {
+	b.ready()
 	i, err := b.find(g)
 	if err != nil {
 		return err
@@ -525,6 +551,7 @@ func (b *Builder) Rollback(g Migration) error {
 // FreezeTable makes the derived table explicit, bucket for bucket: no key
 // moves, and from then on only the control plane changes the table.
 func (b *Builder) FreezeTable() error {
+	b.ready()
 	if b.table != nil {
 		return fieldErr(ErrEdit, "table", "", "the table is explicit already")
 	}
@@ -549,6 +576,7 @@ func (b *Builder) FreezeTable() error {
 // of buckets to move. Bucket migrations already under way must finish
 // first (ErrConflict).
 func (b *Builder) Rebalance() (int, error) {
+	b.ready()
 	if b.table == nil {
 		return 0, fieldErr(ErrEdit, "table", "", "rebalancing needs an explicit table: FreezeTable first")
 	}

@@ -290,3 +290,19 @@ func mustMarshal(t testing.TB, m *Map) string {
 	}
 	return string(data)
 }
+
+// TestZeroBuilder: the zero Builder builds a first map.
+func TestZeroBuilder(t *testing.T) {
+	var b Builder
+	if err := errors.Join(b.AddCell(Cell{ID: "c1", Weight: 1}), b.Pin("k", "c1")); err != nil {
+		t.Fatal(err)
+	}
+	m := mustBuild(t, &b)
+	if c, _ := m.Override("k"); m.Version() != 1 || c != "c1" || m.Buckets() != DefaultBuckets {
+		t.Errorf("zero Builder: version %d, override %q, buckets %d", m.Version(), c, m.Buckets())
+	}
+	var z Builder
+	if _, err := z.Build(); !errors.Is(err, ErrNoEligible) {
+		t.Errorf("zero Builder, Build: %v; want ErrNoEligible", err)
+	}
+}

@@ -69,8 +69,10 @@ func (m *Map) Locate(key string) (Assignment, error) {
 // disabled home, Read its read set, and Shard (with shardSize > 1) the home
 // followed by shardSize−1 eligible cells, so that stateless callers can
 // fail over along Shard[1:].
-func (m *Map) AppendLocate(dst []string, key string) (Assignment, error) {
-	var a Assignment
+//
+// It fills in the named result in place: the Assignment is fifteen words,
+// and copying it out would cost more than hashing the key.
+func (m *Map) AppendLocate(dst []string, key string) (a Assignment, err error) {
 	if m == nil || m.table == nil {
 		return a, ErrNoMap
 	}
@@ -105,9 +107,9 @@ func (m *Map) AppendLocate(dst []string, key string) (Assignment, error) {
 		a.Shard = dst[s:len(dst):len(dst)]
 	}
 	if c.State == Disabled {
-		return a, &CellError{Key: key, Cell: a.Cell, Err: ErrCellDisabled}
+		err = &CellError{Key: key, Cell: a.Cell, Err: ErrCellDisabled}
 	}
-	return a, nil
+	return
 }
 
 // The g of place for keys that no migration places.

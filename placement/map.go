@@ -16,13 +16,16 @@ const (
 	MaxBuckets       = ring.MaxBuckets
 )
 
-// The range of a cell's weight: 0, or from MinWeight to MaxWeight. Weights
-// at most 10¹² apart keep the weighted shares B·w/Σw of up to 10,000 cells
-// within about 10⁻¹² of their exact values (so a table of up to 2²⁰ buckets
-// rounds every share as exact arithmetic would, but within 10⁻⁶ of a
-// bucket), never overflow, and never reach the subnormal floats, whose
-// products and quotients lose their precision. Ratios of 10⁶ either way of
-// 1 cover every fleet; write weights in units that keep them in the range.
+// The range of a cell's weight: 0, or from MinWeight to MaxWeight. In it,
+// the sum of the weights of up to 10,000 cells is at most 10¹⁰ and never
+// overflows; the weighted shares B·w/Σw of a table carry a relative error
+// of about 10⁻¹² (10,000 additions of 2⁻⁵³ each), so a table of up to 2²⁰
+// buckets rounds every share as exact arithmetic would unless the share is
+// within 10⁻⁶ of a whole number of buckets; and no weight, share or
+// rendezvous score (−ln u / w ≤ 5·10⁷) comes near the subnormal floats,
+// which lose precision and make distinct weights compare equal. Ratios of
+// 10⁶ either way of 1 cover any fleet: write weights in units that keep them
+// in the range.
 const (
 	MinWeight = 1e-6
 	MaxWeight = 1e6

@@ -245,3 +245,30 @@ func TestNoMap(t *testing.T) {
 		})
 	}
 }
+
+// TestNoMapEveryMethod calls every exported method of *Map, with zero
+// arguments, on a nil and on a zero Map: none may panic, so that a method
+// added later is held to the rule too.
+func TestNoMapEveryMethod(t *testing.T) {
+	typ := reflect.TypeFor[*Map]()
+	for i := range typ.NumMethod() {
+		meth := typ.Method(i)
+		for name, m := range map[string]*Map{"nil": nil, "zero": {}} {
+			args := []reflect.Value{reflect.ValueOf(m)}
+			for j := 1; j < meth.Type.NumIn(); j++ {
+				args = append(args, reflect.Zero(meth.Type.In(j)))
+			}
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						t.Errorf("%s Map: %s panics: %v", name, meth.Name, r)
+					}
+				}()
+				meth.Func.Call(args)
+			}()
+		}
+	}
+	if typ.NumMethod() < 25 {
+		t.Errorf("*Map has %d methods; the test expected at least 25", typ.NumMethod())
+	}
+}
