@@ -107,7 +107,9 @@ func (m *Map) AppendLocate(dst []string, key string) (a Assignment, err error) {
 		a.Shard = dst[s:len(dst):len(dst)]
 	}
 	if c.State == Disabled {
-		err = &CellError{Key: key, Cell: a.Cell, Err: ErrCellDisabled}
+		// c.ID, not a.Cell: escape analysis does not tell a's fields
+		// apart, and reading a here would send dst to the heap.
+		err = &CellError{Key: key, Cell: c.ID, Err: ErrCellDisabled}
 	}
 	return
 }
