@@ -3,6 +3,7 @@ package cell
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -179,11 +180,17 @@ func (c *Client) route(r *Route, dst []string, key string) ([]string, error) {
 	if err != nil && a.Cell == "" {
 		return nil, err
 	}
-	r.Cell, r.Reason, r.Phase, r.Writable = a.Cell, a.Reason, a.Phase, a.Writable
+	r.Reason, r.Phase, r.Writable = a.Reason, a.Phase, a.Writable
+	// r.Cell is taken from the routing table, not from a: escape analysis
+	// does not tell a's fields apart, and copying a.Cell into *r would send
+	// dst, which a.Read and a.Shard alias, to the heap.
 	if cr := t.lookup(a.Cell); cr != nil {
+		r.Cell = cr.id
 		if ep := t.endpoint(cr, key, a.Bucket); ep != nil {
 			r.Endpoint, r.ep = ep.url, ep
 		}
+	} else {
+		r.Cell = strings.Clone(a.Cell)
 	}
 	return a.Shard, err
 }
