@@ -1,0 +1,2 @@
+// Package etcdsource keeps the placement map in etcd.
+package etcdsource

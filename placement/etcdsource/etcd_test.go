@@ -1,0 +1,194 @@
+package etcdsource
+
+import (
+	"context"
+	"net"
+	"net/url"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/cellkit/cellkit/placement"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
+)
+
+// A testEtcd is a one-member etcd embedded in the test, on loopback ports
+// in a temporary directory. The server keeps etcd's default request limits
+// (--max-request-bytes 1.5 MiB, --max-txn-ops 128): the chunked 20 MiB
+// document must fit them. It writes without fsync, which only a crash of
+// the machine could notice.
+type testEtcd struct {
+	t      *testing.T
+	cfg    *embed.Config
+	e      *embed.Etcd
+	client *clientv3.Client
+}
+
+// freePort returns a loopback port that was free a moment ago. The server
+// must listen on the same ports again after a restart, so port 0 will not do.
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+}
+
+func startEtcd(t *testing.T) *testEtcd {
+	t.Helper()
+	cfg := embed.NewConfig()
+	cfg.Name = "test"
+	cfg.Dir = t.TempDir()
+	cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+	client := url.URL{Scheme: "http", Host: "127.0.0.1:" + freePort(t)}
+	peer := url.URL{Scheme: "http", Host: "127.0.0.1:" + freePort(t)}
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
+	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+	cfg.UnsafeNoFsync = true
+	te := &testEtcd{t: t, cfg: cfg}
+	te.start()
+	c, err := clientv3.New(clientv3.Config{
+		Endpoints:   []string{client.String()},
+		DialTimeout: 5 * time.Second,
+		Logger:      zap.NewNop(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	te.client = c
+	t.Cleanup(func() {
+		c.Close()
+		te.stop()
+	})
+	return te
+}
+
+func (te *testEtcd) start() {
+	te.t.Helper()
+	e, err := embed.StartEtcd(te.cfg)
+	if err != nil {
+		te.t.Fatalf("start etcd: %v", err)
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+	case <-time.After(30 * time.Second):
+		e.Close()
+		te.t.Fatal("etcd did not start within 30s")
+	}
+	te.e = e
+}
+
+// stop shuts the server down; start brings it back on the same directory.
+func (te *testEtcd) stop() {
+	if te.e != nil {
+		te.e.Close()
+		te.e = nil
+	}
+}
+
+// newClient returns another client of the server, closed by the test's end.
+func (te *testEtcd) newClient() *clientv3.Client {
+	te.t.Helper()
+	c, err := clientv3.New(clientv3.Config{
+		Endpoints:   []string{te.cfg.AdvertiseClientUrls[0].String()},
+		DialTimeout: 5 * time.Second,
+		Logger:      zap.NewNop(),
+	})
+	if err != nil {
+		te.t.Fatal(err)
+	}
+	te.t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// testMap is a small valid map of the given version.
+func testMap(t testing.TB, version uint64) *placement.Map {
+	t.Helper()
+	m, err := placement.Parse(testDoc(version))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func testDoc(version uint64) []byte {
+	return []byte(`{"version":` + strconv.FormatUint(version, 10) +
+		`,"cells":[{"id":"c1","endpoints":[{"url":"http://127.0.0.1:1"}]},{"id":"c2","endpoints":[{"url":"http://127.0.0.1:2"}]}]}`)
+}
+
+// bigDoc is a document of cells cells and overrides overrides, about 23
+// bytes an override.
+func bigDoc(version uint64, cells, overrides int) []byte {
+	b := make([]byte, 0, 64+cells*12+overrides*24)
+	b = append(b, `{"version":`...)
+	b = strconv.AppendUint(b, version, 10)
+	b = append(b, `,"seed":"7","cells":[`...)
+	cell := func(b []byte, i int) []byte {
+		b = append(b, 'c')
+		return append(b, byte('0'+i/100%10), byte('0'+i/10%10), byte('0'+i%10))
+	}
+	for i := range cells {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"id":"`...)
+		b = cell(b, i)
+		b = append(b, `"}`...)
+	}
+	b = append(b, `],"overrides":{`...)
+	for i := range overrides {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `"tenant-`...)
+		b = strconv.AppendInt(b, int64(i), 10)
+		b = append(b, `":"`...)
+		b = cell(b, (i*7+int(version))%cells)
+		b = append(b, '"')
+	}
+	return append(b, "}}"...)
+}
+
+// next calls src.Next with a deadline.
+func next(t *testing.T, src *Source, d time.Duration) (*placement.Map, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return src.Next(ctx)
+}
+
+// mustNext waits for the next map and checks its version.
+func mustNext(t *testing.T, src *Source, want uint64) *placement.Map {
+	t.Helper()
+	m, err := next(t, src, 20*time.Second)
+	if err != nil {
+		t.Fatalf("Next() = %v; want version %d", err, want)
+	}
+	if m.Version() != want {
+		t.Fatalf("Next() = version %d; want %d", m.Version(), want)
+	}
+	return m
+}
+
+func newSource(t *testing.T, c *clientv3.Client, prefix string, cfg Config) *Source {
+	t.Helper()
+	s, err := New(c, prefix, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func newPublisher(t *testing.T, c *clientv3.Client, prefix string, cfg PublisherConfig) *Publisher {
+	t.Helper()
+	p, err := NewPublisher(c, prefix, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
