@@ -2,9 +2,11 @@ package etcdsource
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/url"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +14,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	grpcbackoff "google.golang.org/grpc/backoff"
 )
 
 // A testEtcd is a one-member etcd embedded in the test, on loopback ports
@@ -52,19 +56,8 @@ func startEtcd(t *testing.T) *testEtcd {
 	cfg.UnsafeNoFsync = true
 	te := &testEtcd{t: t, cfg: cfg}
 	te.start()
-	c, err := clientv3.New(clientv3.Config{
-		Endpoints:   []string{client.String()},
-		DialTimeout: 5 * time.Second,
-		Logger:      zap.NewNop(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	te.client = c
-	t.Cleanup(func() {
-		c.Close()
-		te.stop()
-	})
+	t.Cleanup(te.stop) // after every client's Close: cleanups run last first
+	te.client = te.newClient()
 	return te
 }
 
@@ -94,10 +87,23 @@ func (te *testEtcd) stop() {
 // newClient returns another client of the server, closed by the test's end.
 func (te *testEtcd) newClient() *clientv3.Client {
 	te.t.Helper()
+	return te.clientAt(te.cfg.AdvertiseClientUrls[0].String())
+}
+
+// clientAt returns a client of the server at endpoint (say, through a
+// proxy), closed by the test's end.
+func (te *testEtcd) clientAt(endpoint string) *clientv3.Client {
+	te.t.Helper()
 	c, err := clientv3.New(clientv3.Config{
-		Endpoints:   []string{te.cfg.AdvertiseClientUrls[0].String()},
+		Endpoints:   []string{endpoint},
 		DialTimeout: 5 * time.Second,
 		Logger:      zap.NewNop(),
+		// gRPC's default reconnect backoff grows to 2 minutes; after an
+		// outage it decides how soon a client sees etcd back.
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           grpcbackoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+			MinConnectTimeout: time.Second,
+		})},
 	})
 	if err != nil {
 		te.t.Fatal(err)
@@ -191,4 +197,86 @@ func newPublisher(t *testing.T, c *clientv3.Client, prefix string, cfg Publisher
 		t.Fatal(err)
 	}
 	return p
+}
+
+// A tcpProxy forwards a loopback port to etcd's client port, so that a test
+// can cut every connection at once: etcd's graceful stop would otherwise
+// wait 7 s for the watch streams of the clients to end.
+type tcpProxy struct {
+	t      *testing.T
+	addr   string // where clients connect
+	target string
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  map[net.Conn]struct{}
+}
+
+func newProxy(t *testing.T, target string) *tcpProxy {
+	p := &tcpProxy{t: t, addr: "127.0.0.1:" + freePort(t), target: target, conns: map[net.Conn]struct{}{}}
+	p.listen()
+	t.Cleanup(p.cut)
+	return p
+}
+
+func (p *tcpProxy) listen() {
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.ln = ln
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", p.target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			if !p.track(c, u) {
+				return
+			}
+			go p.pipe(c, u)
+			go p.pipe(u, c)
+		}
+	}()
+}
+
+func (p *tcpProxy) track(cs ...net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln == nil {
+		for _, c := range cs {
+			c.Close()
+		}
+		return false
+	}
+	for _, c := range cs {
+		p.conns[c] = struct{}{}
+	}
+	return true
+}
+
+func (p *tcpProxy) pipe(dst, src net.Conn) {
+	io.Copy(dst, src)
+	dst.Close()
+	src.Close()
+}
+
+// cut stops accepting and closes every connection.
+func (p *tcpProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for c := range p.conns {
+		c.Close()
+		delete(p.conns, c)
+	}
 }

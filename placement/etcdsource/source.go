@@ -169,7 +169,7 @@ func (s *Source) Next(ctx context.Context) (*placement.Map, error) {
 			case <-s.refresh:
 			default:
 			}
-			if err := s.read(ctx); err != nil {
+			if err := s.read(ctx, 0); err != nil {
 				return nil, s.failed(ctx, err)
 			}
 		}
@@ -204,17 +204,18 @@ func (s *Source) failed(ctx context.Context, err error) error {
 // compacted reports whether err is a read below the compaction revision.
 func compacted(err error) bool { return errors.Is(err, rpctypes.ErrCompacted) }
 
-// read reads the keys of the layout at one revision: the document, the
-// signature, the manifest and the names of the chunks. The values of the
-// chunks are read at that revision when they are needed.
-func (s *Source) read(ctx context.Context) error {
+// read reads the keys of the layout at one revision, at (0: the current
+// one): the document, the signature, the manifest and the names of the
+// chunks. The values of the chunks are read at that revision when needed.
+func (s *Source) read(ctx context.Context, at int64) error {
 	rctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	rev := clientv3.WithRev(at)
 	resp, err := s.client.Txn(rctx).Then(
-		clientv3.OpGet(s.keys.doc),
-		clientv3.OpGet(s.keys.sig),
-		clientv3.OpGet(s.keys.manifest),
-		clientv3.OpGet(s.keys.chunks, clientv3.WithPrefix(), clientv3.WithKeysOnly()),
+		clientv3.OpGet(s.keys.doc, rev),
+		clientv3.OpGet(s.keys.sig, rev),
+		clientv3.OpGet(s.keys.manifest, rev),
+		clientv3.OpGet(s.keys.chunks, rev, clientv3.WithPrefix(), clientv3.WithKeysOnly()),
 	).Commit()
 	if err != nil {
 		return fmt.Errorf("read: %w", err)
@@ -234,7 +235,7 @@ func (s *Source) read(ctx context.Context) error {
 		st.chunks[string(kv.Key)] = value{}
 	}
 	st.dir = s.dirOf(st.manifest)
-	s.st, s.rev, s.dirty = st, resp.Header.Revision, true
+	s.st, s.rev, s.dirty = st, cmp.Or(at, resp.Header.Revision), true
 	return nil
 }
 
