@@ -24,7 +24,7 @@ import (
 // document must fit them. It writes without fsync, which only a crash of
 // the machine could notice.
 type testEtcd struct {
-	t      *testing.T
+	t      testing.TB
 	cfg    *embed.Config
 	e      *embed.Etcd
 	client *clientv3.Client
@@ -32,7 +32,7 @@ type testEtcd struct {
 
 // freePort returns a loopback port that was free a moment ago. The server
 // must listen on the same ports again after a restart, so port 0 will not do.
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -42,7 +42,7 @@ func freePort(t *testing.T) string {
 	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 }
 
-func startEtcd(t *testing.T) *testEtcd {
+func startEtcd(t testing.TB) *testEtcd {
 	t.Helper()
 	cfg := embed.NewConfig()
 	cfg.Name = "test"
@@ -181,7 +181,7 @@ func mustNext(t *testing.T, src *Source, want uint64) *placement.Map {
 	return m
 }
 
-func newSource(t *testing.T, c *clientv3.Client, prefix string, cfg Config) *Source {
+func newSource(t testing.TB, c *clientv3.Client, prefix string, cfg Config) *Source {
 	t.Helper()
 	s, err := New(c, prefix, cfg)
 	if err != nil {
@@ -190,7 +190,7 @@ func newSource(t *testing.T, c *clientv3.Client, prefix string, cfg Config) *Sou
 	return s
 }
 
-func newPublisher(t *testing.T, c *clientv3.Client, prefix string, cfg PublisherConfig) *Publisher {
+func newPublisher(t testing.TB, c *clientv3.Client, prefix string, cfg PublisherConfig) *Publisher {
 	t.Helper()
 	p, err := NewPublisher(c, prefix, cfg)
 	if err != nil {
@@ -203,7 +203,7 @@ func newPublisher(t *testing.T, c *clientv3.Client, prefix string, cfg Publisher
 // can cut every connection at once: etcd's graceful stop would otherwise
 // wait 7 s for the watch streams of the clients to end.
 type tcpProxy struct {
-	t      *testing.T
+	t      testing.TB
 	addr   string // where clients connect
 	target string
 	mu     sync.Mutex

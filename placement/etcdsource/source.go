@@ -77,7 +77,9 @@ type Source struct {
 	retry    backoff
 	refresh  chan struct{}
 
-	// Next's state: what the keys under the prefix hold at revision rev.
+	// Next's state: what the keys under the prefix hold at revision rev,
+	// and the watch from the revision after it.
+	w     *watcher
 	rev   int64 // 0: read at the next Next
 	st    state
 	dirty bool // st changed since the last judgement
@@ -190,7 +192,7 @@ func (s *Source) Next(ctx context.Context) (*placement.Map, error) {
 // failed handles a failed read or watch: Next reads again after a backoff,
 // and the failure is reported unless ctx is done.
 func (s *Source) failed(ctx context.Context, err error) error {
-	s.rev = 0
+	s.reread()
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -251,25 +253,55 @@ func (s *Source) dirOf(v value) string {
 	return s.keys.chunkDir(m.ID)
 }
 
+// A watcher is the watch of the prefix that a Source keeps open between
+// calls to Next made with the same context.
+type watcher struct {
+	done   <-chan struct{} // of the context of the calls it serves
+	ch     clientv3.WatchChan
+	cancel context.CancelFunc
+}
+
+// reread makes Next read the current state again and watch from there.
+func (s *Source) reread() {
+	s.rev = 0
+	s.closeWatch()
+}
+
+func (s *Source) closeWatch() {
+	if s.w != nil {
+		s.w.cancel()
+		s.w = nil
+	}
+}
+
 // watch follows the prefix from the revision after rev until a change is
 // worth a return. It returns nil, nil when Next must read again.
 func (s *Source) watch(ctx context.Context) (*placement.Map, error) {
-	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
-	defer cancel()
-	wch := s.client.Watch(wctx, s.keys.prefix, clientv3.WithPrefix(), clientv3.WithRev(s.rev+1), clientv3.WithCreatedNotify())
+	if s.w != nil && s.w.done != ctx.Done() {
+		s.closeWatch() // it ends with another context than this call's
+	}
+	if s.w == nil {
+		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+		s.w = &watcher{
+			done:   ctx.Done(),
+			ch:     s.client.Watch(wctx, s.keys.prefix, clientv3.WithPrefix(), clientv3.WithRev(s.rev+1), clientv3.WithCreatedNotify()),
+			cancel: cancel,
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
+			s.closeWatch()
 			return nil, ctx.Err()
 		case <-s.refresh:
-			s.rev = 0
+			s.reread()
 			return nil, nil
-		case resp, ok := <-wch:
+		case resp, ok := <-s.w.ch:
 			switch {
 			case !ok:
 				return nil, s.failed(ctx, errors.New("watch: closed"))
 			case resp.CompactRevision != 0:
-				s.rev = 0 // compacted past rev: read the current state
+				s.reread() // compacted past rev: read the current state
 				return nil, nil
 			case resp.Err() != nil:
 				return nil, s.failed(ctx, fmt.Errorf("watch: %w", resp.Err()))
@@ -336,7 +368,7 @@ func (s *Source) judge(ctx context.Context) (*placement.Map, error) {
 	switch {
 	case errors.Is(err, errFetchChunks):
 		if compacted(err) {
-			s.rev = 0
+			s.reread()
 			return nil, nil
 		}
 		return nil, s.failed(ctx, err)

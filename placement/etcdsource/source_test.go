@@ -505,3 +505,54 @@ func TestRestart(t *testing.T) {
 	}
 	t.Logf("versions %v, %d reports, %d lookups", versions, len(reports), lookups.Load())
 }
+
+// TestWatchKeptAcrossCalls checks that calls with the same context share
+// one watch, so that no change waits for a new one, and that a call with
+// another context, or the end of the context, closes it.
+func TestWatchKeptAcrossCalls(t *testing.T) {
+	te := startEtcd(t)
+	p := newPublisher(t, te.client, "/cellkit/", PublisherConfig{})
+	src := newSource(t, te.client, "/cellkit/", Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	publish := func(v uint64) {
+		t.Helper()
+		if err := p.Publish(context.Background(), v-1, testMap(t, v), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish(1)
+	if m, err := src.Next(ctx); err != nil || m.Version() != 1 {
+		t.Fatalf("Next() = %v, %v; want version 1", m, err)
+	}
+	publish(2)
+	if m, err := src.Next(ctx); err != nil || m.Version() != 2 {
+		t.Fatalf("Next() = %v, %v; want version 2", m, err)
+	}
+	w := src.w
+	if w == nil {
+		t.Fatal("no watch kept after Next returned a map")
+	}
+	publish(3)
+	publish(4) // both while no Next runs: the kept watch has them
+	if m, err := src.Next(ctx); err != nil || m.Version() != 3 && m.Version() != 4 {
+		t.Fatalf("Next() = %v, %v; want version 3 or 4", m, err)
+	}
+	if src.w != w {
+		t.Error("a call with the same context opened another watch")
+	}
+	publish(5)
+	mustNext(t, src, 5) // another context
+	if src.w == w {
+		t.Error("a call with another context kept the watch of the first")
+	}
+	cancel()
+	if m, err := src.Next(ctx); !errors.Is(err, context.Canceled) || m != nil {
+		t.Errorf("Next(canceled ctx) = %v, %v; want Canceled", m, err)
+	}
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel2()
+	if _, err := src.Next(ctx2); !errors.Is(err, context.DeadlineExceeded) || src.w != nil {
+		t.Errorf("Next() until its deadline = %v, watch %v; want DeadlineExceeded and the watch closed", err, src.w)
+	}
+}
