@@ -97,16 +97,19 @@ func (p *Publisher) Publish(ctx context.Context, base uint64, m *placement.Map, 
 	if m == nil {
 		return errors.New("etcdsource: publish of a nil map")
 	}
-	v := m.Version()
-	if v <= base {
-		return fmt.Errorf("%w: version %d is not above the base %d", ErrVersion, v, base)
-	}
 	if sig != nil {
 		if err := checkSig(sig); err != nil {
 			return err
 		}
 	}
-	doc := m.Bytes()
+	return p.publish(ctx, base, m.Version(), m.Bytes(), sig)
+}
+
+// publish stores doc, of version v, as Publish does.
+func (p *Publisher) publish(ctx context.Context, base, v uint64, doc, sig []byte) error {
+	if v <= base {
+		return fmt.Errorf("%w: version %d is not above the base %d", ErrVersion, v, base)
+	}
 	cond := []clientv3.Cmp{p.versionIs(base)}
 	then := []clientv3.Op{clientv3.OpPut(p.keys.version, strconv.FormatUint(v, 10))}
 	if sig != nil {
