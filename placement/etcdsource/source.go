@@ -19,14 +19,14 @@ import (
 
 // Config configures a Source. The zero value is valid.
 type Config struct {
-	// Options are the parse options. When Options.PublicKeys is set, a
-	// document is accepted only if one of the signatures of the sig key
-	// verifies; Options.Signature must be empty.
+	// Options are the parse options (placement.ParseSigned). When
+	// Options.PublicKeys is set, a document is accepted only if one of the
+	// signatures of the sig key verifies.
 	Options placement.Options
-	// After makes the source start at a version: it never delivers a map
-	// whose version is at most After, and does not report one either (the
-	// caller holds it already, typically from its last-known-good file).
-	// Default 0.
+	// After is the version the caller already holds, typically that of its
+	// last-known-good map: the source never delivers a map of version After
+	// or lower. A lower one is reported as placement.ErrStaleVersion, one of
+	// version After is not news. Default 0: any version is news.
 	After uint64
 	// Timeout bounds each request of a read: the transaction that reads
 	// the keys, and each page of chunks; default 5s.
@@ -55,18 +55,21 @@ type Config struct {
 // client's own watch resumes at the same revision once it reconnects.
 //
 // Next never delivers a map whose version is lower than the last it
-// delivered, nor a different document under the same version: it reports
-// them as a *placement.SourceError matching placement.ErrStaleVersion. An
-// invalid document is reported as a *placement.SourceError that is the
-// parse error; keys that break the layout as one matching ErrLayout and
-// placement.ErrFetch; a failed read or watch as one matching
-// placement.ErrFetch. A report is made once until what is stored changes;
-// a failed read at each attempt. Until something is published under the
-// prefix, Next waits.
+// delivered (or than Config.After), nor a different document under the same
+// version: it reports them as a *placement.SourceError matching
+// placement.ErrStaleVersion. An invalid document is reported as a
+// *placement.SourceError whose Err is the parse error; keys that break the
+// layout as one matching ErrLayout and placement.ErrFetch; a failed read or
+// watch as one matching placement.ErrFetch. Each state is reported once: a
+// document when it is first seen, a failure when it begins or its cause
+// changes. Until something is published under the prefix, Next waits.
 //
-// Next opens a watch for the time of the call only, and returns when ctx is
-// done; it is not for concurrent use. Refresh is safe from any goroutine:
-// it makes a Next in progress, or the next one, read again at once.
+// Between calls made with the same context the source keeps its watch open,
+// so a change published between two calls is delivered by the second at
+// once; the watch is closed when a call comes with another context, when
+// the source reads again, or when the context ends (Next then returns its
+// error). Next is not for concurrent use. Refresh is safe from any
+// goroutine: it makes a Next in progress, or the next one, read again.
 type Source struct {
 	client   *clientv3.Client
 	keys     keys
@@ -82,8 +85,9 @@ type Source struct {
 	w     *watcher
 	rev   int64 // 0: read at the next Next
 	st    state
-	dirty bool // st changed since the last judgement
-	gate  gate
+	dirty    bool   // st changed since the last judgement
+	gate     gate   // judged content, delivered versions
+	lastFail string // cause of the failure last reported, until a read succeeds
 }
 
 // state holds the keys of the layout at one revision. It is exact for every
@@ -112,9 +116,6 @@ func New(client *clientv3.Client, prefix string, cfg Config) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := checkOptions(cfg.Options); err != nil {
-		return nil, err
-	}
 	switch {
 	case cfg.Timeout < 0, cfg.MinBackoff < 0, cfg.MaxBackoff < 0:
 		return nil, errors.New("etcdsource: negative duration in Config")
@@ -130,20 +131,16 @@ func New(client *clientv3.Client, prefix string, cfg Config) (*Source, error) {
 	case cfg.Jitter < 0:
 		cfg.Jitter = 0
 	}
-	lim := cfg.Options.Limits
-	if lim.MaxBytes <= 0 {
-		lim.MaxBytes = 64 << 20 // placement.Limits' default
-	}
 	return &Source{
 		client:   client,
 		keys:     k,
 		name:     "etcd:" + prefix,
 		opt:      cfg.Options,
-		maxBytes: lim.MaxBytes,
+		maxBytes: cfg.Options.Limits.WithDefaults().MaxBytes,
 		timeout:  cfg.Timeout,
 		retry:    backoff{min: cfg.MinBackoff, max: cfg.MaxBackoff, jitter: cfg.Jitter, rnd: rand.Float64},
 		refresh:  make(chan struct{}, 1),
-		gate:     gate{after: cfg.After},
+		gate:     gate{version: cfg.After},
 	}, nil
 }
 
@@ -172,8 +169,12 @@ func (s *Source) Next(ctx context.Context) (*placement.Map, error) {
 			default:
 			}
 			if err := s.read(ctx, 0); err != nil {
-				return nil, s.failed(ctx, err)
+				if rep := s.failed(ctx, err); rep != nil {
+					return nil, rep
+				}
+				continue
 			}
+			s.lastFail = ""
 		}
 		if s.dirty {
 			if m, err := s.judge(ctx); m != nil || err != nil {
@@ -189,18 +190,24 @@ func (s *Source) Next(ctx context.Context) (*placement.Map, error) {
 	}
 }
 
-// failed handles a failed read or watch: Next reads again after a backoff,
-// and the failure is reported unless ctx is done.
+// failed handles a failed read or watch: Next reads again after a backoff.
+// It returns ctx's error when ctx is done, the report of the failure when
+// its cause is new, and nil when the last failure had the same cause.
 func (s *Source) failed(ctx context.Context, err error) error {
 	s.reread()
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	s.retry.failed()
-	s.gate.forget() // judge again what is stored after the outage
+	s.gate.forget() // judge again what is stored after the failure
+	cause := err.Error()
+	if cause == s.lastFail {
+		return nil
+	}
+	s.lastFail = cause
 	// %v, not %w: a timeout of one request must not look like the end of
 	// the caller's ctx.
-	return &placement.SourceError{Source: s.name, Err: fmt.Errorf("%w: etcdsource: %v", placement.ErrFetch, err)}
+	return &placement.SourceError{Source: s.name, Err: fmt.Errorf("%w: etcdsource: %v", placement.ErrFetch, cause)}
 }
 
 // compacted reports whether err is a read below the compaction revision.
@@ -491,11 +498,10 @@ func keyOf(doc, sig []byte) contentKey {
 
 // gate keeps deliveries in version order and remembers what it judged.
 type gate struct {
-	after     uint64
 	judged    contentKey // the last content judged, delivered or not
 	hasJudged bool
 	delivered bool
-	version   uint64            // of the last map delivered
+	version   uint64            // of the last map delivered, or After
 	doc       [sha256.Size]byte // of the last map delivered
 }
 
@@ -512,31 +518,29 @@ func (g *gate) seen(k contentKey) bool {
 func (g *gate) forget() { g.hasJudged = false }
 
 // admit parses a document and checks its version against the last
-// delivered and After. It returns nil, nil for a map not to deliver.
+// delivered (or After). It returns nil, nil for a document that is not
+// news: the one last delivered, or one of version After.
 func (g *gate) admit(doc []byte, k contentKey, sigs [][]byte, opt placement.Options) (*placement.Map, error) {
-	m, err := parse(doc, sigs, opt)
+	m, err := placement.ParseSigned(doc, sigs, opt)
 	if err != nil {
 		return nil, err
 	}
-	v := m.Version()
-	if g.delivered {
-		switch {
-		case v < g.version:
-			return nil, staleErr("version %d is lower than %d, the version last delivered", v, g.version)
-		case v == g.version && k.doc == g.doc:
-			return nil, nil
-		case v == g.version:
-			return nil, staleErr("version %d did not increase, but the document changed", v)
-		}
-	} else if v <= g.after {
+	switch v := m.Version(); {
+	case v < g.version && g.delivered:
+		return nil, staleErr("%d is lower than %d, the version last delivered", v, g.version)
+	case v < g.version:
+		return nil, staleErr("%d is lower than %d, the version the source started after", v, g.version)
+	case v == g.version && (!g.delivered || k.doc == g.doc):
 		return nil, nil
+	case v == g.version:
+		return nil, staleErr("%d did not increase, but the document changed", v)
 	}
-	g.delivered, g.version, g.doc = true, v, k.doc
+	g.delivered, g.version, g.doc = true, m.Version(), k.doc
 	return m, nil
 }
 
 func staleErr(format string, args ...any) error {
-	return fmt.Errorf("%w: etcdsource: "+format, append([]any{placement.ErrStaleVersion}, args...)...)
+	return &placement.FieldError{Field: "version", Err: placement.ErrStaleVersion, Detail: fmt.Sprintf(format, args...)}
 }
 
 // backoff paces the reads that follow failures.

@@ -31,7 +31,6 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{"jitter NaN", te.client, "/p/", Config{Jitter: math.NaN()}},
 		{"negative timeout", te.client, "/p/", Config{Timeout: -1}},
 		{"negative backoff", te.client, "/p/", Config{MinBackoff: -1}},
-		{"signature option", te.client, "/p/", Config{Options: placement.Options{Signature: []byte("x")}}},
 	}
 	for _, tt := range tests {
 		if s, err := New(tt.client, tt.prefix, tt.cfg); err == nil {
@@ -334,10 +333,22 @@ func TestAfterSkipsKnownVersions(t *testing.T) {
 	if m, err := next(t, src, 300*time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Next() with After 3 and version 3 stored = %v, %v; want to wait", m, err)
 	}
+	lower := newSource(t, te.client, "/cellkit/", Config{After: 4})
+	var fe *placement.FieldError
+	if m, err := next(t, lower, 5*time.Second); !errors.Is(err, placement.ErrStaleVersion) || !errors.As(err, &fe) || fe.Field != "version" {
+		t.Fatalf("Next() with After 4 and version 3 stored = %v, %v; want a *placement.FieldError on version, ErrStaleVersion", m, err)
+	}
 	if err := p.Publish(ctx, 3, testMap(t, 4), nil); err != nil {
 		t.Fatal(err)
 	}
 	mustNext(t, src, 4)
+	if m, err := next(t, lower, 300*time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Next() with After 4 and version 4 stored = %v, %v; want to wait", m, err)
+	}
+	if err := p.Publish(ctx, 4, testMap(t, 5), nil); err != nil {
+		t.Fatal(err)
+	}
+	mustNext(t, lower, 5)
 }
 
 // TestRefreshReadsAgain checks that Refresh makes a waiting Next read the
@@ -369,21 +380,23 @@ func TestRefreshReadsAgain(t *testing.T) {
 	}
 }
 
-// TestFailedReadReported stops etcd under the source: each read times out
-// and is reported as ErrFetch, without matching a context error, and the
-// failures in a row are counted for the backoff.
+// TestFailedReadReported stops etcd under the source: the first read that
+// times out is reported as ErrFetch, without matching a context error; the
+// retries that fail the same way are not reported again, and counted for
+// the backoff.
 func TestFailedReadReported(t *testing.T) {
 	te := startEtcd(t)
-	src := newSource(t, te.client, "/cellkit/", Config{Timeout: 200 * time.Millisecond, MinBackoff: 10 * time.Millisecond, Jitter: -1})
+	src := newSource(t, te.client, "/cellkit/", Config{Timeout: 100 * time.Millisecond, MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, Jitter: -1})
 	te.stop()
-	for i := range 3 {
-		m, err := next(t, src, 5*time.Second)
-		if !errors.Is(err, placement.ErrFetch) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("Next() #%d with etcd down = %v, %v; want ErrFetch and no context error", i, m, err)
-		}
+	m, err := next(t, src, 5*time.Second)
+	if !errors.Is(err, placement.ErrFetch) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Next() with etcd down = %v, %v; want ErrFetch and no context error", m, err)
 	}
-	if src.retry.fails != 3 {
-		t.Errorf("after 3 failed reads the backoff counts %d failures; want 3", src.retry.fails)
+	if m, err := next(t, src, time.Second); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Next() with etcd still down = %v, %v; want no second report, and the deadline", m, err)
+	}
+	if src.retry.fails < 3 {
+		t.Errorf("after a second of failed reads the backoff counts %d failures; want at least 3", src.retry.fails)
 	}
 	// The caller's own deadline, during the backoff, is a context error.
 	src.retry.min, src.retry.max = time.Hour, time.Hour
