@@ -82,9 +82,9 @@ type Source struct {
 
 	// Next's state: what the keys under the prefix hold at revision rev,
 	// and the watch from the revision after it.
-	w     *watcher
-	rev   int64 // 0: read at the next Next
-	st    state
+	w        *watcher
+	rev      int64 // 0: read at the next Next
+	st       state
 	dirty    bool   // st changed since the last judgement
 	gate     gate   // judged content, delivered versions
 	lastFail string // cause of the failure last reported, until a read succeeds
