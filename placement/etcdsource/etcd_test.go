@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -56,6 +57,9 @@ func startEtcd(t testing.TB) *testEtcd {
 	cfg.UnsafeNoFsync = true
 	te := &testEtcd{t: t, cfg: cfg}
 	te.start()
+	if te.e == nil {
+		t.FailNow()
+	}
 	t.Cleanup(te.stop) // after every client's Close: cleanups run last first
 	te.client = te.newClient()
 	return te
@@ -65,13 +69,15 @@ func (te *testEtcd) start() {
 	te.t.Helper()
 	e, err := embed.StartEtcd(te.cfg)
 	if err != nil {
-		te.t.Fatalf("start etcd: %v", err)
+		te.t.Errorf("start etcd %s: %v", te.cfg.Name, err)
+		return
 	}
 	select {
 	case <-e.Server.ReadyNotify():
 	case <-time.After(30 * time.Second):
 		e.Close()
-		te.t.Fatal("etcd did not start within 30s")
+		te.t.Errorf("etcd %s did not start within 30s", te.cfg.Name)
+		return
 	}
 	te.e = e
 }
@@ -279,4 +285,43 @@ func (p *tcpProxy) cut() {
 		c.Close()
 		delete(p.conns, c)
 	}
+}
+
+// startCluster starts a cluster of n members on loopback ports, with short
+// raft timeouts (heartbeat 30 ms, election 300 ms) so that losing a leader
+// is noticed within a second.
+func startCluster(t testing.TB, n int) []*testEtcd {
+	t.Helper()
+	members := make([]*testEtcd, n)
+	var initial []string
+	for i := range members {
+		cfg := embed.NewConfig()
+		cfg.Name = "m" + strconv.Itoa(i)
+		cfg.Dir = t.TempDir()
+		cfg.ZapLoggerBuilder = embed.NewZapLoggerBuilder(zap.NewNop())
+		client := url.URL{Scheme: "http", Host: "127.0.0.1:" + freePort(t)}
+		peer := url.URL{Scheme: "http", Host: "127.0.0.1:" + freePort(t)}
+		cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
+		cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
+		cfg.UnsafeNoFsync = true
+		cfg.TickMs, cfg.ElectionMs = 30, 300
+		initial = append(initial, cfg.Name+"="+peer.String())
+		members[i] = &testEtcd{t: t, cfg: cfg}
+	}
+	var wg sync.WaitGroup
+	for _, m := range members {
+		m.cfg.InitialCluster = strings.Join(initial, ",")
+		t.Cleanup(m.stop)
+		wg.Go(m.start) // each waits for the others to elect a leader
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	return members
+}
+
+// isLeader reports whether the member leads the cluster.
+func (te *testEtcd) isLeader() bool {
+	return te.e != nil && te.e.Server.Leader() == te.e.Server.MemberID()
 }

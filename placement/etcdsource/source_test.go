@@ -484,6 +484,9 @@ func TestRestart(t *testing.T) {
 	}
 	stopped := time.Now()
 	te.start()
+	if te.e == nil {
+		t.FailNow()
+	}
 	proxy.listen()
 	restarted := time.Now()
 	t.Logf("etcd restarted in %v", restarted.Sub(stopped).Round(time.Millisecond))
@@ -568,4 +571,121 @@ func TestWatchKeptAcrossCalls(t *testing.T) {
 	if _, err := src.Next(ctx2); !errors.Is(err, context.DeadlineExceeded) || src.w != nil {
 		t.Errorf("Next() until its deadline = %v, watch %v; want DeadlineExceeded and the watch closed", err, src.w)
 	}
+}
+
+// TestWatchClosedReported closes the client while a Next watches: the end of
+// the watch is reported as ErrFetch, not as a context error.
+func TestWatchClosedReported(t *testing.T) {
+	te := startEtcd(t)
+	p := newPublisher(t, te.client, "/cellkit/", PublisherConfig{})
+	if err := p.Publish(context.Background(), 0, testMap(t, 1), nil); err != nil {
+		t.Fatal(err)
+	}
+	c := te.newClient()
+	src := newSource(t, c, "/cellkit/", Config{})
+	mustNext(t, src, 1)
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		c.Close()
+	}()
+	m, err := next(t, src, 10*time.Second)
+	if !errors.Is(err, placement.ErrFetch) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Next() when the client closes = %v, %v; want ErrFetch and no context error", m, err)
+	}
+	if src.w != nil || src.rev != 0 {
+		t.Errorf("after the watch failed: watch %v, revision %d; want to read again", src.w, src.rev)
+	}
+}
+
+// TestCompactionBeforeTheChunks compacts the history between the read of a
+// chunked document's keys and the read of its chunks at that revision: the
+// source reads again at the current revision, without a report.
+func TestCompactionBeforeTheChunks(t *testing.T) {
+	te := startEtcd(t)
+	ctx := context.Background()
+	p := newPublisher(t, te.client, "/cellkit/", PublisherConfig{ChunkBytes: 50})
+	if err := p.Publish(ctx, 0, testMap(t, 1), nil); err != nil {
+		t.Fatal(err)
+	}
+	src := newSource(t, te.client, "/cellkit/", Config{})
+	if err := src.read(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	put, err := te.client.Put(ctx, "/elsewhere", "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := te.client.Compact(ctx, put.Header.Revision); err != nil {
+		t.Fatal(err)
+	}
+	if m, err := src.judge(ctx); m != nil || err != nil || src.rev != 0 {
+		t.Fatalf("judge() after compaction = %v, %v at revision %d; want nothing, and a read to come", m, err, src.rev)
+	}
+	mustNext(t, src, 1)
+	if src.rev < put.Header.Revision {
+		t.Errorf("read again at revision %d; want at least %d", src.rev, put.Header.Revision)
+	}
+}
+
+// TestLeaderLost stops two members of three under a source that follows
+// the third: the member loses its leader, the server ends the watch (the
+// source watches with WithRequireLeader), the source reports it and retries
+// until a member is back; then it delivers what is published.
+func TestLeaderLost(t *testing.T) {
+	members := startCluster(t, 3)
+	follower := members[0]
+	if follower.isLeader() {
+		follower = members[1]
+	}
+	var others []*testEtcd
+	for _, m := range members {
+		if m != follower {
+			others = append(others, m)
+		}
+	}
+	ctx := context.Background()
+	p := newPublisher(t, follower.newClient(), "/cellkit/", PublisherConfig{})
+	if err := p.Publish(ctx, 0, testMap(t, 1), nil); err != nil {
+		t.Fatal(err)
+	}
+	src := newSource(t, follower.newClient(), "/cellkit/", Config{Timeout: 300 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if m, err := src.Next(sctx); err != nil || m.Version() != 1 {
+		t.Fatalf("Next() = %v, %v; want version 1", m, err)
+	}
+	for _, m := range others {
+		m.stop()
+	}
+	lost := time.Now()
+	m, err := src.Next(sctx)
+	if !errors.Is(err, placement.ErrFetch) {
+		t.Fatalf("Next() after the leader was lost = %v, %v; want a report matching ErrFetch", m, err)
+	}
+	t.Logf("reported %v after the leader was lost: %v", time.Since(lost).Round(time.Millisecond), err)
+
+	others[0].start()
+	if others[0].e == nil {
+		t.FailNow()
+	}
+	pctx, pcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer pcancel()
+	if err := p.Publish(pctx, 1, testMap(t, 2), nil); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	for {
+		m, err := src.Next(sctx)
+		if err == nil {
+			if m.Version() != 2 {
+				t.Fatalf("Next() = version %d; want 2", m.Version())
+			}
+			break
+		}
+		if !errors.Is(err, placement.ErrFetch) {
+			t.Fatalf("Next() while the cluster recovers = %v; want only ErrFetch reports", err)
+		}
+		t.Logf("report while the cluster recovers: %v", err)
+	}
+	t.Logf("version 2 delivered %v after the publish", time.Since(back).Round(time.Millisecond))
 }
