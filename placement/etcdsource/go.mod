@@ -3,7 +3,7 @@ module github.com/cellkit/cellkit/placement/etcdsource
 go 1.26.0
 
 require (
-	github.com/cellkit/cellkit v0.0.0-00010101000000-000000000000
+	github.com/cellkit/cellkit v0.0.0
 	go.etcd.io/etcd/api/v3 v3.7.3
 	go.etcd.io/etcd/client/v3 v3.7.3
 	go.etcd.io/etcd/server/v3 v3.7.3
