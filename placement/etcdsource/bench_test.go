@@ -18,6 +18,12 @@ import (
 // the 99th percentile and the maximum over the publishes, in ms:
 //
 //	cd placement/etcdsource && go test -run '^$' -bench Propagation -benchtime 100x
+//
+// On the project's 2-core VM (2026-12, three runs): clients=1 p50 17–20 ms,
+// p99 25–89 ms; clients=100 p50 2.0–3.7 ms, p99 19–33 ms. With 100 samples
+// the p99 is the slowest publish. Most of the time is the 100 parses of the
+// map (a derived table of 16,384 buckets each), which one process with one
+// source does once.
 func BenchmarkPropagation(b *testing.B) {
 	for _, clients := range []int{1, 100} {
 		b.Run(fmt.Sprintf("sources=100/clients=%d", clients), func(b *testing.B) {
