@@ -1,6 +1,6 @@
 module github.com/cellkit/cellkit/bench
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/buraksezer/consistent v0.10.0
@@ -108,7 +108,7 @@ require (
 	golang.org/x/exp v0.0.0-20260312153236-7ab1446f8b90 // indirect
 	golang.org/x/mod v0.35.0 // indirect
 	golang.org/x/net v0.55.0 // indirect
-	golang.org/x/sync v0.20.0 // indirect
+	golang.org/x/sync v0.23.0 // indirect
 	golang.org/x/sys v0.45.0 // indirect
 	golang.org/x/text v0.37.0 // indirect
 	golang.org/x/time v0.15.0 // indirect
