@@ -77,27 +77,36 @@ func readKeys(path string) ([]string, error) {
 
 // changes is a placement.Changes as cellctl prints it.
 type changes struct {
-	From              uint64              `json:"from"`
-	To                uint64              `json:"to"`
-	Summary           string              `json:"summary"`
-	SeedChanged       bool                `json:"seedChanged"`
-	BucketsChanged    bool                `json:"bucketsChanged"`
-	ShardSizeChanged  bool                `json:"shardSizeChanged"`
-	ExplicitChanged   bool                `json:"explicitChanged"`
-	CellsAdded        []string            `json:"cellsAdded"`
-	CellsRemoved      []string            `json:"cellsRemoved"`
-	CellsChanged      []cellChange        `json:"cellsChanged"`
-	Moves             []bucketMove        `json:"moves"`
-	MovedBuckets      int                 `json:"movedBuckets"`
-	HomeShare         float64             `json:"homeShare"`
-	OverridesAdded    []string            `json:"overridesAdded"`
-	OverridesRemoved  []string            `json:"overridesRemoved"`
-	OverridesChanged  []string            `json:"overridesChanged"`
-	MigrationsAdded   []*migration        `json:"migrationsAdded"`
-	MigrationsRemoved []*migration        `json:"migrationsRemoved"`
-	MigrationsChanged []migrationChange   `json:"migrationsChanged"`
-	KeysChecked       *int                `json:"keysChecked,omitempty"`
-	KeysMoved         []placement.KeyMove `json:"keysMoved,omitempty"`
+	From              uint64            `json:"from"`
+	To                uint64            `json:"to"`
+	Summary           string            `json:"summary"`
+	SeedChanged       bool              `json:"seedChanged"`
+	BucketsChanged    bool              `json:"bucketsChanged"`
+	ShardSizeChanged  bool              `json:"shardSizeChanged"`
+	ExplicitChanged   bool              `json:"explicitChanged"`
+	CellsAdded        []string          `json:"cellsAdded"`
+	CellsRemoved      []string          `json:"cellsRemoved"`
+	CellsChanged      []cellChange      `json:"cellsChanged"`
+	Moves             []bucketMove      `json:"moves"`
+	MovedBuckets      int               `json:"movedBuckets"`
+	HomeShare         float64           `json:"homeShare"`
+	OverridesAdded    []string          `json:"overridesAdded"`
+	OverridesRemoved  []string          `json:"overridesRemoved"`
+	OverridesChanged  []string          `json:"overridesChanged"`
+	MigrationsAdded   []*migration      `json:"migrationsAdded"`
+	MigrationsRemoved []*migration      `json:"migrationsRemoved"`
+	MigrationsChanged []migrationChange `json:"migrationsChanged"`
+	KeysChecked       *int              `json:"keysChecked,omitempty"`
+	KeysMoved         []keyMove         `json:"keysMoved,omitempty"`
+
+	a, b *placement.Map // for the overrides' cells in print
+}
+
+// keyMove is a placement.KeyMove; From or To is "" for no map.
+type keyMove struct {
+	Key  string `json:"key"`
+	From string `json:"from"`
+	To   string `json:"to"`
 }
 
 type cellChange struct {
@@ -147,6 +156,7 @@ func diffOf(a, b *placement.Map, keys []string, withKeys bool) *changes {
 		OverridesAdded: nonNil(pc.OverridesAdded), OverridesRemoved: nonNil(pc.OverridesRemoved),
 		OverridesChanged: nonNil(pc.OverridesChanged),
 		MigrationsAdded:  []*migration{}, MigrationsRemoved: []*migration{}, MigrationsChanged: []migrationChange{},
+		a: a, b: b,
 	}
 	for _, cc := range pc.Changed {
 		c.CellsChanged = append(c.CellsChanged, cellChange{ID: cc.ID, Fields: cc.Fields, Old: toCellInfo(cc.Old), New: toCellInfo(cc.New)})
@@ -170,9 +180,9 @@ func diffOf(a, b *placement.Map, keys []string, withKeys bool) *changes {
 	if withKeys {
 		n := len(keys)
 		c.KeysChecked = &n
-		c.KeysMoved = pc.Moved(keys)
-		if c.KeysMoved == nil {
-			c.KeysMoved = []placement.KeyMove{}
+		c.KeysMoved = []keyMove{}
+		for _, mv := range pc.Moved(keys) {
+			c.KeysMoved = append(c.KeysMoved, keyMove(mv))
 		}
 	}
 	return c
@@ -223,14 +233,21 @@ func (c *changes) print(w io.Writer) {
 	if c.HomeShare > 0 {
 		fmt.Fprintf(w, "  keys changing home: %s\n", percent(c.HomeShare))
 	}
+	pinned := func(m *placement.Map, k string) string {
+		if m == nil {
+			return "?"
+		}
+		cell, _ := m.Override(k)
+		return cell
+	}
 	for _, k := range c.OverridesAdded {
-		fmt.Fprintf(w, "  + override %s\n", quoteKey(k))
+		fmt.Fprintf(w, "  + override %s → %s\n", quoteKey(k), pinned(c.b, k))
 	}
 	for _, k := range c.OverridesRemoved {
-		fmt.Fprintf(w, "  - override %s\n", quoteKey(k))
+		fmt.Fprintf(w, "  - override %s (was → %s)\n", quoteKey(k), pinned(c.a, k))
 	}
 	for _, k := range c.OverridesChanged {
-		fmt.Fprintf(w, "  ~ override %s\n", quoteKey(k))
+		fmt.Fprintf(w, "  ~ override %s: %s→%s\n", quoteKey(k), pinned(c.a, k), pinned(c.b, k))
 	}
 	for _, g := range c.MigrationsAdded {
 		fmt.Fprintf(w, "  + migration %s\n", g)
@@ -239,7 +256,12 @@ func (c *changes) print(w io.Writer) {
 		fmt.Fprintf(w, "  - migration %s\n", g)
 	}
 	for _, g := range c.MigrationsChanged {
-		fmt.Fprintf(w, "  ~ migration %s → %s\n", g.Old, g.New)
+		if o, n := *g.Old, *g.New; o.From == n.From && o.To == n.To {
+			o.Phase = o.Phase + "→" + n.Phase
+			fmt.Fprintf(w, "  ~ migration %s\n", &o)
+		} else {
+			fmt.Fprintf(w, "  ~ migration %s → %s\n", g.Old, g.New)
+		}
 	}
 	if c.KeysChecked != nil {
 		fmt.Fprintf(w, "  %d of %d keys change home\n", len(c.KeysMoved), *c.KeysChecked)

@@ -216,6 +216,38 @@ func (s *editState) zone(id string) string {
 	return ""
 }
 
+// eachBucketMigration applies step to the bucket migration of exactly r,
+// or else to every bucket migration inside r: MigrateBuckets and Rebalance
+// start one migration for each run of buckets with one owner, and the
+// operator names the range they asked for.
+func (s *editState) eachBucketMigration(r placement.Range, step func(*placement.Builder, placement.Migration) error) error {
+	now, err := s.b.Build() // the builder's migrations, as a document
+	if err != nil {
+		return step(s.b, placement.Migration{Buckets: r})
+	}
+	var inside []placement.Migration
+	for _, g := range now.Migrations() {
+		if g.Key != "" {
+			continue
+		}
+		if g.Buckets == r {
+			return step(s.b, g)
+		}
+		if r.Lo <= g.Buckets.Lo && g.Buckets.Hi <= r.Hi {
+			inside = append(inside, g)
+		}
+	}
+	if len(inside) == 0 {
+		return step(s.b, placement.Migration{Buckets: r}) // the Builder's own error
+	}
+	for _, g := range inside {
+		if err := step(s.b, g); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // An edit is one parsed EDIT.
 type edit func(s *editState) error
 
@@ -325,10 +357,14 @@ func parseEdit(raw string) (edit, error) {
 		if err != nil {
 			return nil, err
 		}
-		if verb == "advance" {
-			return func(s *editState) error { return s.b.Advance(g) }, nil
+		step := (*placement.Builder).Advance
+		if verb == "rollback" {
+			step = (*placement.Builder).Rollback
 		}
-		return func(s *editState) error { return s.b.Rollback(g) }, nil
+		if g.Key != "" {
+			return func(s *editState) error { return step(s.b, g) }, nil
+		}
+		return func(s *editState) error { return s.eachBucketMigration(g.Buckets, step) }, nil
 	case "freeze":
 		if err := want(0, "freeze"); err != nil {
 			return nil, err

@@ -96,7 +96,10 @@ func describe(err error) *errorInfo {
 // printError prints a refusal: the message, then the typed error's field,
 // value and sentinel on a line of their own, for people and for grep.
 func printError(w io.Writer, prefix string, err error) {
-	fmt.Fprintf(w, "%s: %v\n", prefix, err)
+	if prefix != "" {
+		fmt.Fprintf(w, "%s: ", prefix)
+	}
+	fmt.Fprintf(w, "%v\n", err)
 	info := describe(err)
 	var parts []string
 	if info.Field != "" {

@@ -64,7 +64,8 @@ func (d *docFlags) options() (placement.Options, error) {
 
 // load reads and parses the map at path strictly; with trusted keys, one of
 // the signatures of its sidecar must verify. It returns the document's
-// bytes and the sidecar's signatures too.
+// bytes and the sidecar's signatures too; without trusted keys a malformed
+// sidecar counts as none.
 func (d *docFlags) load(path string) (*placement.Map, []byte, [][]byte, error) {
 	opt, err := d.options()
 	if err != nil {
@@ -83,8 +84,12 @@ func loadDoc(path string, opt placement.Options) (*placement.Map, []byte, [][]by
 		return nil, nil, nil, err
 	}
 	sigs, err := readSidecar(path + sigSuffix)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil && len(opt.PublicKeys) > 0:
 		return nil, nil, nil, err
+	case err != nil:
+		sigs = nil // verifies nothing, and nothing asked for it (publish checks it)
 	}
 	m, err := parseSigned(doc, sigs, opt)
 	if err != nil {

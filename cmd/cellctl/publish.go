@@ -5,7 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
+	iofs "io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -65,6 +65,9 @@ cellctl publish --public-key control-plane.pub --to file:map.json v6.json`,
 			m, doc, sigs, err := loadDoc(args[0], opt)
 			if err != nil {
 				return err
+			}
+			if _, err := readSidecar(args[0] + sigSuffix); err != nil && !errors.Is(err, iofs.ErrNotExist) {
+				return err // publishing it would make every client refuse the map
 			}
 			res := publishResult{Target: t.String(), Version: m.Version(), Signed: len(sigs) > 0}
 			check := func(cur uint64, found bool, curErr error) error {
@@ -228,7 +231,7 @@ func (t *fileTarget) publish(ctx context.Context, doc []byte, sigs [][]byte, lim
 		} else {
 			cur, found = m.Version(), true
 		}
-	case !errors.Is(err, fs.ErrNotExist):
+	case !errors.Is(err, iofs.ErrNotExist):
 		return err
 	}
 	if err := check(cur, found, curErr); err != nil {
@@ -258,7 +261,7 @@ func lockFile(ctx context.Context, path string, wait time.Duration) (func(), err
 			f.Close()
 			return func() { os.Remove(path) }, nil
 		}
-		if !errors.Is(err, fs.ErrExist) {
+		if !errors.Is(err, iofs.ErrExist) {
 			return nil, err
 		}
 		if !time.Now().Before(deadline) {

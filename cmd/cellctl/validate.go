@@ -113,7 +113,7 @@ func validate(e *env, d *docFlags, files []string, asJSON bool) error {
 		if err != nil {
 			refused++
 			if !asJSON {
-				printError(e.stdout, f, err)
+				printError(e.stdout, "", err)
 			}
 		} else {
 			s := summarize(m, opt.PublicKeys)
