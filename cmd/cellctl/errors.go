@@ -99,7 +99,12 @@ func printError(w io.Writer, prefix string, err error) {
 	if prefix != "" {
 		fmt.Fprintf(w, "%s: ", prefix)
 	}
-	fmt.Fprintf(w, "%v\n", err)
+	// "cellctl edit: cellctl: …" says the same thing twice.
+	msg := err.Error()
+	if prefix != "" {
+		msg = strings.TrimPrefix(msg, "cellctl: ")
+	}
+	fmt.Fprintf(w, "%s\n", msg)
 	info := describe(err)
 	var parts []string
 	if info.Field != "" {
