@@ -144,14 +144,33 @@ value), 2 misuse of the command line.
 
 func printHelp(w io.Writer, c *command, fs *flag.FlagSet) {
 	fmt.Fprintf(w, "usage: cellctl %s %s\n\n%s\n", c.name, c.args, strings.TrimSpace(c.help))
-	var flags strings.Builder
-	fs.SetOutput(&flags)
-	fs.PrintDefaults()
-	fs.SetOutput(io.Discard)
-	if flags.Len() > 0 {
-		fmt.Fprintf(w, "\nFlags:\n%s", flags.String())
+	if flags := flagHelp(c, fs); flags != "" {
+		fmt.Fprintf(w, "\nFlags:\n%s", flags)
 	}
 	fmt.Fprintf(w, "\nExamples:\n%s\n", indent(strings.TrimSpace(c.examples), "  "))
+}
+
+// flagHelp returns the flags' help. The limits of the parse (--max-…) are
+// spelled out for validate only; other commands name them in a line.
+func flagHelp(c *command, fs *flag.FlagSet) string {
+	var b strings.Builder
+	limits := false
+	short := flag.NewFlagSet(fs.Name(), flag.ContinueOnError)
+	fs.VisitAll(func(f *flag.Flag) {
+		if strings.HasPrefix(f.Name, "max-") && c.name != "validate" {
+			limits = true
+			return
+		}
+		short.Var(f.Value, f.Name, f.Usage)
+	})
+	short.SetOutput(&b)
+	short.PrintDefaults()
+	if limits {
+		b.WriteString("  -max-bytes, -max-cells, -max-overrides, -max-migrations, -max-key-bytes,\n" +
+			"  -max-endpoints, -max-label-bytes, -max-table-work N\n" +
+			"    \tthe limits of the parse, as for validate (0: placement's defaults)\n")
+	}
+	return b.String()
 }
 
 func indent(s, prefix string) string {
