@@ -86,7 +86,7 @@ cellctl publish --public-key control-plane.pub --to file:map.json v6.json`,
 				}
 				return nil
 			}
-			if err := t.publish(e.ctx, doc, sigs, opt.Limits, check); err != nil {
+			if err := t.publish(e.ctx, m, doc, sigs, opt.Limits, check); err != nil {
 				return err
 			}
 			if *asJSON {
@@ -160,10 +160,10 @@ func versionName(v uint64) string {
 // A target is where maps are published and read back.
 type target interface {
 	String() string
-	// publish makes doc (with sigs) the map in force, after check accepts
+	// publish makes m, whose document is doc, (with sigs) the map in force, after check accepts
 	// the version in force (found false: none; curErr: it does not parse).
 	// No other publish through cellctl runs between check and the write.
-	publish(ctx context.Context, doc []byte, sigs [][]byte, lim placement.Limits, check func(cur uint64, found bool, curErr error) error) error
+	publish(ctx context.Context, m *placement.Map, doc []byte, sigs [][]byte, lim placement.Limits, check func(cur uint64, found bool, curErr error) error) error
 	// get returns the map in force, its bytes and its signatures.
 	get(ctx context.Context, opt placement.Options) (*placement.Map, []byte, [][]byte, error)
 }
@@ -208,7 +208,7 @@ type fileTarget struct {
 
 func (t *fileTarget) String() string { return t.name }
 
-func (t *fileTarget) publish(ctx context.Context, doc []byte, sigs [][]byte, lim placement.Limits, check func(uint64, bool, error) error) error {
+func (t *fileTarget) publish(ctx context.Context, m *placement.Map, doc []byte, sigs [][]byte, lim placement.Limits, check func(uint64, bool, error) error) error {
 	if t.archive != "" {
 		if err := os.MkdirAll(t.archive, 0o755); err != nil {
 			return err
@@ -225,11 +225,11 @@ func (t *fileTarget) publish(ctx context.Context, doc []byte, sigs [][]byte, lim
 	var curErr error
 	switch {
 	case err == nil:
-		m, err := placement.ParseWith(data, placement.Options{Limits: lim})
+		old, err := placement.ParseWith(data, placement.Options{Limits: lim})
 		if err != nil {
 			curErr = err
 		} else {
-			cur, found = m.Version(), true
+			cur, found = old.Version(), true
 		}
 	case !errors.Is(err, iofs.ErrNotExist):
 		return err
@@ -238,7 +238,6 @@ func (t *fileTarget) publish(ctx context.Context, doc []byte, sigs [][]byte, lim
 		return err
 	}
 	if t.archive != "" {
-		m, _ := placement.ParseWith(doc, placement.Options{Limits: lim})
 		if err := saveDoc(filepath.Join(t.archive, fmt.Sprintf("v%d.json", m.Version())), doc, sigs); err != nil {
 			return err
 		}
@@ -280,7 +279,7 @@ type httpTarget struct{ url string }
 
 func (t *httpTarget) String() string { return t.url }
 
-func (t *httpTarget) publish(context.Context, []byte, [][]byte, placement.Limits, func(uint64, bool, error) error) error {
+func (t *httpTarget) publish(context.Context, *placement.Map, []byte, [][]byte, placement.Limits, func(uint64, bool, error) error) error {
 	return usagef("cannot publish to a URL")
 }
 
