@@ -13,13 +13,25 @@ import (
 	"github.com/sony/gobreaker/v2"
 )
 
-func newSet(t *testing.T, cfg Config) *Set {
+// newSet returns a Set that knows cells, or only "c" if none are given.
+func newSet(t *testing.T, cfg Config, cells ...string) *Set {
 	t.Helper()
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatalf("New(%+v) = %v", cfg, err)
 	}
+	if len(cells) == 0 {
+		cells = []string{"c"}
+	}
+	s.Sync(cells)
 	return s
+}
+
+func mustForce(t *testing.T, s *Set, cell string, f Forced) {
+	t.Helper()
+	if err := s.Force(cell, f); err != nil {
+		t.Fatalf("Force(%q, %v) = %v", cell, f, err)
+	}
 }
 
 // call makes an admitted call to cell that ends with o.
@@ -192,7 +204,7 @@ func TestWindowDropsOldBuckets(t *testing.T) {
 			time.Sleep(10 * time.Second)
 			call(t, s, "c", Failure, time.Millisecond)
 			wantState(t, s, "c", Closed)
-			want := Counts{Failures: 1, ConsecutiveFailures: 1}
+			want := Counts{Requests: 1, Failures: 1, ConsecutiveFailures: 1}
 			if got := cellState(t, s, "c").Counts; got != want {
 				t.Fatalf("Counts = %+v; want %+v", got, want)
 			}
@@ -252,7 +264,7 @@ func TestSlowCalls(t *testing.T) {
 			wantState(t, s, "c", Open)
 			synctest.Wait()
 			evs := r.take()
-			want := Counts{Successes: 15, Failures: 5, Slow: 5}
+			want := Counts{Requests: 20, Successes: 15, Failures: 5, Slow: 5, ConsecutiveSuccesses: 3}
 			if len(evs) != 1 || evs[0].Counts != want {
 				t.Fatalf("events = %+v; want one with counts %+v", evs, want)
 			}
@@ -456,9 +468,8 @@ func TestHalfOpen(t *testing.T) {
 // TestEjectionCap trips 7 of 10 cells with MaxEjected 0.5.
 func TestEjectionCap(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := newSet(t, Config{PanicMode: PanicOff, Jitter: 0.01})
 		cells := cellNames(10)
-		s.Sync(cells)
+		s := newSet(t, Config{PanicMode: PanicOff, Jitter: -1}, cells...)
 		check := func(wantEjected ...string) {
 			t.Helper()
 			synctest.Wait()
@@ -509,12 +520,12 @@ func TestEjectionCap(t *testing.T) {
 			t.Fatalf("Allow(%q) = %v; want ErrOpen matching gobreaker.ErrOpenState", cells[0], err)
 		}
 
-		s.Force(cells[0], ForcedClosed) // room for one
+		mustForce(t, s, cells[0], ForcedClosed) // room for one
 		check(append(cells[1:5:5], cells[5])...)
-		s.Force(cells[0], Auto) // resumes open, first in line again
+		mustForce(t, s, cells[0], Auto) // resumes open, first in line again
 		check(cells[:5]...)
 
-		// c00-c04 opened at 0s for 5s ±1%: when they turn half-open,
+		// c00-c04 opened at 0s for 5s: when they turn half-open,
 		// c05 and c06, opened at 1s, are ejected until they do too.
 		time.Sleep(5100*time.Millisecond - time.Second)
 		check(cells[5:7]...)
@@ -529,20 +540,19 @@ func TestEjectionCap(t *testing.T) {
 // TestForcedOpenUsesTheCap checks that cells forced open count against
 // MaxEjected before open breakers do.
 func TestForcedOpenUsesTheCap(t *testing.T) {
-	s := newSet(t, Config{PanicMode: PanicOff})
 	cells := cellNames(6) // the cap is 3
-	s.Sync(cells)
-	s.Force(cells[0], ForcedOpen)
-	s.Force(cells[1], ForcedOpen)
+	s := newSet(t, Config{PanicMode: PanicOff}, cells...)
+	mustForce(t, s, cells[0], ForcedOpen)
+	mustForce(t, s, cells[1], ForcedOpen)
 	tripCell(t, s, cells[2])
 	tripCell(t, s, cells[3])
 	wantAvailable(t, s, cells[2], false)
 	wantAvailable(t, s, cells[3], true)
-	s.Force(cells[4], ForcedOpen) // forced open even with no room left
+	mustForce(t, s, cells[4], ForcedOpen) // forced open even with no room left
 	wantAvailable(t, s, cells[4], false)
 	wantAvailable(t, s, cells[2], true)
-	s.Force(cells[0], Auto)
-	s.Force(cells[1], Auto)
+	mustForce(t, s, cells[0], Auto)
+	mustForce(t, s, cells[1], Auto)
 	wantAvailable(t, s, cells[2], false)
 	wantAvailable(t, s, cells[3], false)
 }
@@ -560,9 +570,8 @@ func TestPanic(t *testing.T) {
 		t.Run(tt.mode.String(), func(t *testing.T) {
 			r := new(recorder)
 			synctest.Test(t, func(t *testing.T) {
-				s := newSet(t, Config{MaxEjected: 1, PanicMode: tt.mode, OnEvent: r.record})
 				cells := cellNames(10)
-				s.Sync(cells)
+				s := newSet(t, Config{MaxEjected: 1, PanicMode: tt.mode, OnEvent: r.record}, cells...)
 				for _, cell := range cells[:5] {
 					tripCell(t, s, cell)
 				}
@@ -590,7 +599,7 @@ func TestPanic(t *testing.T) {
 					t.Fatalf("%v does not match ErrOpen", tt.wantErr)
 				}
 
-				s.Force(cells[5], ForcedClosed) // 5 of 10 closed again
+				mustForce(t, s, cells[5], ForcedClosed) // 5 of 10 closed again
 				if s.Panicking() {
 					t.Fatal("Panicking() = true with 5 of 10 closed; want false")
 				}
@@ -619,7 +628,7 @@ func TestPanic(t *testing.T) {
 				t.Fatal("Panicking() = false; want true")
 			}
 			openUntilHalfOpen(t, s, "c")
-			wantAvailable(t, s, "c", false)
+			wantAvailable(t, s, "c", true) // Allow would admit the probe
 			call(t, s, "c", Success, time.Millisecond)
 			wantState(t, s, "c", Closed)
 			if s.Panicking() {
@@ -631,9 +640,9 @@ func TestPanic(t *testing.T) {
 
 func TestForce(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := newSet(t, Config{PanicMode: PanicOff})
+		s := newSet(t, Config{PanicMode: PanicOff}, "a", "b", "c", "d")
 
-		s.Force("a", ForcedOpen)
+		mustForce(t, s, "a", ForcedOpen)
 		time.Sleep(time.Hour) // windows roll, open times would end
 		wantState(t, s, "a", Open)
 		wantAvailable(t, s, "a", false)
@@ -644,11 +653,11 @@ func TestForce(t *testing.T) {
 		if cs := cellState(t, s, "a"); cs.Forced != ForcedOpen || cs.Ejected || !cs.OpenUntil.IsZero() {
 			t.Fatalf("Snapshot: %+v; want forced open, not ejected, no end", cs)
 		}
-		s.Force("a", Auto)
+		mustForce(t, s, "a", Auto)
 		wantState(t, s, "a", Closed)
 		wantAvailable(t, s, "a", true)
 
-		s.Force("b", ForcedClosed)
+		mustForce(t, s, "b", ForcedClosed)
 		for range 100 {
 			call(t, s, "b", Failure, time.Millisecond)
 		}
@@ -657,22 +666,31 @@ func TestForce(t *testing.T) {
 		for range 100 {
 			call(t, s, "b", Failure, time.Millisecond)
 		}
-		s.Force("b", Auto) // judges the window it kept
+		mustForce(t, s, "b", Auto) // judges the window it kept
 		wantState(t, s, "b", Open)
 
 		// Forcing pauses an open breaker; Auto resumes it.
 		tripCell(t, s, "c")
-		s.Force("c", ForcedClosed)
+		mustForce(t, s, "c", ForcedClosed)
 		time.Sleep(time.Minute)
 		wantState(t, s, "c", Closed)
-		s.Force("c", Auto)
+		mustForce(t, s, "c", Auto)
 		wantState(t, s, "c", HalfOpen)
 
-		s.Force("d", Forced(7)) // ignored
+		err = s.Force("d", Forced(7))
+		var ce *CellError
+		if !errors.Is(err, ErrInvalidForced) || !errors.As(err, &ce) || ce.Cell != "d" {
+			t.Fatalf("Force(d, Forced(7)) = %v; want a *CellError for d matching ErrInvalidForced", err)
+		}
 		wantState(t, s, "d", Closed)
-		s.Force("unknown", Auto)
-		if n := len(s.Snapshot()); n != 3 {
-			t.Fatalf("len(Snapshot()) = %d; want 3: Force(_, Auto) and invalid values create no breaker", n)
+		for _, f := range []Forced{Auto, ForcedOpen, ForcedClosed} {
+			err := s.Force("unknown", f)
+			if !errors.Is(err, ErrUnknownCell) || errors.Is(err, ErrOpen) || !errors.As(err, &ce) || ce.Cell != "unknown" {
+				t.Fatalf("Force(unknown, %v) = %v; want a *CellError for unknown matching ErrUnknownCell, not ErrOpen", f, err)
+			}
+		}
+		if n := len(s.Snapshot()); n != 4 {
+			t.Fatalf("len(Snapshot()) = %d; want 4: Force creates no breaker", n)
 		}
 	})
 }
@@ -685,7 +703,7 @@ func TestCancelledCallsNeverMoveABreaker(t *testing.T) {
 			call(t, s, "c", s.Classify(cancelled), time.Hour)
 		}
 		wantState(t, s, "c", Closed)
-		if got, want := cellState(t, s, "c").Counts, (Counts{Ignored: 100}); got != want {
+		if got, want := cellState(t, s, "c").Counts, (Counts{Requests: 100, Ignored: 100}); got != want {
 			t.Fatalf("Counts = %+v; want %+v", got, want)
 		}
 
@@ -736,7 +754,7 @@ func TestEvents(t *testing.T) {
 		tripCell(t, s, "c")
 		openUntilHalfOpen(t, s, "c")
 		call(t, s, "c", Success, time.Millisecond)
-		s.Force("c", ForcedOpen)
+		mustForce(t, s, "c", ForcedOpen)
 		synctest.Wait()
 
 		evs := r.take()
@@ -747,9 +765,9 @@ func TestEvents(t *testing.T) {
 			opens    int
 		}
 		want := []step{
-			{Closed, Open, Auto, Counts{Successes: 1, Failures: 5, ConsecutiveFailures: 5}, 1},
+			{Closed, Open, Auto, Counts{Requests: 6, Successes: 1, Failures: 5, ConsecutiveFailures: 5}, 1},
 			{Open, HalfOpen, Auto, Counts{}, 1},
-			{HalfOpen, Closed, Auto, Counts{Successes: 1}, 0},
+			{HalfOpen, Closed, Auto, Counts{Requests: 1, Successes: 1, ConsecutiveSuccesses: 1}, 0},
 			{Closed, Open, ForcedOpen, Counts{}, 0},
 		}
 		if len(evs) != len(want) {
@@ -786,7 +804,7 @@ func TestHandlerCallsBack(t *testing.T) {
 			if tk, err := s.Allow("b"); err == nil {
 				tk.Done(Failure, time.Millisecond)
 			}
-			s.Force("b", ForcedOpen)
+			_ = s.Force("b", ForcedOpen)
 		}
 		if e.Cell == "b" {
 			done <- slices.Clone(seen)
@@ -796,6 +814,7 @@ func TestHandlerCallsBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.Sync([]string{"a", "b"})
 	go func() {
 		for range 5 {
 			if tk, err := s.Allow("a"); err == nil {
@@ -811,14 +830,13 @@ func TestHandlerCallsBack(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no event for b after 10s: the handler deadlocked")
 	}
-	s.Force("a", ForcedClosed) // stops a's timer
+	_ = s.Force("a", ForcedClosed) // stops a's timer
 }
 
 func TestSync(t *testing.T) {
 	r := new(recorder)
 	synctest.Test(t, func(t *testing.T) {
-		s := newSet(t, Config{PanicMode: PanicOff, OnEvent: r.record})
-		s.Sync([]string{"b", "a", "c", "a"})
+		s := newSet(t, Config{PanicMode: PanicOff, OnEvent: r.record}, "b", "a", "c", "a")
 		if got := fmt.Sprint(cellNamesOf(s.Snapshot())); got != "[a b c]" {
 			t.Fatalf("Snapshot cells %s after Sync(b a c a); want [a b c]", got)
 		}
@@ -836,16 +854,21 @@ func TestSync(t *testing.T) {
 			t.Fatalf("b: Counts.Failures = %d; want 1", got)
 		}
 		wantState(t, s, "a", Closed) // dropped: unknown
-		wantAvailable(t, s, "a", true)
+		wantAvailable(t, s, "a", false)
+		if _, err := s.Allow("a"); !errors.Is(err, ErrUnknownCell) {
+			t.Fatalf("Allow(a) after Sync(b d) = %v; want ErrUnknownCell", err)
+		}
 		time.Sleep(time.Minute) // a's dropped timer must not fire
 		synctest.Wait()
 		if evs := r.take(); len(evs) != 1 || evs[0].Cell != "a" || evs[0].To != Open {
 			t.Fatalf("events %+v; want only a's trip", evs)
 		}
 
-		call(t, s, "e", Success, time.Millisecond) // first use adds a cell
-		if got := fmt.Sprint(cellNamesOf(s.Snapshot())); got != "[b d e]" {
-			t.Fatalf("Snapshot cells %s after using e; want [b d e]", got)
+		if _, err := s.Allow("e"); !errors.Is(err, ErrUnknownCell) { // use adds no cell
+			t.Fatalf("Allow(e) = %v; want ErrUnknownCell", err)
+		}
+		if got := fmt.Sprint(cellNamesOf(s.Snapshot())); got != "[b d]" {
+			t.Fatalf("Snapshot cells %s after Allow(e); want [b d]", got)
 		}
 		s.Sync(nil)
 		if n := len(s.Snapshot()); n != 0 {
@@ -866,8 +889,9 @@ func TestOddInputs(t *testing.T) {
 	var zero Ticket
 	zero.Done(Success, time.Second) // no-op
 
-	s := newSet(t, Config{PanicMode: PanicOff, MaxEjected: 1})
-	for _, cell := range []string{"", "a", "a-much-longer-cell-name-than-sixteen-bytes"} {
+	odd := []string{"", "a", "a-much-longer-cell-name-than-sixteen-bytes"}
+	s := newSet(t, Config{PanicMode: PanicOff, MaxEjected: 1}, append(odd, "x")...)
+	for _, cell := range odd {
 		wantAvailable(t, s, cell, true)
 		wantState(t, s, cell, Closed)
 		tripCell(t, s, cell)
@@ -879,11 +903,11 @@ func TestOddInputs(t *testing.T) {
 			t.Fatal(err)
 		}
 		tk.Done(o, -time.Second)
-		tk.Done(o, -time.Second) // counted again, documented
+		tk.Done(Failure, -time.Second) // ignored: single-use
 	}
 	reportTwice(Outcome(0))
 	reportTwice(Outcome(200))
-	if got, want := cellState(t, s, "x").Counts, (Counts{Ignored: 4}); got != want {
+	if got, want := cellState(t, s, "x").Counts, (Counts{Requests: 2, Ignored: 2}); got != want {
 		t.Fatalf("Counts after invalid outcomes = %+v; want %+v", got, want)
 	}
 	for _, v := range []fmt.Stringer{State(9), Forced(9), Outcome(0), PanicMode(9), EventKind(9)} {
@@ -894,17 +918,43 @@ func TestOddInputs(t *testing.T) {
 }
 
 func TestAllocs(t *testing.T) {
-	s := newSet(t, Config{PanicMode: PanicOff})
-	s.Sync(cellNames(16))
+	s := newSet(t, Config{PanicMode: PanicOff}, cellNames(16)...)
 	tripCell(t, s, "cell-03")
+	gbCfg, err := FromGobreaker(gobreaker.Settings{Interval: 10 * time.Second, BucketPeriod: time.Second,
+		ReadyToTrip: func(gobreaker.Counts) bool { return false }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gb := newSet(t, gbCfg, cellNames(16)...)
+	probing := newSet(t, Config{PanicMode: PanicOff, HalfOpenProbes: 1, OpenBase: time.Nanosecond, OpenMax: time.Nanosecond, Jitter: -1})
+	for range probing.cfg.ConsecutiveFailures { // not tripCell: it may be half-open already
+		call(t, probing, "c", Failure, 0)
+	}
+	for probing.State("c") != HalfOpen {
+		time.Sleep(time.Millisecond)
+	}
 	tests := []struct {
 		name string
 		f    func()
 	}{
 		{"Available", func() { s.Available("cell-07") }},
+		{"Available unknown", func() { s.Available("cell-99") }},
 		{"Allow+Done", func() {
 			tk, _ := s.Allow("cell-07")
 			tk.Done(Success, time.Millisecond)
+		}},
+		{"Allow+Done twice", func() {
+			tk, _ := s.Allow("cell-07")
+			tk.Done(Success, time.Millisecond)
+			tk.Done(Success, time.Millisecond)
+		}},
+		{"Allow+Done from gobreaker settings", func() {
+			tk, _ := gb.Allow("cell-07")
+			tk.Done(Failure, time.Millisecond) // asks ReadyToTrip
+		}},
+		{"probe", func() {
+			tk, _ := probing.Allow("c")
+			tk.Done(Ignored, time.Millisecond) // frees the probe's slot
 		}},
 		{"Allow rejected", func() { _, _ = s.Allow("cell-03") }},
 		{"State", func() { s.State("cell-07") }},
@@ -913,5 +963,11 @@ func TestAllocs(t *testing.T) {
 		if n := testing.AllocsPerRun(1000, tt.f); n != 0 {
 			t.Errorf("%s: %v allocs per run; want 0", tt.name, n)
 		}
+	}
+	if got := gb.State("cell-07"); got != Closed {
+		t.Fatalf("gobreaker-configured cell is %v; want closed", got)
+	}
+	if got := cellState(t, probing, "c"); got.State != HalfOpen || got.Probes != 0 {
+		t.Fatalf("probing cell: %v with %d probes; want half-open, 0", got.State, got.Probes)
 	}
 }

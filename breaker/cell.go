@@ -15,14 +15,20 @@ type cellBreaker struct {
 	set  *Set
 	name string
 
-	word    atomic.Uint64 // packWord(gen, forced, State as reported); written under mu
+	word    atomic.Uint64 // packWord and word flags; written under mu
 	gate    atomic.Uint32 // gate* flags; written under Set.mu
 	tripSeq atomic.Uint64 // Set.trips when the breaker last opened; written under mu
 
-	// Keep the counters and the lock, which every Done writes, off the
-	// cache line that Available reads.
+	// Keep the counters and the lock, which every Allow and Done write, off
+	// the cache line that Available reads.
 	_ [64]byte
 
+	issued atomic.Uint64 // Ticket sequence numbers handed out; the first is 1
+	// inFlight is uint32(gen)<<32 | the number of judged closed-state calls
+	// of that generation admitted and not yet reported. Allow adds to it
+	// without the lock, and only when the generation it holds is the one the
+	// Ticket is issued in; mu resets it with every new generation.
+	inFlight atomic.Uint64
 	rejected atomic.Uint64
 
 	mu        sync.Mutex
@@ -31,26 +37,30 @@ type cellBreaker struct {
 	gen       uint64 // bumped on every change; Tickets of older generations are not judged
 	removed   bool   // dropped by Sync
 	win       window
-	totals    Totals // all but Rejected
-	opens     int    // consecutive opens since the last close from half-open
+	anchor    time.Time // where the window's buckets are aligned: the last state change
+	reports   reports   // which Tickets have been reported
+	totals    Totals    // all but Rejected
+	opens     int       // consecutive opens since the last close from half-open
 	openUntil time.Time
 	probes    []probe // len is Config.HalfOpenProbes
-	probeSeq  uint64
-	inFlight  int // probes issued and not reported
-	probeOK   int // probes that succeeded in this half-open period
+	probesOut int     // probes issued and not reported
+	probeOK   int     // probes that succeeded in this half-open period
 	rng       rand.PCG
 	timer     *time.Timer // fires at deadline()
 }
 
 type probe struct {
-	id     uint64 // 0: free slot
+	seq    uint64 // the probe's Ticket; 0: free slot
 	issued time.Time
 }
 
-// The word packs what Allow and State need into one atomic load.
+// The word packs what Allow, Available and State need into one atomic load.
 const (
 	wordStateMask   = 0x3
 	wordForcedShift = 2
+	wordProbesFull  = 1 << 4 // half-open, and every probe slot taken
+	wordRemoved     = 1 << 5 // dropped by Sync
+	wordFlagsMask   = 0xff   // all but the generation
 	wordGenShift    = 8
 )
 
@@ -64,20 +74,80 @@ func genOf(w uint64) uint64    { return w >> wordGenShift }
 
 // Gate flags, set by Set.rebalance.
 const (
-	gateUnavailable uint32 = 1 << iota // Available reports false
-	gateEjected                        // open and within the ejection cap
-	gateFailOpen                       // the Set panics in FailOpen mode
-	gateFailFast                       // the Set panics in FailFast mode
+	gateEjected  uint32 = 1 << iota // open and within the ejection cap
+	gateFailOpen                    // the Set panics in FailOpen mode
+	gateFailFast                    // the Set panics in FailFast mode
 )
+
+// verdict is what Allow answers for a breaker's word and gate.
+type verdict uint8
+
+const (
+	admit          verdict = iota // a judged call of the word's generation
+	admitProbe                    // a half-open probe: a slot is free
+	admitUntracked                // admitted, not judged
+	rejectOpen
+	rejectForcedOpen
+	rejectTooManyProbes
+	rejectPanic
+	rejectUnknown
+)
+
+// decide is the one rule for admitting calls: Allow acts on it and
+// Available reports it, so that Available is true exactly when Allow would
+// admit a call at the same instant.
+func decide(w uint64, g uint32) verdict {
+	if w&wordFlagsMask == 0 && g&gateFailFast == 0 { // closed, automatic: the common case
+		return admit
+	}
+	if w&wordRemoved != 0 {
+		return rejectUnknown
+	}
+	switch forcedOf(w) { // an operator's override beats panic mode both ways
+	case ForcedOpen:
+		return rejectForcedOpen
+	case ForcedClosed:
+		return admit
+	}
+	switch stateOf(w) {
+	case Closed:
+		return rejectPanic // only FailFast panic gets here
+	case HalfOpen:
+		switch {
+		case w&wordProbesFull == 0:
+			return admitProbe // even in FailFast panic, so that breakers can heal
+		case g&gateFailOpen != 0:
+			return admitUntracked
+		}
+		return rejectTooManyProbes
+	}
+	switch { // open
+	case g&gateFailOpen != 0:
+		return admitUntracked
+	case g&gateFailFast != 0:
+		return rejectPanic
+	case g&gateEjected != 0:
+		return rejectOpen
+	}
+	return admitUntracked // over the ejection cap: tracked, not ejected
+}
+
+// admits reports whether decide admits a call; it inlines into Available.
+func admits(w uint64, g uint32) bool {
+	return w&wordFlagsMask == 0 && g&gateFailFast == 0 || decide(w, g) <= admitUntracked
+}
 
 func (s *Set) newCell(name string, now time.Time) *cellBreaker {
 	b := &cellBreaker{
 		set:    s,
 		name:   name,
 		gen:    1, // 0 marks Tickets that are never judged
-		win:    newWindow(s.cfg.Buckets, s.tick(now)),
+		win:    newWindow(s.cfg.Buckets, 0),
+		anchor: now,
 		probes: make([]probe, s.cfg.HalfOpenProbes),
 	}
+	b.reports.init()
+	b.inFlight.Store(uint64(uint32(b.gen)) << 32)
 	b.rng.Seed(s.cfg.Seed, fnv64a(name))
 	b.publish()
 	return b
@@ -102,68 +172,117 @@ func (b *cellBreaker) effective() State {
 	return b.state
 }
 
+// publish stores the word for the breaker's fields; the caller holds mu.
 func (b *cellBreaker) publish() {
-	b.word.Store(packWord(b.gen, b.forced, b.effective()))
+	w := packWord(b.gen, b.forced, b.effective())
+	if b.state == HalfOpen && b.forced == Auto && b.probesOut+b.probeOK >= len(b.probes) {
+		w |= wordProbesFull
+	}
+	if b.removed {
+		w |= wordRemoved
+	}
+	b.word.Store(w)
+}
+
+// newGen starts a generation: Tickets issued before are not judged, and the
+// count of calls in flight starts again. The caller holds mu and publishes.
+func (b *cellBreaker) newGen() {
+	b.gen++
+	b.inFlight.Store(uint64(uint32(b.gen)) << 32)
+}
+
+// tick returns the window bucket that now falls in.
+func (b *cellBreaker) tick(now time.Time) int64 {
+	return max(int64(now.Sub(b.anchor))/b.set.width, 0)
+}
+
+// rolls reports whether the window ages: not while half-open, whose counts
+// are those of its probes, as in gobreaker.
+func (b *cellBreaker) rolls() bool {
+	return b.state != HalfOpen || b.forced != Auto
+}
+
+// counts returns the breaker's Counts; the caller holds mu.
+func (b *cellBreaker) counts() Counts {
+	c := b.win.counts()
+	c.Requests = c.Successes + c.Failures + c.Ignored + int(uint32(b.inFlight.Load())) + b.probesOut
+	return c
 }
 
 func (b *cellBreaker) allow() (Ticket, error) {
 	w := b.word.Load()
-	g := b.gate.Load()
-	switch state := stateOf(w); {
-	case state == Closed && g&gateFailFast == 0:
-		return Ticket{b: b, gen: genOf(w)}, nil
-	case state == Closed:
-		return b.reject(ErrPanic)
-	case state == HalfOpen:
-		return b.allowProbe()
-	case forcedOf(w) == ForcedOpen:
-		return b.reject(ErrForcedOpen)
-	case g&gateFailOpen != 0:
-		return Ticket{b: b}, nil
-	case g&gateFailFast != 0:
-		return b.reject(ErrPanic)
-	case g&gateEjected != 0:
-		return b.reject(ErrOpen)
-	}
-	// Open, but over the ejection cap: admitted, not judged.
-	return Ticket{b: b}, nil
+	return b.decided(decide(w, b.gate.Load()), w)
 }
 
-func (b *cellBreaker) reject(err error) (Ticket, error) {
+// decided carries out verdict v, taken on word w.
+func (b *cellBreaker) decided(v verdict, w uint64) (Ticket, error) {
+	switch v {
+	case admit:
+		gen := genOf(w)
+		if n := b.inFlight.Add(1); n>>32 != uint64(uint32(gen)) {
+			return b.allowLocked(n) // the generation changed since w was read
+		}
+		return Ticket{b: b, seq: b.issued.Add(1), gen: gen}, nil
+	case admitProbe:
+		return b.allowProbe()
+	case admitUntracked:
+		return Ticket{b: b, seq: b.issued.Add(1)}, nil
+	case rejectUnknown:
+		return Ticket{}, &CellError{Cell: b.name, Err: ErrUnknownCell}
+	}
 	b.rejected.Add(1)
-	return Ticket{}, err
+	switch v {
+	case rejectOpen:
+		return Ticket{}, ErrOpen
+	case rejectForcedOpen:
+		return Ticket{}, ErrForcedOpen
+	case rejectTooManyProbes:
+		return Ticket{}, ErrTooManyProbes
+	}
+	return Ticket{}, ErrPanic
+}
+
+// allowLocked decides under mu, where the word and inFlight agree, after
+// Allow added stray to the count of a generation its Ticket is not of.
+func (b *cellBreaker) allowLocked(stray uint64) (Ticket, error) {
+	b.mu.Lock()
+	if b.inFlight.Load()>>32 == stray>>32 {
+		b.inFlight.Add(^uint64(0)) // take the stray call back out
+	}
+	w := b.word.Load()
+	v := decide(w, b.gate.Load())
+	if v == admit {
+		b.inFlight.Add(1)
+		t := Ticket{b: b, seq: b.issued.Add(1), gen: b.gen}
+		b.mu.Unlock()
+		return t, nil
+	}
+	b.mu.Unlock()
+	return b.decided(v, w)
 }
 
 func (b *cellBreaker) allowProbe() (Ticket, error) {
 	now := time.Now()
 	b.mu.Lock()
-	switch {
-	case b.removed:
+	w := b.word.Load()
+	v := decide(w, b.gate.Load())
+	if v != admitProbe { // the state moved on since allow looked
 		b.mu.Unlock()
-		return Ticket{b: b}, nil // no longer known: as available as an unknown cell
-	case b.state != HalfOpen || b.forced != Auto:
-		b.mu.Unlock()
-		return b.allow() // the state moved on since allow looked
-	case b.inFlight+b.probeOK < len(b.probes):
-		i := 0
-		for b.probes[i].id != 0 {
-			i++
-		}
-		b.probeSeq++
-		b.probes[i] = probe{id: b.probeSeq, issued: now}
-		b.inFlight++
-		if b.inFlight == 1 {
-			b.rearm(now)
-		}
-		t := Ticket{b: b, gen: b.gen, probe: b.probeSeq}
-		b.mu.Unlock()
-		return t, nil
+		return b.decided(v, w)
+	}
+	i := 0
+	for b.probes[i].seq != 0 {
+		i++
+	}
+	t := Ticket{b: b, seq: b.issued.Add(1), gen: b.gen, probe: true}
+	b.probes[i] = probe{seq: t.seq, issued: now}
+	b.probesOut++
+	b.publish()
+	if b.probesOut == 1 {
+		b.rearm(now)
 	}
 	b.mu.Unlock()
-	if b.gate.Load()&gateFailOpen != 0 {
-		return Ticket{b: b}, nil
-	}
-	return b.reject(ErrTooManyProbes)
+	return t, nil
 }
 
 func (b *cellBreaker) done(t Ticket, o Outcome, latency time.Duration) {
@@ -172,17 +291,44 @@ func (b *cellBreaker) done(t Ticket, o Outcome, latency time.Duration) {
 	slow := cfg.SlowCall > 0 && latency > cfg.SlowCall && o != Ignored
 	changed := false
 	b.mu.Lock()
+	if !b.reports.first(t.seq) {
+		b.mu.Unlock()
+		return
+	}
 	b.totals.count(o)
-	if t.gen == b.gen && !b.removed {
-		b.win.roll(b.set.tick(now))
-		if t.probe != 0 {
-			changed = b.probeDone(t.probe, o, slow, now)
-		} else {
-			b.win.add(o, slow)
-			if b.forced == Auto && b.state == Closed && b.win.tripped(cfg) {
-				b.transition(Open, now)
-				changed = true
-			}
+	switch {
+	case t.gen != b.gen || b.removed:
+	case t.probe:
+		changed = b.probeDone(t.seq, o, slow, now)
+	default:
+		b.inFlight.Add(^uint64(0))
+		if b.rolls() {
+			b.win.roll(b.tick(now))
+		}
+		b.win.add(o, slow)
+		if b.forced != Auto || b.state != Closed {
+			break
+		}
+		if b.win.tripped(cfg) {
+			b.transition(Open, now)
+			changed = true
+			break
+		}
+		if cfg.ReadyToTrip == nil || o != Failure {
+			break
+		}
+		// Ask ReadyToTrip outside the lock, and trip if nothing changed
+		// meanwhile. If it panics, the panic reaches the caller of Done
+		// with no lock held.
+		counts, gen := ToGobreakerCounts(b.counts()), b.gen
+		b.mu.Unlock()
+		if !cfg.ReadyToTrip(counts) {
+			return
+		}
+		b.mu.Lock()
+		if b.gen == gen && !b.removed {
+			b.transition(Open, now)
+			changed = true
 		}
 	}
 	b.mu.Unlock()
@@ -192,17 +338,16 @@ func (b *cellBreaker) done(t Ticket, o Outcome, latency time.Duration) {
 }
 
 // probeDone judges a half-open probe and reports whether the state changed.
-// A report for a probe already reported is ignored.
-func (b *cellBreaker) probeDone(id uint64, o Outcome, slow bool, now time.Time) bool {
+func (b *cellBreaker) probeDone(seq uint64, o Outcome, slow bool, now time.Time) bool {
 	i := 0
-	for i < len(b.probes) && b.probes[i].id != id {
+	for i < len(b.probes) && b.probes[i].seq != seq {
 		i++
 	}
 	if i == len(b.probes) || b.state != HalfOpen || b.forced != Auto {
 		return false
 	}
 	b.probes[i] = probe{}
-	b.inFlight--
+	b.probesOut--
 	b.win.add(o, slow)
 	switch {
 	case o == Failure || slow: // a slow probe says the cell is not well yet
@@ -215,6 +360,7 @@ func (b *cellBreaker) probeDone(id uint64, o Outcome, slow bool, now time.Time) 
 			return true
 		}
 	}
+	b.publish()  // a slot may have freed
 	b.rearm(now) // the oldest probe in flight may have changed
 	return false
 }
@@ -230,7 +376,7 @@ func (b *cellBreaker) transition(to State, now time.Time) {
 		From:   b.effective(),
 		To:     to,
 		Forced: b.forced,
-		Counts: b.win.counts(),
+		Counts: b.counts(),
 	}
 	b.openUntil = time.Time{}
 	switch to {
@@ -242,8 +388,9 @@ func (b *cellBreaker) transition(to State, now time.Time) {
 		b.opens = 0
 	}
 	b.state = to
-	b.gen++
-	b.win.reset(b.set.tick(now))
+	b.newGen()
+	b.anchor = now
+	b.win.reset(0)
 	b.clearProbes()
 	b.publish()
 	b.rearm(now)
@@ -258,13 +405,15 @@ func (b *cellBreaker) openTime() time.Duration {
 	cfg := &b.set.cfg
 	d := min(float64(cfg.OpenBase)*math.Pow(cfg.OpenMultiplier, float64(b.opens-1)), float64(cfg.OpenMax))
 	u := float64(b.rng.Uint64()>>11) * 0x1p-53 // uniform in [0, 1)
-	d *= 1 + cfg.Jitter*(2*u-1)
-	return time.Duration(min(d, float64(cfg.OpenMax)))
+	if d *= 1 + cfg.Jitter*(2*u-1); d >= float64(cfg.OpenMax) {
+		return cfg.OpenMax // also where float64(OpenMax) rounds above MaxInt64
+	}
+	return time.Duration(d)
 }
 
 func (b *cellBreaker) clearProbes() {
 	clear(b.probes)
-	b.inFlight = 0
+	b.probesOut = 0
 	b.probeOK = 0
 }
 
@@ -285,9 +434,12 @@ func (b *cellBreaker) deadline() time.Time {
 	case Open:
 		return b.openUntil
 	case HalfOpen:
+		if b.set.cfg.HalfOpenMaxWait == noWait {
+			return time.Time{}
+		}
 		var oldest time.Time
 		for _, p := range b.probes {
-			if p.id != 0 && (oldest.IsZero() || p.issued.Before(oldest)) {
+			if p.seq != 0 && (oldest.IsZero() || p.issued.Before(oldest)) {
 				oldest = p.issued
 			}
 		}
@@ -346,21 +498,27 @@ func (b *cellBreaker) advance(now time.Time) bool {
 	return true
 }
 
-// force sets the override and reports whether it changed.
-func (b *cellBreaker) force(f Forced, now time.Time) bool {
+// force sets the override. It reports whether the override changed, and
+// false for ok if the breaker was dropped by Sync meanwhile.
+func (b *cellBreaker) force(f Forced, now time.Time) (changed, ok bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.removed || b.forced == f {
-		return false
+	if b.removed {
+		return false, false
+	}
+	if b.forced == f {
+		return false, true
 	}
 	ev := Event{Kind: StateChanged, Time: now, Cell: b.name, From: b.effective(), Forced: f}
 	b.forced = f
-	b.gen++ // calls admitted under the old override are not judged
+	b.newGen() // calls admitted under the old override are not judged
 	b.clearProbes()
-	b.win.roll(b.set.tick(now))
+	if b.rolls() {
+		b.win.roll(b.tick(now))
+	}
 	b.publish()
 	ev.To = b.effective()
-	ev.Counts = b.win.counts()
+	ev.Counts = b.counts()
 	ev.ConsecutiveOpens = b.opens
 	if ev.To == Open && f == Auto {
 		ev.OpenUntil = b.openUntil
@@ -370,22 +528,22 @@ func (b *cellBreaker) force(f Forced, now time.Time) bool {
 		switch {
 		case b.state == Closed && b.win.tripped(&b.set.cfg):
 			b.transition(Open, now)
-			return true
+			return true, true
 		case b.advance(now):
-			return true
+			return true, true
 		}
 	}
 	b.rearm(now)
-	return true
+	return true, true
 }
 
 // retire drops the breaker from the Set: its pending calls and timer are
-// abandoned and it emits no more events.
+// abandoned, Allow answers ErrUnknownCell, and it emits no more events.
 func (b *cellBreaker) retire() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.removed = true
-	b.gen++
+	b.newGen()
 	b.publish()
 	if b.timer != nil {
 		b.timer.Stop()
@@ -396,16 +554,18 @@ func (b *cellBreaker) snapshot(now time.Time) CellState {
 	g := b.gate.Load()
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.win.roll(b.set.tick(now))
+	if b.rolls() {
+		b.win.roll(b.tick(now))
+	}
 	cs := CellState{
 		Cell:             b.name,
 		State:            b.effective(),
 		Forced:           b.forced,
 		Ejected:          g&gateEjected != 0,
-		Available:        g&gateUnavailable == 0,
-		Counts:           b.win.counts(),
+		Available:        admits(b.word.Load(), g),
+		Counts:           b.counts(),
 		Totals:           b.totals,
-		Probes:           b.inFlight,
+		Probes:           b.probesOut,
 		ConsecutiveOpens: b.opens,
 	}
 	cs.Totals.Rejected = b.rejected.Load()

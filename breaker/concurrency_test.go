@@ -6,24 +6,45 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sony/gobreaker/v2"
 )
 
 // TestConcurrentCounts runs 64 goroutines × 10,000 calls over 16 cells with
 // random outcomes against short open times, so that breakers cycle through
 // every state while others call, force, sync and snapshot; run it with -race.
-// Every call must be counted exactly once, as admitted or rejected. It uses
-// the real clock: time must pass while the goroutines run.
+// Every call must be counted exactly once, as admitted or rejected, though
+// copies of some tickets are reported again, concurrently, by another
+// goroutine. It runs with the built-in trip rules and with a ReadyToTrip.
+// It uses the real clock: time must pass while the goroutines run.
 func TestConcurrentCounts(t *testing.T) {
+	t.Run("built-in rules", func(t *testing.T) { concurrentCounts(t, nil) })
+	t.Run("ReadyToTrip", func(t *testing.T) {
+		concurrentCounts(t, func(c gobreaker.Counts) bool {
+			return c.Requests >= 10 && c.TotalFailures*3 >= c.Requests
+		})
+	})
+}
+
+func concurrentCounts(t *testing.T, readyToTrip func(gobreaker.Counts) bool) {
 	const goroutines, calls = 64, 10_000
 	var events atomic.Int64
+	cells := cellNames(16)
 	s := newSet(t, Config{
 		OpenBase: 100 * time.Microsecond, OpenMax: time.Millisecond,
 		HalfOpenMaxWait: time.Millisecond, Window: 10 * time.Millisecond, Buckets: 5,
-		MinRequests: 10, Seed: 1,
+		MinRequests: 10, Seed: 1, ReadyToTrip: readyToTrip,
 		OnEvent: func(Event) { events.Add(1) },
-	})
-	cells := cellNames(16)
-	s.Sync(cells)
+	}, cells...)
+
+	dups := make(chan Ticket, 1024)
+	dupsDone := make(chan struct{})
+	go func() {
+		defer close(dupsDone)
+		for tk := range dups {
+			tk.Done(Failure, time.Second) // ignored: already reported
+		}
+	}()
 
 	type tally struct {
 		outcomes [16][4]uint64 // by cell, by Outcome
@@ -45,9 +66,17 @@ func TestConcurrentCounts(t *testing.T) {
 				o := []Outcome{Success, Success, Success, Failure, Failure, Ignored}[r.IntN(6)]
 				tl.outcomes[c][o]++
 				tk.Done(o, time.Duration(r.IntN(100))*time.Millisecond)
+				if i%20 == 0 {
+					select {
+					case dups <- tk:
+					default:
+					}
+				}
 				switch {
 				case g == 0 && i%500 == 0:
-					s.Force(cells[c], Forced(r.IntN(3)))
+					if err := s.Force(cells[c], Forced(r.IntN(3))); err != nil {
+						t.Error(err)
+					}
 				case g == 1 && i%100 == 0:
 					_ = s.Snapshot()
 				case g == 2:
@@ -59,6 +88,8 @@ func TestConcurrentCounts(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	close(dups)
+	<-dupsDone
 
 	var total uint64
 	for _, cs := range s.Snapshot() {
@@ -86,7 +117,12 @@ func TestConcurrentCounts(t *testing.T) {
 	if events.Load() == 0 {
 		t.Error("no events: the breakers never changed state")
 	}
+	for _, cs := range s.Snapshot() {
+		if n := uint32(s.cells.Load().get(cs.Cell).inFlight.Load()); n != 0 || cs.Probes != 0 {
+			t.Errorf("%s: %d calls and %d probes in flight after every call was reported; want 0", cs.Cell, n, cs.Probes)
+		}
+	}
 	for _, cell := range cells {
-		s.Force(cell, ForcedClosed) // stop the timers
+		_ = s.Force(cell, ForcedClosed) // stop the timers
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"time"
+
+	"github.com/sony/gobreaker/v2"
 )
 
 // PanicMode says what a Set does while it panics, that is while too few of its
@@ -39,18 +41,26 @@ func (m PanicMode) String() string {
 }
 
 // Config configures a Set. The zero value is valid: every zero field takes the
-// default written in its comment. Negative durations and counts, and ratios
-// outside [0, 1], are rejected by New.
+// default written in its comment. As everywhere in this module, a field whose
+// zero means "default" takes a negative value to mean "none" where its
+// comment says so (Window, Jitter, HalfOpenMaxWait). Other negative durations
+// and counts, and ratios outside [0, 1], are rejected by New.
 type Config struct {
 	// Window is the span of the rolling window whose outcomes a closed
 	// breaker judges. Default 10 s: long enough to collect MinRequests
 	// outcomes at modest traffic, short enough that a cell is judged on how
-	// it behaves now.
+	// it behaves now. Negative: no window, the outcomes of a closed breaker
+	// are kept until it changes state (gobreaker's Interval 0); Buckets is
+	// then ignored.
 	Window time.Duration
 	// Buckets is the number of slices the window is cut into; outcomes age
-	// out one bucket at a time rather than all at once. Default 10 (1 s
-	// buckets with the default Window). It must be set when Window is set,
-	// because the right granularity depends on the window; at most 1024.
+	// out one bucket at a time rather than all at once. The buckets are
+	// aligned on the breaker's last state change (or its creation), and an
+	// outcome goes into the bucket current when it is reported. Default 10
+	// (1 s buckets with the default Window). It must be set when a positive
+	// Window is set, because the right granularity depends on the window; at
+	// most 1024. With 1 bucket the window is a fixed one, cleared all at once
+	// every Window.
 	Buckets int
 
 	// MinRequests is how many successes and failures the window must hold
@@ -67,6 +77,16 @@ type Config struct {
 	// MinRequests is never reached, and a dead cell must still trip. Default
 	// 5 (a healthy cell failing half its calls does that 3% of the time).
 	ConsecutiveFailures int
+	// ReadyToTrip, if set, replaces FailureRatio and ConsecutiveFailures
+	// (and MinRequests for them) with gobreaker's rule: after each failure
+	// a closed breaker judges, ReadyToTrip is called with the breaker's
+	// Counts converted by ToGobreakerCounts, and the breaker trips if it
+	// returns true. It is called only for failures, as gobreaker calls its
+	// own, without any lock held and possibly concurrently for several
+	// failures, so it must be a function of its argument only; the breaker
+	// trips if it returned true and the breaker has not changed state since
+	// the failure. SlowCall and SlowRatio still apply. Default nil.
+	ReadyToTrip func(gobreaker.Counts) bool
 
 	// SlowCall marks a call that took longer than this as slow. Default 0:
 	// slow-call detection is off, because no latency suits every service.
@@ -90,9 +110,9 @@ type Config struct {
 	// found within a minute.
 	OpenMax time.Duration
 	// Jitter spreads every open time uniformly over ±Jitter of its nominal
-	// value. Default 0.5 (±50%): the many clients that saw a cell fail at
-	// the same moment must not all probe it at the same moment. As 0
-	// selects the default, use a tiny value such as 1e-9 for no jitter.
+	// value; at most 1. Default 0.5 (±50%): the many clients that saw a cell
+	// fail at the same moment must not all probe it at the same moment.
+	// Negative: no jitter, every open time is its nominal value.
 	Jitter float64
 
 	// HalfOpenProbes is how many probes a half-open breaker lets through at
@@ -103,7 +123,9 @@ type Config struct {
 	// HalfOpenMaxWait is how long a probe may go unreported before the
 	// breaker gives up on it and opens again, so that a lost Ticket never
 	// latches a breaker half-open. Default 10 s: longer than any sane call
-	// deadline, so only lost probes hit it.
+	// deadline, so only lost probes hit it. Negative: wait for ever, as
+	// gobreaker does; a half-open breaker whose probes are all lost then
+	// stays half-open until Force or Sync resets it.
 	HalfOpenMaxWait time.Duration
 
 	// MaxEjected is the largest fraction of the known cells that open
@@ -119,8 +141,8 @@ type Config struct {
 	// PanicMode says what a panicking Set does. Default FailOpen.
 	PanicMode PanicMode
 
-	// Classify maps errors to outcomes for Set.Classify. Default
-	// DefaultClassify.
+	// Classify maps errors to outcomes for Set.Classify and
+	// Set.ClassifyContext. Default DefaultClassify.
 	Classify func(error) Outcome
 	// OnEvent receives state changes and panic changes, outside any lock,
 	// in order, on a goroutine of the Set's own (see Event). Default nil:
@@ -151,12 +173,17 @@ const (
 
 	maxBuckets = 1024
 	maxProbes  = 1024
+
+	// noWindow and noWait stand for a negative Window and HalfOpenMaxWait
+	// once normalized: a bucket no clock reaches the end of, and no deadline.
+	noWindow = time.Duration(math.MaxInt64)
+	noWait   = time.Duration(math.MaxInt64)
 )
 
 // ConfigError reports a Config field that New rejects. It unwraps to
 // ErrConfig.
 type ConfigError struct {
-	Field  string // name of the Config field
+	Field  string // name of the Config field, or "Settings.X" for a gobreaker field
 	Value  any    // the rejected value
 	Reason string // what a valid value looks like
 }
@@ -176,11 +203,9 @@ func (c *Config) normalize() error {
 		field string
 		value time.Duration
 	}{
-		{"Window", c.Window},
 		{"SlowCall", c.SlowCall},
 		{"OpenBase", c.OpenBase},
 		{"OpenMax", c.OpenMax},
-		{"HalfOpenMaxWait", c.HalfOpenMaxWait},
 	} {
 		if d.value < 0 {
 			return &ConfigError{d.field, d.value, "must not be negative"}
@@ -206,13 +231,15 @@ func (c *Config) normalize() error {
 	}{
 		{"FailureRatio", c.FailureRatio},
 		{"SlowRatio", c.SlowRatio},
-		{"Jitter", c.Jitter},
 		{"MaxEjected", c.MaxEjected},
 		{"PanicThreshold", c.PanicThreshold},
 	} {
 		if !(r.value >= 0 && r.value <= 1) { // also rejects NaN
 			return &ConfigError{r.field, r.value, "must be in [0, 1]"}
 		}
+	}
+	if !(c.Jitter <= 1) { // also rejects NaN; negative means none
+		return &ConfigError{"Jitter", c.Jitter, "must be at most 1 (negative: no jitter)"}
 	}
 	if c.OpenMultiplier != 0 && !(c.OpenMultiplier >= 1 && !math.IsInf(c.OpenMultiplier, 1)) {
 		return &ConfigError{"OpenMultiplier", c.OpenMultiplier, "must be finite and at least 1"}
@@ -224,6 +251,9 @@ func (c *Config) normalize() error {
 		return &ConfigError{"Buckets", c.Buckets, "must be set when Window is set"}
 	}
 
+	if c.Window < 0 {
+		c.Window, c.Buckets = noWindow, 1
+	}
 	setDefault(&c.Window, defaultWindow)
 	setDefault(&c.Buckets, defaultBuckets)
 	setDefault(&c.MinRequests, defaultMinRequests)
@@ -234,8 +264,12 @@ func (c *Config) normalize() error {
 	setDefault(&c.OpenMultiplier, defaultOpenMultiplier)
 	setDefault(&c.OpenMax, defaultOpenMax)
 	setDefault(&c.Jitter, defaultJitter)
+	c.Jitter = max(c.Jitter, 0)
 	setDefault(&c.HalfOpenProbes, defaultHalfOpenProbes)
 	setDefault(&c.HalfOpenMaxWait, defaultHalfOpenMaxWait)
+	if c.HalfOpenMaxWait < 0 {
+		c.HalfOpenMaxWait = noWait
+	}
 	setDefault(&c.MaxEjected, defaultMaxEjected)
 	setDefault(&c.PanicThreshold, defaultPanicThreshold)
 	if c.Classify == nil {

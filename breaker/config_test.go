@@ -13,11 +13,9 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		cfg   Config
 		field string
 	}{
-		{"negative window", Config{Window: -time.Second, Buckets: 10}, "Window"},
 		{"negative slow call", Config{SlowCall: -1}, "SlowCall"},
 		{"negative open base", Config{OpenBase: -time.Second}, "OpenBase"},
 		{"negative open max", Config{OpenMax: -time.Second}, "OpenMax"},
-		{"negative half-open wait", Config{HalfOpenMaxWait: -1}, "HalfOpenMaxWait"},
 		{"zero buckets with a window", Config{Window: time.Minute}, "Buckets"},
 		{"negative buckets", Config{Buckets: -1}, "Buckets"},
 		{"too many buckets", Config{Buckets: maxBuckets + 1}, "Buckets"},
@@ -31,6 +29,8 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{"NaN failure ratio", Config{FailureRatio: math.NaN()}, "FailureRatio"},
 		{"slow ratio above 1", Config{SlowRatio: 2}, "SlowRatio"},
 		{"jitter above 1", Config{Jitter: 1.01}, "Jitter"},
+		{"NaN jitter", Config{Jitter: math.NaN()}, "Jitter"},
+		{"too many buckets with no window", Config{Window: -1, Buckets: maxBuckets + 1}, "Buckets"},
 		{"negative max ejected", Config{MaxEjected: -0.5}, "MaxEjected"},
 		{"panic threshold above 1", Config{PanicThreshold: 1.1}, "PanicThreshold"},
 		{"multiplier below 1", Config{OpenMultiplier: 0.5}, "OpenMultiplier"},
@@ -81,10 +81,10 @@ func TestConfigDefaults(t *testing.T) {
 }
 
 func TestConfigErrorMessage(t *testing.T) {
-	_, err := New(Config{Window: -time.Second, Buckets: 10})
-	want := "breaker: invalid config: Window = -1s: must not be negative"
+	_, err := New(Config{OpenBase: -time.Second})
+	want := "breaker: invalid config: OpenBase = -1s: must not be negative"
 	if err == nil || err.Error() != want {
-		t.Fatalf("New(Window: -1s) = %v; want %q", err, want)
+		t.Fatalf("New(OpenBase: -1s) = %v; want %q", err, want)
 	}
 }
 

@@ -1,12 +1,15 @@
 // Package breaker keeps one circuit breaker per cell, so that a failing cell
 // is cut off without cutting off the service.
 //
-// A Set holds the breakers, keyed by cell ID. Before calling a cell, a client
-// asks Allow, which returns a Ticket or a typed error; after the call it
-// reports the Outcome and the latency with Ticket.Done. The routing hot path
-// asks Available, which takes no lock and does not allocate. Sync tells the
-// Set which cells exist when the placement map changes; Force lets an
-// operator override a breaker; Snapshot and Config.OnEvent feed metrics.
+// A Set holds the breakers, keyed by cell ID. Sync tells it which cells
+// exist, when the placement map changes; it knows no others. Before calling
+// a cell, a client asks Allow, which returns a Ticket or a typed error; after
+// the call it reports the Outcome and the latency with Ticket.Done, once
+// (a Ticket is single-use). The routing hot path asks Available, which takes
+// no lock, does not allocate, and is true exactly when Allow would admit a
+// call at that instant. Force lets an operator override a breaker; Snapshot
+// and Config.OnEvent feed metrics. FromGobreaker converts gobreaker
+// settings.
 //
 // The package does not make calls, retry, hedge or pick failover cells: it
 // only says whether a cell may be called. It knows nothing of placement.
@@ -31,17 +34,21 @@
 // than SlowCall make up SlowRatio of them. An open breaker stays open for
 // OpenBase, times OpenMultiplier for each consecutive re-open, capped at
 // OpenMax, spread by ±Jitter; the count of consecutive opens resets when the
-// breaker closes. A half-open breaker lets HalfOpenProbes probes through at
-// once and closes after that many successes; one failed or slow probe, or one
-// unreported for HalfOpenMaxWait, opens it again, so it never latches
-// half-open. Every state change resets the counts; a Ticket admitted before a
-// change is not judged after it. Time-driven changes are made by a timer, so
-// they happen (and are reported) on time even without traffic.
+// breaker closes. A half-open breaker lets HalfOpenProbes probes through
+// (an Ignored probe gives its place back) and closes after that many
+// successes; one failed or slow probe, or one unreported for
+// HalfOpenMaxWait, opens it again, so it never latches half-open. Every
+// state change resets the counts and realigns the window's buckets on the
+// change; a Ticket admitted before a change is not judged after it.
+// Time-driven changes are made by a timer, so they happen (and are
+// reported) on time even without traffic. Config.ReadyToTrip replaces the
+// failure rules with gobreaker's: a function of the counts, asked after
+// each failure.
 //
 // Force(cell, ForcedOpen) rejects every call to the cell; ForcedClosed
-// admits every call. Both pause the state machine: it keeps counting but
-// neither trips nor times out, however many windows go by, until
-// Force(cell, Auto) resumes it.
+// admits every call, in every panic mode. Both pause the state machine: it
+// keeps counting but neither trips nor times out, however many windows go
+// by, until Force(cell, Auto) resumes it.
 //
 // # Defaults
 //
@@ -50,13 +57,20 @@
 // failing (or slow, if SlowCall is set), or on 5 failures in a row; stay open
 // 5 s, then 10, 20, 40 and 60 s on re-opens, ±50%; close after 3 probes
 // succeed, giving up on a probe after 10 s; eject at most half of the cells;
-// panic, failing open, when fewer than half of them are closed.
+// panic, failing open, when fewer than half of them are closed. As in the
+// rest of the module, a negative value means "none" where a field says so:
+// Jitter -1 is no jitter, Window -1 no window (counts kept until the state
+// changes), HalfOpenMaxWait -1 no limit.
 //
 // # Ejection cap and panic mode
 //
-// Both are judged over the known cells: those passed to the last Sync and
-// those first named by Allow or Force since. A cell the Set does not know
-// is available.
+// Both are judged over the known cells, exactly those named by the last
+// Sync. Any other name is refused rather than added: Allow and Force return
+// a *CellError matching ErrUnknownCell (which does not match ErrOpen: the
+// caller is wrong, the cell is not down) and Available reports false. So a
+// mistyped cell ID can neither be called nor change how many real cells may
+// be ejected or how many must be closed; a client Syncs the map's cell IDs
+// before routing to them.
 //
 // MaxEjected bounds how many cells open breakers may make unavailable at
 // once: the fraction MaxEjected of the known cells, rounded down, but at least
@@ -75,10 +89,11 @@
 // culprit. Panic is judged on breaker states, before and regardless of the
 // cap. In FailOpen mode (the default) a panicking Set stops enforcing: every
 // cell not forced open is available and every call is admitted. In FailFast
-// mode nothing is available and Allow returns ErrPanic, except to half-open
-// probes, so breakers can still heal and end the panic. PanicOff disables
-// panic. Entering and leaving panic are reported as events, and Snapshot
-// shows Panicking.
+// mode Allow returns ErrPanic, and Available false, for every cell except
+// those forced closed and half-open cells with a probe free: a router that
+// asks Available before Allow still sends the probes that heal the breakers
+// and end the panic. PanicOff disables panic. Entering and leaving panic are
+// reported as events, and Snapshot shows Panicking.
 //
 // With the defaults the two meet exactly: of 10 cells, 5 open breakers are
 // all ejected (the cap) and leave 5 of 10 closed (no panic); a 6th opening
@@ -90,18 +105,31 @@
 //
 // Done takes an Outcome, not an error: Success and Failure feed the state
 // machine, Ignored only the totals. DefaultClassify (used by Set.Classify
-// unless Config.Classify replaces it) maps nil to Success,
-// context.Canceled to Ignored, because a caller giving up says nothing
-// about the cell, and everything else to Failure. Pass your own
-// classification to count, say, a 4xx reply as a Success (the cell is
-// fine, the request was not) or a deadline that the caller's own budget
-// caused as Ignored. Latency is measured by the caller and passed to Done.
+// unless Config.Classify replaces it) maps nil to Success, an error whose
+// chain holds context.Canceled to Ignored, because a caller giving up says
+// nothing about the cell, and everything else to Failure. Pass your own
+// classification to count, say, a 4xx reply as a Success (the cell is fine,
+// the request was not). Latency is measured by the caller and passed to
+// Done.
+//
+// An error alone cannot always say whose the end of a call was: net/http
+// returns the cause given to context.WithCancelCause, which need not wrap
+// context.Canceled, and context.DeadlineExceeded is the same error whether
+// the caller's budget ran out or the cell was too slow. Only the caller
+// knows, and it says so: Set.ClassifyContext(ctx, err), given the caller's
+// own context, returns Ignored when that context is done and err is its
+// Err or its Cause, and Classify(err) otherwise. A client that gives each
+// attempt its own deadline derived from the caller's context thus reports
+// Ignored when the caller cancelled or its deadline passed, and a Failure
+// when only the attempt's deadline fired, which is the cell's slowness. A
+// client may equally decide the Outcome itself and pass it to Done.
 //
 // # Concurrency
 //
 // A Set is safe for concurrent use. Available and State are lock-free
 // reads of immutable snapshots and atomics; Allow on a closed breaker is
-// lock-free too, and Done takes the cell's lock once. State changes are
+// lock-free too (two atomic adds), and Done takes the cell's lock once.
+// Config.ReadyToTrip and Config.Classify are called without any lock held. State changes are
 // rare and take the Set's lock to rebalance the ejection cap and panic.
 // Events are delivered outside every lock, in order, by a goroutine that
 // runs only while events are queued; a handler may call back into the
@@ -112,14 +140,30 @@
 //
 // # Relation to gobreaker
 //
-// The states, their order, probes counted per half-open period and reports
-// discarded across generations follow github.com/sony/gobreaker/v2, and
-// ErrOpen and ErrTooManyProbes match its ErrOpenState and ErrTooManyRequests
-// under errors.Is. The state machine itself is this package's, because
-// gobreaker's cannot be extended to what a cell client needs: its open time
-// is fixed at construction (no growing open time, no jitter), a half-open
-// breaker whose probes never report stays half-open forever, it has no slow
-// calls and no overrides, and it reports changes under its lock after
-// resetting the counts. Wrapping it would also cost its two clock reads and
-// one allocation per call on top of this package's own bookkeeping.
+// The breakers do not run on github.com/sony/gobreaker/v2: the state
+// machine is this package's own. What the two share is this:
+//
+//   - Error identities: ErrOpen (and so ErrForcedOpen and ErrPanic) matches
+//     gobreaker.ErrOpenState and ErrTooManyProbes matches
+//     gobreaker.ErrTooManyRequests under errors.Is.
+//   - States: Closed, HalfOpen and Open have gobreaker's names and values
+//     (0, 1, 2); ToGobreakerState and FromGobreakerState convert them.
+//   - Counts: ToGobreakerCounts converts a breaker's Counts to
+//     gobreaker.Counts, which is what Config.ReadyToTrip is given.
+//   - Settings: FromGobreaker converts a gobreaker.Settings to a Config
+//     under which each breaker trips, opens, turns half-open and closes at
+//     the same points as a gobreaker.CircuitBreaker from the same settings,
+//     which a differential test against gobreaker itself checks; its
+//     documentation gives the meaning of each field and the few residual
+//     differences, and why.
+//
+// The state machine is not gobreaker's, because gobreaker's cannot be
+// extended to what a cell client needs: its open time is fixed at
+// construction (no growing open time, no jitter), a half-open breaker
+// whose probes never report stays half-open for ever, it has no slow
+// calls, no overrides and no view of the other cells (no ejection cap, no
+// panic), its Allow reads the clock and takes a lock, and it reports
+// changes under its lock after resetting the counts. Wrapping it would
+// also cost its two clock reads, two lock acquisitions and one allocation
+// per call on top of this package's own bookkeeping.
 package breaker

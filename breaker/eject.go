@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-// rebalance recomputes which open breakers are ejected, whether the Set
-// panics, and so what Available and Allow answer for every cell. Every change
+// rebalance recomputes which open breakers are ejected and whether the Set
+// panics, the gate that decide reads with each breaker's word. Every change
 // of a breaker's state calls it after releasing the breaker's lock. It reads
 // the state all breakers have now rather than the change that triggered it,
 // so concurrent calls may run in any order and the last leaves the right
@@ -65,9 +65,6 @@ func (s *Set) rebalanceLocked() {
 		if ejected {
 			g |= gateEjected
 		}
-		if forcedOf(v.word) == ForcedOpen || panicGate == gateFailFast || ejected && panicGate != gateFailOpen {
-			g |= gateUnavailable
-		}
 		if v.b.gate.Load() != g {
 			v.b.gate.Store(g)
 		}
@@ -97,6 +94,7 @@ type cellView struct {
 // ejectionCap returns how many of n cells may be unavailable at once:
 // the fraction frac of them, rounded down, but at least one.
 func ejectionCap(frac float64, n int) int {
-	// The epsilon keeps 0.29·100 at 29 despite rounding.
+	// The epsilon absorbs floating-point error: 0.29·100 is
+	// 28.999999999999996 in float64 and must give 29.
 	return int(math.Max(1, math.Floor(frac*float64(n)+1e-9)))
 }

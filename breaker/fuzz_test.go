@@ -1,6 +1,8 @@
 package breaker
 
 import (
+	"errors"
+	"math/rand/v2"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -16,19 +18,7 @@ func FuzzSet(f *testing.F) {
 		if len(data) < 2 {
 			return
 		}
-		cfg := Config{
-			MaxEjected:          []float64{0.2, 0.5, 1}[data[0]%3],
-			PanicMode:           PanicMode(data[0] / 3 % 3),
-			HalfOpenProbes:      1 + int(data[1]%3),
-			ConsecutiveFailures: 2 + int(data[1]/3%3),
-			MinRequests:         4,
-			HalfOpenMaxWait:     2 * time.Second,
-			OnEvent:             func(Event) {},
-			Seed:                1,
-		}
-		if data[1]&0x80 != 0 {
-			cfg.SlowCall = 50 * time.Millisecond
-		}
+		cfg := fuzzConfig(data)
 		synctest.Test(t, func(t *testing.T) {
 			s := newSet(t, cfg)
 			runOps(t, s, data[2:])
@@ -36,7 +26,56 @@ func FuzzSet(f *testing.F) {
 	})
 }
 
+// TestAvailableMatchesAllow is the property test of the admission rule: over
+// random sequences of calls, held probes, overrides, syncs and sleeps, in
+// every panic mode, Available(cell) must be exactly whether Allow(cell)
+// admits a call at that instant, for known and unknown cells alike (runOps
+// checks it after every step).
+func TestAvailableMatchesAllow(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 8))
+	for seed := range 300 {
+		data := make([]byte, 2+2*(20+r.IntN(200)))
+		for i := range data {
+			data[i] = byte(r.Uint32())
+		}
+		// Favour calls, held tickets and reports over the other operations.
+		for i := 2; i < len(data); i += 2 {
+			if data[i]%10 < 6 {
+				data[i] = data[i] % 3
+			}
+		}
+		cfg := fuzzConfig(data)
+		synctest.Test(t, func(t *testing.T) {
+			s := newSet(t, cfg, fuzzCells...)
+			runOps(t, s, data[2:])
+		})
+		if t.Failed() {
+			t.Fatalf("sequence %d: %v", seed, data)
+		}
+	}
+}
+
+func fuzzConfig(data []byte) Config {
+	cfg := Config{
+		MaxEjected:          []float64{0.2, 0.5, 1}[data[0]%3],
+		PanicMode:           PanicMode(data[0] / 3 % 3),
+		HalfOpenProbes:      1 + int(data[1]%3),
+		ConsecutiveFailures: 2 + int(data[1]/3%3),
+		MinRequests:         4,
+		HalfOpenMaxWait:     2 * time.Second,
+		OnEvent:             func(Event) {},
+		Seed:                1,
+	}
+	if data[1]&0x80 != 0 {
+		cfg.SlowCall = 50 * time.Millisecond
+	}
+	return cfg
+}
+
 var fuzzCells = []string{"c0", "c1", "c2", "c3", "c4", "c5"}
+
+// unknownCells are never synced.
+var unknownCells = []string{"", "c", "c6", "a-cell-name-longer-than-16-bytes"}
 
 func runOps(t *testing.T, s *Set, ops []byte) {
 	var pending []Ticket
@@ -64,7 +103,7 @@ func runOps(t *testing.T, s *Set, ops []byte) {
 				}
 			}
 		case 3:
-			s.Force(cell, Forced(arg%4))
+			_ = s.Force(cell, Forced(arg%4))
 		case 4:
 			time.Sleep(time.Duration(arg) * 100 * time.Millisecond)
 		case 5:
@@ -78,6 +117,26 @@ func runOps(t *testing.T, s *Set, ops []byte) {
 		}
 		synctest.Wait() // timers and events settle
 		checkInvariants(t, s)
+		checkAvailableIsAllow(t, s)
+	}
+}
+
+// checkAvailableIsAllow asks Available and then Allow for every cell, at
+// the same instant, and checks that they agree; an admitted call is reported
+// Ignored, which changes no state and frees a probe's slot.
+func checkAvailableIsAllow(t *testing.T, s *Set) {
+	t.Helper()
+	for _, cell := range append(fuzzCells, unknownCells...) {
+		avail := s.Available(cell)
+		tk, err := s.Allow(cell)
+		if avail != (err == nil) {
+			t.Fatalf("Available(%q) = %v, but Allow = %v (%v, %v, panicking %v)",
+				cell, avail, err, s.State(cell), s.cells.Load().get(cell) != nil, s.Panicking())
+		}
+		if err != nil && errors.Is(err, ErrUnknownCell) == (s.cells.Load().get(cell) != nil) {
+			t.Fatalf("Allow(%q) = %v; want ErrUnknownCell exactly for unknown cells", cell, err)
+		}
+		tk.Done(Ignored, 0)
 	}
 }
 
@@ -130,13 +189,21 @@ func checkInvariants(t *testing.T, s *Set) {
 	if panicking != wantPanic {
 		t.Fatalf("Panicking() = %v with %d of %d closed; want %v", panicking, closed, counted, wantPanic)
 	}
+	failOpen := panicking && s.cfg.PanicMode == FailOpen
+	failFast := panicking && s.cfg.PanicMode == FailFast
 	for _, cs := range snap {
-		want := cs.Forced != ForcedOpen && !cs.Ejected
+		var want bool
 		switch {
-		case panicking && s.cfg.PanicMode == FailFast:
+		case cs.Forced == ForcedOpen:
 			want = false
-		case panicking:
-			want = cs.Forced != ForcedOpen
+		case cs.Forced == ForcedClosed:
+			want = true
+		case cs.State == Closed:
+			want = !failFast
+		case cs.State == HalfOpen: // Counts.Successes are the probes that succeeded
+			want = cs.Probes+cs.Counts.Successes < s.cfg.HalfOpenProbes || failOpen
+		default: // open
+			want = failOpen || !failFast && !cs.Ejected
 		}
 		if cs.Available != want {
 			t.Fatalf("%s: Available %v while %v, %v, ejected %v, panicking %v; want %v",

@@ -1,9 +1,11 @@
 package breaker
 
 import (
+	"context"
 	"errors"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,24 +14,44 @@ import (
 	"github.com/sony/gobreaker/v2"
 )
 
-// Errors returned by Allow and New. ErrOpen and ErrTooManyProbes wrap
-// gobreaker's ErrOpenState and ErrTooManyRequests, so code written against
-// gobreaker keeps matching them with errors.Is; ErrForcedOpen and ErrPanic
-// wrap ErrOpen, so errors.Is(err, ErrOpen) means "the cell is unavailable"
-// whatever the reason.
+// Errors returned by Allow, Force and New. ErrOpen and ErrTooManyProbes
+// wrap gobreaker's ErrOpenState and ErrTooManyRequests, so code written
+// against gobreaker keeps matching them with errors.Is; ErrForcedOpen and
+// ErrPanic wrap ErrOpen, so errors.Is(err, ErrOpen) means "the cell is
+// unavailable" whatever the reason. ErrUnknownCell matches none of them: a
+// cell the Set does not know is a mistake of the caller, not an outage.
 var (
 	// ErrOpen rejects a call to a cell whose breaker is open and ejected.
 	ErrOpen error = &wrapped{"breaker: cell is open", gobreaker.ErrOpenState}
 	// ErrTooManyProbes rejects a call to a half-open cell whose probes are
-	// all in flight.
+	// all taken.
 	ErrTooManyProbes error = &wrapped{"breaker: half-open cell has all its probes in flight", gobreaker.ErrTooManyRequests}
 	// ErrForcedOpen rejects a call to a cell forced open.
 	ErrForcedOpen error = &wrapped{"breaker: cell is forced open", ErrOpen}
 	// ErrPanic rejects a call while the Set panics in FailFast mode.
 	ErrPanic error = &wrapped{"breaker: too few cells closed, failing fast", ErrOpen}
+	// ErrUnknownCell is wrapped by the *CellError that Allow and Force
+	// return for a cell not named by the last Sync.
+	ErrUnknownCell = errors.New("breaker: unknown cell")
+	// ErrInvalidForced is wrapped by the *CellError that Force returns for
+	// a value other than Auto, ForcedOpen and ForcedClosed.
+	ErrInvalidForced = errors.New("breaker: invalid Forced value for cell")
 	// ErrConfig is wrapped by every *ConfigError.
 	ErrConfig = errors.New("breaker: invalid config")
 )
+
+// CellError reports a cell a Set cannot act on. It unwraps to Err,
+// ErrUnknownCell or ErrInvalidForced.
+type CellError struct {
+	Cell string
+	Err  error
+}
+
+// Error returns a message such as `breaker: unknown cell "eu-9"`.
+func (e *CellError) Error() string { return e.Err.Error() + " " + strconv.Quote(e.Cell) }
+
+// Unwrap returns Err.
+func (e *CellError) Unwrap() error { return e.Err }
 
 // wrapped is a sentinel error that matches another under errors.Is without
 // repeating its message.
@@ -44,13 +66,15 @@ func (e *wrapped) Unwrap() error { return e.err }
 // Set holds one circuit breaker per cell. It is safe for concurrent use; use
 // New to make one.
 //
-// A cell's breaker is created by Sync, or by the first Allow or Force that
-// names the cell. The known cells, of which MaxEjected and PanicThreshold
-// are fractions, are the cells that have a breaker.
+// The known cells are those named by the last Sync; a new Set knows none.
+// Only they have breakers, only they count toward MaxEjected and
+// PanicThreshold, and every other name is refused: Allow and Force return a
+// *CellError matching ErrUnknownCell and Available reports false, so that a
+// mistyped cell ID can neither be called nor change how many real cells may
+// be ejected.
 type Set struct {
 	cfg   Config // normalized
-	epoch time.Time
-	width int64 // bucket width in nanoseconds
+	width int64  // bucket width in nanoseconds
 
 	cells     atomic.Pointer[table]
 	panicking atomic.Bool
@@ -75,63 +99,59 @@ func New(cfg Config) (*Set, error) {
 	}
 	s := &Set{
 		cfg:    cfg,
-		epoch:  time.Now(),
-		width:  int64(cfg.Window) / int64(cfg.Buckets),
+		width:  max(int64(cfg.Window)/int64(cfg.Buckets), 1),
 		events: eventQueue{handler: cfg.OnEvent},
 	}
 	s.cells.Store(newTable(rand.Uint64(), nil))
 	return s, nil
 }
 
-// tick returns the window bucket that now falls in.
-func (s *Set) tick(now time.Time) int64 {
-	return max(int64(now.Sub(s.epoch))/s.width, 0)
-}
-
 // Classify maps err to an Outcome with Config.Classify.
 func (s *Set) Classify(err error) Outcome { return s.cfg.Classify(err) }
 
-// Ticket is an admitted call. Report its result with Done. The zero Ticket is
-// valid and Done on it does nothing.
-type Ticket struct {
-	b     *cellBreaker
-	gen   uint64 // the breaker generation it was admitted in; 0: not judged
-	probe uint64 // the half-open probe it is, or 0
-}
-
-// Done reports the outcome of the call and its latency, measured by the
-// caller, which decides slow calls. Done never blocks on event handlers.
-//
-// Call Done once per Ticket. A second call is safe: it is ignored for a
-// half-open probe, but counted again for any other call. Reports that
-// arrive after the breaker changed state are counted in Totals only.
-func (t Ticket) Done(o Outcome, latency time.Duration) {
-	if t.b != nil {
-		t.b.done(t, o.valid(), latency)
+// ClassifyContext maps the error of a call made under the caller's ctx to
+// an Outcome: Ignored if err is the caller's own end of the call (ctx is
+// done and err matches ctx.Err() or context.Cause(ctx) under errors.Is, as
+// when net/http returns the cause given to context.WithCancelCause), and
+// otherwise Classify(err). Pass the caller's context, not one the client
+// derived for a single attempt: when the attempt's own deadline fires, the
+// caller's ctx is not done, the cell was too slow, and the error counts as
+// Classify says (a Failure, by default).
+func (s *Set) ClassifyContext(ctx context.Context, err error) Outcome {
+	if callerDone(ctx, err) {
+		return Ignored
 	}
+	return s.cfg.Classify(err)
 }
 
 // Allow asks to call the cell. If the cell may be called, Allow returns a
 // Ticket whose Done must report the result; otherwise it returns ErrOpen,
 // ErrForcedOpen, ErrTooManyProbes or ErrPanic, all of which match ErrOpen or
-// gobreaker's errors under errors.Is.
+// gobreaker's errors under errors.Is, or, for a cell not named by the last
+// Sync, a *CellError matching ErrUnknownCell.
 //
 // A call to an open breaker that the ejection cap keeps available, or that a
 // Set panicking in FailOpen mode lets through beyond the probes, is admitted;
 // its outcome is counted in Totals but not judged.
+//
+// On a closed breaker Allow takes no lock and does not allocate.
 func (s *Set) Allow(cell string) (Ticket, error) {
 	b := s.cells.Load().get(cell)
 	if b == nil {
-		b = s.add(cell)
+		return Ticket{}, &CellError{Cell: cell, Err: ErrUnknownCell}
 	}
 	return b.allow()
 }
 
-// Available reports whether the cell may be called: false while its breaker is
-// open and ejected, while it is forced open, and for every cell while the Set
-// panics in FailFast mode; true while it panics in FailOpen mode (unless forced
-// open), for half-open cells, and for unknown cells. It takes no lock and does
-// not allocate.
+// Available reports whether Allow(cell) would admit a call now, in every
+// mode: false for an unknown cell, a cell forced open, an open breaker
+// that is ejected, a half-open breaker whose probes are all taken (unless
+// the Set panics in FailOpen mode), and every cell not forced closed while
+// the Set panics in FailFast mode, except half-open breakers with a probe
+// free, so that a router that asks Available before Allow still sends the
+// probes that end the panic. Concurrent calls may change the answer at
+// once, and Allow may then still refuse. It takes no lock and does not
+// allocate.
 func (s *Set) Available(cell string) bool {
 	return s.cells.Load().available(cell)
 }
@@ -155,27 +175,36 @@ func (s *Set) Panicking() bool { return s.panicking.Load() }
 // state machine, which keeps counting outcomes but neither trips nor times
 // out, until Force(cell, Auto) resumes it where it was: a breaker whose open
 // time ran out meanwhile turns half-open, and a closed one judges the outcomes
-// in its window. Calls admitted before the change are not judged. Values
-// other than Auto, ForcedOpen and ForcedClosed are ignored.
-func (s *Set) Force(cell string, f Forced) {
+// in its window by the built-in rules (ReadyToTrip waits for the next
+// failure). Calls admitted before the change are not judged. The override
+// beats panic mode: a cell forced closed is available even while the Set
+// fails fast, and one forced open is not while it fails open.
+//
+// Force returns a *CellError matching ErrUnknownCell for a cell not named by
+// the last Sync, and one matching ErrInvalidForced for a value other than
+// Auto, ForcedOpen and ForcedClosed; it then changes nothing.
+func (s *Set) Force(cell string, f Forced) error {
 	if f > ForcedClosed {
-		return
+		return &CellError{Cell: cell, Err: ErrInvalidForced}
 	}
 	b := s.cells.Load().get(cell)
 	if b == nil {
-		if f == Auto {
-			return
-		}
-		b = s.add(cell)
+		return &CellError{Cell: cell, Err: ErrUnknownCell}
 	}
-	if b.force(f, time.Now()) {
+	changed, ok := b.force(f, time.Now())
+	if !ok {
+		return &CellError{Cell: cell, Err: ErrUnknownCell} // dropped by a concurrent Sync
+	}
+	if changed {
 		s.rebalance()
 	}
+	return nil
 }
 
-// Sync makes cells the known cells: it adds breakers for new names and drops
-// the breakers of names not listed, whose state is lost (a dropped cell that
-// comes back starts closed).
+// Sync makes cells the known cells: it adds closed breakers for new names
+// and drops the breakers of names not listed, whose state is lost (a dropped
+// cell that comes back starts closed). Tickets of a dropped cell are not
+// judged. Duplicate names count once.
 func (s *Set) Sync(cells []string) {
 	now := time.Now()
 	s.mu.Lock()
@@ -202,22 +231,6 @@ func (s *Set) Sync(cells []string) {
 	slices.SortFunc(list, byName)
 	s.cells.Store(newTable(old.seed, list))
 	s.rebalanceLocked()
-}
-
-// add returns the cell's breaker, creating it if needed.
-func (s *Set) add(name string) *cellBreaker {
-	now := time.Now()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	old := s.cells.Load()
-	if b := old.get(name); b != nil {
-		return b
-	}
-	b := s.newCell(name, now)
-	i, _ := slices.BinarySearchFunc(old.cells, b, byName)
-	s.cells.Store(newTable(old.seed, slices.Insert(slices.Clone(old.cells), i, b)))
-	s.rebalanceLocked()
-	return b
 }
 
 func byName(x, y *cellBreaker) int { return strings.Compare(x.name, y.name) }

@@ -93,10 +93,12 @@ func (o Outcome) valid() Outcome {
 }
 
 // DefaultClassify maps a call's error to an Outcome: nil is a Success, an
-// error matching context.Canceled is Ignored (the caller gave up, which says
-// nothing about the cell), and anything else is a Failure. A deadline is a
-// Failure: only the caller knows whether the cell or its own budget was to
-// blame, so a caller who knows better passes its own Config.Classify.
+// error whose chain (errors.Is, through wrapped and joined errors) holds
+// context.Canceled is Ignored (the caller gave up, which says nothing about
+// the cell), and anything else is a Failure, context.DeadlineExceeded
+// included. An error that is only the cause a caller gave to
+// context.WithCancelCause carries no mark of cancellation, so only
+// Set.ClassifyContext, which sees the caller's context, can ignore it.
 func DefaultClassify(err error) Outcome {
 	switch {
 	case err == nil:
@@ -107,10 +109,27 @@ func DefaultClassify(err error) Outcome {
 	return Failure
 }
 
-// Counts are the outcomes a breaker judges: those in its rolling window while
-// closed, those of its probes while half-open. They are reset on every state
-// change.
+// callerDone reports whether err is the caller's own end of the call: ctx
+// is done and err matches its Err or its Cause.
+func callerDone(ctx context.Context, err error) bool {
+	if err == nil || ctx == nil {
+		return false
+	}
+	cerr := ctx.Err()
+	if cerr == nil {
+		return false
+	}
+	return errors.Is(err, cerr) || errors.Is(err, context.Cause(ctx))
+}
+
+// Counts are the calls a breaker judges: those in its rolling window while
+// closed, its probes while half-open. They are reset on every state change;
+// ToGobreakerCounts converts them.
 type Counts struct {
+	// Requests counts the calls admitted in the current state that are still
+	// judged: the outcomes below plus the calls in flight. A call in flight
+	// enters the window's buckets only when it is reported.
+	Requests  int
 	Successes int
 	Failures  int
 	Ignored   int
@@ -118,8 +137,10 @@ type Counts struct {
 	// Config.SlowCall.
 	Slow int
 	// ConsecutiveFailures counts the failures since the last success that are
-	// still in the window; Ignored outcomes do not break a run.
-	ConsecutiveFailures int
+	// still in the window, and ConsecutiveSuccesses the successes since the
+	// last failure; Ignored outcomes do not break a run.
+	ConsecutiveFailures  int
+	ConsecutiveSuccesses int
 }
 
 // Totals are a cell's lifetime counters, for metrics. They are never reset.

@@ -60,16 +60,16 @@ func (t *table) get(name string) *cellBreaker {
 	}
 }
 
-// available reports whether the named cell is available or unknown. It is
-// get and the gate check with keyWords written out, so that for names of up
-// to 16 bytes Set.Available (inlined into its caller) makes one call that
-// calls nothing: the calls cost as much as the lookup.
+// available reports whether the named cell is known and admits a call. It
+// is get and admits with keyWords written out, so that for names of up to
+// 16 bytes on a closed breaker Set.Available (inlined into its caller) makes
+// one call that calls nothing: the calls cost as much as the lookup.
 func (t *table) available(name string) bool {
 	var a, b uint64
 	switch n := len(name); {
 	case n > 16:
 		c := t.get(name)
-		return c == nil || c.gate.Load()&gateUnavailable == 0
+		return c != nil && admits(c.word.Load(), c.gate.Load())
 	case n >= 8:
 		a, b = le64(name), le64(name[n-8:])
 	case n >= 4:
@@ -81,10 +81,10 @@ func (t *table) available(name string) bool {
 	for i := t.home(a, b, n); ; i = (i + 1) & t.mask {
 		s := &t.slots[i]
 		if s.cell == nil {
-			return true
+			return false
 		}
 		if s.a == a && s.b == b && s.n == n {
-			return s.cell.gate.Load()&gateUnavailable == 0
+			return admits(s.cell.word.Load(), s.cell.gate.Load())
 		}
 	}
 }

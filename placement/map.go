@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -162,16 +161,20 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// Options configure ParseWith. The zero value is the default of Parse.
+// Options configure ParseWith and ParseSigned: configuration only, the same
+// for every document a client reads. The zero value is the default of Parse.
 type Options struct {
 	Limits Limits
-	// PublicKeys, when not empty, make the parse refuse any document whose
-	// Signature is not a valid ed25519 signature of its exact bytes by one
-	// of these keys (ErrSignature).
+	// PublicKeys, when not empty, make the parse refuse any document that
+	// none of its signatures verifies: each signature is a detached ed25519
+	// signature of the document's exact bytes by one of these keys
+	// (ErrSignature).
 	PublicKeys []ed25519.PublicKey
-	// Signature is the detached signature of the document.
-	Signature []byte
 }
+
+// WithDefaults returns l with each zero or negative field set to its
+// default, the limits Parse applies.
+func (l Limits) WithDefaults() Limits { return l.withDefaults() }
 
 // A Map is one version of the placement map: immutable and safe for
 // concurrent use. Locate answers in tens of nanoseconds without allocating.
@@ -202,16 +205,31 @@ func Parse(data []byte) (*Map, error) {
 	return ParseWith(data, Options{})
 }
 
-// ParseWith is Parse with limits and an optional signature check.
+// ParseWith is Parse with limits and, when opt.PublicKeys is set, a
+// signature check that refuses the document, which carries none: use
+// ParseSigned for signed documents.
 func ParseWith(data []byte, opt Options) (*Map, error) {
+	return ParseSigned(data, nil, opt)
+}
+
+// ParseSigned is ParseWith for a document that comes with detached
+// signatures. When opt.PublicKeys is set, the document is accepted if one of
+// sigs verifies with one of the keys, and Signature of the map returns the
+// first that does; otherwise the error matches ErrSignature. Without
+// PublicKeys, sigs are ignored and the map has no signature. Each signature
+// costs one ed25519 verification per key: the caller bounds len(sigs).
+func ParseSigned(data []byte, sigs [][]byte, opt Options) (*Map, error) {
 	lim := opt.Limits.withDefaults()
 	if len(data) > lim.MaxBytes {
 		return nil, fieldErr(ErrLimit, "document", "", "%d bytes, more than %d", len(data), lim.MaxBytes)
 	}
+	var sig []byte
 	if len(opt.PublicKeys) > 0 {
-		if err := verify(data, opt.Signature, opt.PublicKeys); err != nil {
+		s, err := verifyAny(data, sigs, opt.PublicKeys)
+		if err != nil {
 			return nil, err
 		}
+		sig = s
 	}
 	doc, err := decode(data, lim)
 	if err != nil {
@@ -222,19 +240,8 @@ func ParseWith(data []byte, opt Options) (*Map, error) {
 		return nil, err
 	}
 	m.raw = slices.Clone(data)
-	if len(opt.PublicKeys) > 0 {
-		m.signature = slices.Clone(opt.Signature)
-	}
+	m.signature = slices.Clone(sig)
 	return m, nil
-}
-
-// Load reads and parses the document at path.
-func Load(path string) (*Map, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return Parse(data)
 }
 
 // build validates a decoded document and builds the map.

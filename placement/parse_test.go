@@ -1,7 +1,6 @@
 package placement
 
 import (
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"strings"
@@ -158,38 +157,5 @@ func TestLimits(t *testing.T) {
 	long := `{"version": 1, "cells": [{"id": "c1"}], "overrides": {"` + strings.Repeat("k", 2000) + `": "c1"}}`
 	if _, err := Parse([]byte(long)); err == nil {
 		t.Error("a 2000-byte override key was accepted")
-	}
-}
-
-func TestSignature(t *testing.T) {
-	pub, priv, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, _, _ := ed25519.GenerateKey(nil)
-	doc := []byte(`{"version": 1, "cells": [{"id": "c1"}]}`)
-	sig := Sign(priv, doc)
-	tampered := []byte(`{"version": 2, "cells": [{"id": "c1"}]}`)
-	for _, tc := range []struct {
-		name string
-		doc  []byte
-		opt  Options
-		ok   bool
-	}{
-		{"no verifier", doc, Options{}, true},
-		{"signed", doc, Options{PublicKeys: []ed25519.PublicKey{pub}, Signature: sig}, true},
-		{"second key", doc, Options{PublicKeys: []ed25519.PublicKey{other, pub}, Signature: sig}, true},
-		{"unsigned", doc, Options{PublicKeys: []ed25519.PublicKey{pub}}, false},
-		{"tampered", tampered, Options{PublicKeys: []ed25519.PublicKey{pub}, Signature: sig}, false},
-		{"wrong key", doc, Options{PublicKeys: []ed25519.PublicKey{other}, Signature: sig}, false},
-		{"short signature", doc, Options{PublicKeys: []ed25519.PublicKey{pub}, Signature: sig[:10]}, false},
-	} {
-		m, err := ParseWith(tc.doc, tc.opt)
-		if tc.ok != (err == nil) || (!tc.ok && !errors.Is(err, ErrSignature)) {
-			t.Errorf("%s: ParseWith = %v, %v", tc.name, m, err)
-		}
-		if tc.ok && len(tc.opt.PublicKeys) > 0 && string(m.Signature()) != string(sig) {
-			t.Errorf("%s: Signature() not kept", tc.name)
-		}
 	}
 }

@@ -1,4 +1,4 @@
-package placement_test
+package source_test
 
 import (
 	"context"
@@ -12,9 +12,10 @@ import (
 	"time"
 
 	"github.com/cellkit/cellkit/placement"
+	"github.com/cellkit/cellkit/placement/source"
 )
 
-func ExampleNewFileSource() {
+func ExampleNewFile() {
 	dir, err := os.MkdirTemp("", "cellkit-example-")
 	if err != nil {
 		panic(err)
@@ -28,13 +29,13 @@ func ExampleNewFileSource() {
 		if err != nil {
 			panic(err)
 		}
-		if err := placement.SaveFile(path, m); err != nil {
+		if err := source.SaveFile(path, m); err != nil {
 			panic(err)
 		}
 	}
 	publish(`{"version": 1, "cells": [{"id": "c1"}, {"id": "c2"}]}`)
 
-	src, err := placement.NewFileSource(path, placement.FileConfig{Interval: time.Minute})
+	src, err := source.NewFile(path, source.FileConfig{Interval: time.Minute})
 	if err != nil {
 		panic(err)
 	}
@@ -59,7 +60,7 @@ func ExampleNewFileSource() {
 	// version 2, 3 cells
 }
 
-func ExampleNewHTTPSource() {
+func ExampleNewHTTP() {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("ETag", `"v1"`)
 		if r.Header.Get("If-None-Match") == `"v1"` {
@@ -70,7 +71,7 @@ func ExampleNewHTTPSource() {
 	}))
 	defer srv.Close()
 
-	src, err := placement.NewHTTPSource(srv.URL+"/map.json", placement.HTTPConfig{Interval: 10 * time.Millisecond})
+	src, err := source.NewHTTP(srv.URL+"/map.json", source.HTTPConfig{Interval: 10 * time.Millisecond})
 	if err != nil {
 		panic(err)
 	}
@@ -117,15 +118,32 @@ func ExampleLoadFile() {
 	if err != nil {
 		panic(err)
 	}
-	if err := placement.SaveFile(lkg, m); err != nil {
+	if err := source.SaveFile(lkg, m); err != nil {
 		panic(err)
 	}
 
 	// ... and, restarting while the control plane is down, starts from it.
-	m, err = placement.LoadFile(lkg, placement.Options{})
+	m, err = source.LoadFile(lkg, placement.Options{})
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println("version", m.Version())
-	// Output: version 7
+	fmt.Println("serving version", m.Version())
+
+	// Its source starts after that version: a lagging server's version 6
+	// is reported, never delivered.
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"version": 6, "cells": [{"id": "c1"}]}`)
+	}))
+	defer srv.Close()
+	src, err := source.NewHTTP(srv.URL, source.HTTPConfig{After: m.Version()})
+	if err != nil {
+		panic(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, err = src.Next(ctx)
+	fmt.Println("stale:", errors.Is(err, placement.ErrStaleVersion))
+	// Output:
+	// serving version 7
+	// stale: true
 }
