@@ -1,21 +1,22 @@
 package main
 
 // Adapters over the placement API while it moves to the names of the API
-// contract (AppendLocate, NewBuilder(nil) and its setters, ParseSigned,
-// package placement/source). Only this file names the old ones.
+// contract (AppendLocate, NewBuilder(nil) and its setters). Only this file
+// names the old ones.
 
 import (
 	"context"
 	"errors"
 
 	"github.com/cellkit/cellkit/placement"
+	"github.com/cellkit/cellkit/placement/source"
 )
 
 // errNoKey is placement.ErrNoKey once it lands.
 var errNoKey error
 
 // signatureHeader is the HTTP header of a document's signature.
-const signatureHeader = placement.SignatureHeader
+const signatureHeader = source.SignatureHeader
 
 // locate is Locate with the shard appended to dst[:0].
 func locate(m *placement.Map, dst []string, key string) (placement.Assignment, error) {
@@ -36,33 +37,9 @@ func setSeed(b *placement.Builder, seed uint64) error { return errNoSetter }
 func setBuckets(b *placement.Builder, n int) error    { return errNoSetter }
 func setShardSize(b *placement.Builder, k int) error  { return errNoSetter }
 
-// parseSigned parses doc, accepting it when one of sigs verifies with
-// opt.PublicKeys (when set).
-func parseSigned(doc []byte, sigs [][]byte, opt placement.Options) (*placement.Map, error) {
-	if len(opt.PublicKeys) == 0 {
-		return placement.ParseWith(doc, opt)
-	}
-	var first error
-	for _, s := range sigs {
-		opt.Signature = s
-		m, err := placement.ParseWith(doc, opt)
-		if err == nil || !errors.Is(err, placement.ErrSignature) {
-			return m, err
-		}
-		if first == nil {
-			first = err
-		}
-	}
-	if first == nil {
-		opt.Signature = nil
-		_, first = placement.ParseWith(doc, opt)
-	}
-	return nil, first
-}
-
 // fetchHTTP gets the map in force at url through the HTTP source.
 func fetchHTTP(ctx context.Context, url string, opt placement.Options) (*placement.Map, error) {
-	s, err := placement.NewHTTPSource(url, placement.HTTPConfig{Options: opt, Jitter: -1})
+	s, err := source.NewHTTP(url, source.HTTPConfig{Options: opt, Jitter: -1})
 	if err != nil {
 		return nil, usageError{err.Error()}
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/cellkit/cellkit/placement"
+	"github.com/cellkit/cellkit/placement/source"
 )
 
 // Errors of cellctl itself, beside placement's.
@@ -50,6 +51,9 @@ var sentinels = []struct {
 	{placement.ErrCellDisabled, "placement.ErrCellDisabled"},
 	{placement.ErrNotFound, "placement.ErrNotFound"},
 	{placement.ErrEdit, "placement.ErrEdit"},
+	{source.ErrRedirect, "source.ErrRedirect"},
+	{source.ErrNotRegular, "source.ErrNotRegular"},
+	{source.ErrConfig, "source.ErrConfig"},
 	{placement.ErrFetch, "placement.ErrFetch"},
 	{errNoKey, "placement.ErrNoKey"},
 	{errLostRace, "lost-race"},

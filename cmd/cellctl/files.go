@@ -91,7 +91,7 @@ func loadDoc(path string, opt placement.Options) (*placement.Map, []byte, [][]by
 	case err != nil:
 		sigs = nil // verifies nothing, and nothing asked for it (publish checks it)
 	}
-	m, err := parseSigned(doc, sigs, opt)
+	m, err := placement.ParseSigned(doc, sigs, opt)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("%s: %w", path, err)
 	}

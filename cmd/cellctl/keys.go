@@ -191,7 +191,7 @@ func sign(e *env, d *docFlags, keyPath, path string) error {
 	}
 	sig := placement.Sign(priv, doc)
 	pub := priv.Public().(ed25519.PublicKey)
-	if _, err := parseSigned(doc, [][]byte{sig}, placement.Options{Limits: d.lim, PublicKeys: []ed25519.PublicKey{pub}}); err != nil {
+	if _, err := placement.ParseSigned(doc, [][]byte{sig}, placement.Options{Limits: d.lim, PublicKeys: []ed25519.PublicKey{pub}}); err != nil {
 		return err // cannot happen: a fresh signature verifies
 	}
 	if err := writeFileAtomic(path+sigSuffix, formatSidecar([][]byte{sig}), 0o644); err != nil {
