@@ -33,9 +33,10 @@ func newBuilder(m *placement.Map) (*placement.Builder, error) {
 
 var errNoSetter = errors.New("cellctl: this edit needs the Builder's document setters")
 
-func setSeed(b *placement.Builder, seed uint64) error { return errNoSetter }
-func setBuckets(b *placement.Builder, n int) error    { return errNoSetter }
-func setShardSize(b *placement.Builder, k int) error  { return errNoSetter }
+func setZone(b *placement.Builder, id, zone string) error { return errNoSetter }
+func setSeed(b *placement.Builder, seed uint64) error     { return errNoSetter }
+func setBuckets(b *placement.Builder, n int) error        { return errNoSetter }
+func setShardSize(b *placement.Builder, k int) error      { return errNoSetter }
 
 // fetchHTTP gets the map in force at url through the HTTP source.
 func fetchHTTP(ctx context.Context, url string, opt placement.Options) (*placement.Map, error) {

@@ -166,6 +166,7 @@
 //	remove ID              remove a cell nothing refers to any more
 //	state ID STATE         set a cell's state: active, draining, disabled, canary
 //	weight ID W            set a cell's weight (0 drains it from derived placement)
+//	zone ID Z              move a cell to another zone
 //	endpoints ID [URL[@ZONE]]...   replace a cell's endpoints
 //	labels ID [K=V]...     replace a cell's labels
 //	pin KEY CELL           pin a key to a cell (an override)
@@ -226,6 +227,7 @@
 //	remove ID              remove a cell nothing refers to any more
 //	state ID STATE         set a cell's state: active, draining, disabled, canary
 //	weight ID W            set a cell's weight (0 drains it from derived placement)
+//	zone ID Z              move a cell to another zone
 //	endpoints ID [URL[@ZONE]]...   replace a cell's endpoints
 //	labels ID [K=V]...     replace a cell's labels
 //	pin KEY CELL           pin a key to a cell (an override)

@@ -25,6 +25,7 @@ looks like buckets=…; SUBJECT is a key or buckets=LO-HI (or buckets=N).
   remove ID              remove a cell nothing refers to any more
   state ID STATE         set a cell's state: active, draining, disabled, canary
   weight ID W            set a cell's weight (0 drains it from derived placement)
+  zone ID Z              move a cell to another zone
   endpoints ID [URL[@ZONE]]...   replace a cell's endpoints
   labels ID [K=V]...     replace a cell's labels
   pin KEY CELL           pin a key to a cell (an override)
@@ -293,6 +294,17 @@ func parseEdit(raw string) (edit, error) {
 			return nil, fmt.Errorf("weight %q is not a number", args[1])
 		}
 		return func(s *editState) error { return s.b.SetWeight(args[0], w) }, nil
+	case "zone":
+		if err := want(2, "zone ID Z"); err != nil {
+			return nil, err
+		}
+		return func(s *editState) error {
+			if err := setZone(s.b, args[0], args[1]); err != nil {
+				return err
+			}
+			s.zones[args[0]] = args[1]
+			return nil
+		}, nil
 	case "endpoints":
 		if len(args) < 1 {
 			return nil, errors.New(`want "endpoints ID [URL[@ZONE]]..."`)
