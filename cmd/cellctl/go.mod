@@ -1,6 +1,6 @@
 module github.com/cellkit/cellkit/cmd/cellctl
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/cellkit/cellkit v0.0.0
