@@ -3,6 +3,7 @@ package cell
 import (
 	"context"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -175,15 +176,21 @@ func (c *Client) route(r *Route, dst []string, key string) ([]string, error) {
 		return nil, ErrNotReady
 	}
 	r.Version = t.version
-	a, err := appendLocate(t.m, dst, key)
+	a, err := t.m.AppendLocate(dst, key)
 	if err != nil && a.Cell == "" {
 		return nil, err
 	}
-	r.Cell, r.Reason, r.Phase, r.Writable = a.Cell, a.Reason, a.Phase, a.Writable
+	r.Reason, r.Phase, r.Writable = a.Reason, a.Phase, a.Writable
+	// r.Cell is taken from the routing table, not from a: escape analysis
+	// does not tell a's fields apart, and copying a.Cell into *r would send
+	// dst, which a.Read and a.Shard alias, to the heap.
 	if cr := t.lookup(a.Cell); cr != nil {
+		r.Cell = cr.id
 		if ep := t.endpoint(cr, key, a.Bucket); ep != nil {
 			r.Endpoint, r.ep = ep.url, ep
 		}
+	} else {
+		r.Cell = strings.Clone(a.Cell)
 	}
 	return a.Shard, err
 }

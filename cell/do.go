@@ -109,7 +109,7 @@ func (c *Client) do(ctx context.Context, key string, class Class, fn func(contex
 	}
 	var buf [8]string
 	cl := call{c: c, ctx: ctx, key: key, class: class, fn: fn, t: t}
-	a, err := appendLocate(t.m, buf[:0], key)
+	a, err := t.m.AppendLocate(buf[:0], key)
 	if err != nil && a.Cell == "" {
 		return err
 	}
@@ -122,9 +122,9 @@ func (c *Client) do(ctx context.Context, key string, class Class, fn func(contex
 			return cl.disabledHome(err)
 		}
 		if !a.Writable {
-			return &RefusedError{Key: key, Cell: a.Cell, Err: ErrFrozen}
+			return &RefusedError{Key: key, Cell: cl.home, Err: ErrFrozen}
 		}
-		one[0] = a.Cell
+		one[0] = cl.home
 		cands = one[:]
 	case Read:
 		if err != nil {
@@ -138,7 +138,7 @@ func (c *Client) do(ctx context.Context, key string, class Class, fn func(contex
 			if err != nil {
 				return cl.disabledHome(err)
 			}
-			one[0] = a.Cell
+			one[0] = cl.home
 			cands = one[:]
 		}
 		cl.hops = min(len(cands)-1, c.cfg.hops)
@@ -159,9 +159,12 @@ func (c *Client) do(ctx context.Context, key string, class Class, fn func(contex
 }
 
 // assign takes what the call needs from the key's Assignment, whose Read
-// and Shard point into Do's stack and must not escape.
+// and Shard point into Do's stack and must not escape. The home is taken as
+// a.Read[0], which is always a.Cell: escape analysis does not tell a's fields
+// apart, so copying a.Cell would send the buffer that a.Read and a.Shard
+// alias to the heap, where an element of a.Read is only the buffer's content.
 func (cl *call) assign(a *placement.Assignment) {
-	cl.home, cl.bucket, cl.reason, cl.phase, cl.writable = a.Cell, a.Bucket, a.Reason, a.Phase, a.Writable
+	cl.home, cl.bucket, cl.reason, cl.phase, cl.writable = a.Read[0], a.Bucket, a.Reason, a.Phase, a.Writable
 }
 
 func (cl *call) disabledHome(err error) error {
@@ -435,7 +438,7 @@ func (cl *call) redirect(me *MovedError, from string) error {
 		return cl.fail()
 	}
 	var buf [8]string
-	a, err := appendLocate(t.m, buf[:0], cl.key)
+	a, err := t.m.AppendLocate(buf[:0], cl.key)
 	if err != nil && a.Cell == "" {
 		cl.lastErr = err
 		return cl.fail()
@@ -447,17 +450,17 @@ func (cl *call) redirect(me *MovedError, from string) error {
 	switch cl.class {
 	case Write:
 		if err == nil && !a.Writable {
-			cl.lastErr = &RefusedError{Key: cl.key, Cell: a.Cell, Err: ErrFrozen}
+			cl.lastErr = &RefusedError{Key: cl.key, Cell: cl.home, Err: ErrFrozen}
 			return cl.fail()
 		}
-		one[0] = a.Cell
+		one[0] = cl.home
 		cands = one[:]
 	case Read:
 		cands = a.Read
 	case Stateless:
 		cands = a.Shard
 		if len(cands) == 0 {
-			one[0] = a.Cell
+			one[0] = cl.home
 			cands = one[:]
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/cellkit/cellkit/placement"
 )
 
 // Errors a caller branches on, matched with errors.Is. The typed errors below
@@ -12,7 +14,7 @@ import (
 var (
 	// ErrNoKey rejects an empty key, and an HTTP request its KeyFunc finds
 	// no key in. It is the same value as placement.ErrNoKey.
-	ErrNoKey = placementErrNoKey
+	ErrNoKey = placement.ErrNoKey
 	// ErrNotReady is returned by Resolve and Do until the first map is in
 	// force (see Client.Ready).
 	ErrNotReady = errors.New("cell: no placement map yet")

@@ -106,7 +106,7 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var owned bool
 	switch {
 	case g.cfg.Stateless:
-		owned = ownsShard(m, cell, key)
+		owned = m.OwnsShard(cell, key)
 	case read:
 		owned = m.Owns(cell, key)
 	default:
@@ -117,7 +117,7 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var buf [8]string
-	a, _ := appendLocate(m, buf[:0], key)
+	a, _ := m.AppendLocate(buf[:0], key)
 	switch {
 	case !g.cfg.Stateless && !read && !a.Writable:
 		g.refuse(w, refusedFrozen, "cell: writes of this key are frozen by a migration")

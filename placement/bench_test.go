@@ -43,7 +43,25 @@ func keys16(n int) []string {
 	return out
 }
 
+// BenchmarkLocate: the routing hot path, AppendLocate into a caller's
+// buffer, over 100 cells with shardSize 1.
 func BenchmarkLocate(b *testing.B) {
+	m, err := Parse(docWith(100, 0, 1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys := keys16(1024)
+	b.ReportAllocs()
+	var buf [8]string
+	i := 0
+	for b.Loop() {
+		a, _ := m.AppendLocate(buf[:0], keys[i&1023])
+		i += len(a.Cell) // keep a alive
+	}
+}
+
+// BenchmarkLocateAlloc: Locate, which allocates the Assignment's Read.
+func BenchmarkLocateAlloc(b *testing.B) {
 	m, err := Parse(docWith(100, 0, 1))
 	if err != nil {
 		b.Fatal(err)
@@ -52,9 +70,53 @@ func BenchmarkLocate(b *testing.B) {
 	b.ReportAllocs()
 	i := 0
 	for b.Loop() {
-		a, _ := m.Locate(keys[i&1023])
-		i += len(a.Cell) // keep a alive
+		i += locateLoop(m, keys, i)
 	}
+}
+
+//go:noinline
+func locateLoop(m *Map, keys []string, i int) int {
+	a, _ := m.Locate(keys[i&1023])
+	return len(a.Cell)
+}
+
+// BenchmarkOwns: a cell's ownership guard, Owns and OwnsShard.
+func BenchmarkOwns(b *testing.B) {
+	m, err := Parse(docWith(100, 0, 4))
+	if err != nil {
+		b.Fatal(err)
+	}
+	keys := keys16(1024)
+	b.Run("Owns", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			i += ownsLoop(m, keys, i)
+		}
+	})
+	b.Run("OwnsShard", func(b *testing.B) {
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			i += ownsShardLoop(m, keys, i)
+		}
+	})
+}
+
+//go:noinline
+func ownsLoop(m *Map, keys []string, i int) int {
+	if m.Owns("cell-007", keys[i&1023]) {
+		return 2
+	}
+	return 1
+}
+
+//go:noinline
+func ownsShardLoop(m *Map, keys []string, i int) int {
+	if m.OwnsShard("cell-007", keys[i&1023]) {
+		return 2
+	}
+	return 1
 }
 
 var million = sync.OnceValues(func() (*Map, error) { return Parse(docWith(100, 1_000_000, 1)) })
@@ -82,8 +144,9 @@ func BenchmarkLocateOverrides(b *testing.B) {
 		b.Run(tc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			i := 0
+			var buf [8]string
 			for b.Loop() {
-				a, _ := m.Locate(tc.keys[i&1023])
+				a, _ := m.AppendLocate(buf[:0], tc.keys[i&1023])
 				i += len(a.Cell)
 			}
 		})
@@ -98,11 +161,11 @@ func BenchmarkLocateShard(b *testing.B) {
 		b.Fatal(err)
 	}
 	keys := keys16(1024)
-	shard := make([]string, 0, 4)
 	b.ReportAllocs()
+	var buf [8]string
 	i := 0
 	for b.Loop() {
-		a, _ := m.LocateWith(keys[i&1023], shard)
+		a, _ := m.AppendLocate(buf[:0], keys[i&1023])
 		i += len(a.Shard)
 	}
 }

@@ -1,38 +1,81 @@
 package placement
 
 import (
-	"fmt"
 	"maps"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
-
-	"github.com/cellkit/cellkit/ring"
 )
 
-// A Builder turns a map into its next version: the control plane's edits.
-// Each edit is checked when made; a refused edit returns an error matching
-// one of the package's sentinels and leaves the builder unchanged. Build
-// validates the whole document and returns the map with the version after
-// the base's. A Builder is not safe for concurrent use.
+// A Builder edits a draft of the next version of a map: the control plane's
+// edits. It holds the draft document, and applies the package's one set of
+// rules to it through the code Parse and Locate run, so that the Builder and
+// every client agree:
+//
+//   - An edit checks the entries it writes with the rules Parse applies to
+//     them (a cell's ID, weight, state, endpoints and labels; a key; a
+//     migration's cells and range), and the conditions of the edit itself (a
+//     cell to remove that nothing names any more, a migration to advance
+//     that exists). A refused edit returns an error matching one of the
+//     package's sentinels and leaves the draft unchanged.
+//   - The rules that concern the whole document (an eligible cell, the shard
+//     size, canary cells out of the table, the Limits) are checked by Build,
+//     which runs the checks of Parse on the draft with the Builder's limits:
+//     whatever Build accepts, Parse with the same limits accepts, and Parse of
+//     the built map's Bytes gives the same map. A draft may pass through
+//     states Build refuses (adding cells to a first map one by one).
+//   - An edit that needs to know where keys live now (MigrateKey,
+//     MigrateBuckets, FreezeTable, Rebalance) asks the draft, built, through
+//     Locate's own rule; it fails with Build's error when the draft is not a
+//     valid document at that moment.
+//
+// Overrides may name a cell of any state, as in Parse: a key pinned to a
+// disabled cell fails fast there. Migrations may not involve canary cells.
+//
+// The zero Builder starts a first map, as NewBuilder(nil) does. A Builder is
+// not safe for concurrent use.
 type Builder struct {
-	base      *Map
+	lim       Limits
+	base      uint64 // the base map's version; 0 for none
+	next      uint64 // the version Build gives; 0 when the base's cannot grow
 	seed      uint64
 	buckets   int
 	shardSize int
-	cells     []Cell            // in ID order
+	cells     []Cell            // in ID order; edits replace a cell's Endpoints and Labels, never change them in place
 	table     []string          // owner of each bucket when explicit, else nil
 	overrides map[string]string // key → cell
 	migs      []Migration
+
+	// cur is the draft built, nil after an edit that may move any key;
+	// edits of single keys keep it and list the keys in stale instead.
+	cur   *Map
+	stale map[string]bool
 }
 
-// NewBuilder starts the next version of m.
-func NewBuilder(m *Map) *Builder {
-	b := &Builder{base: m, seed: m.seed, buckets: m.buckets, shardSize: m.shardSize, cells: m.Cells(), migs: m.Migrations()}
+// NewBuilder starts the next version of m with the default Limits. A nil or
+// zero m starts a first map: version 1, seed 0, the default bucket count and
+// shard size, no cells and a derived table; set them with SetSeed,
+// SetBuckets, SetShardSize and AddCell.
+func NewBuilder(m *Map) *Builder { return NewBuilderWith(m, Limits{}) }
+
+// NewBuilderWith is NewBuilder with the limits that Build applies; give the
+// limits the clients parse with.
+func NewBuilderWith(m *Map, lim Limits) *Builder {
+	b := &Builder{lim: lim.withDefaults(), next: 1, buckets: DefaultBuckets, shardSize: DefaultShardSize,
+		overrides: map[string]string{}}
+	if !m.ok() {
+		return b
+	}
+	b.base, b.next = m.version, m.version+1 // 0 past the largest version: Build says so
+	b.seed, b.buckets, b.shardSize = m.seed, m.buckets, m.shardSize
+	b.cells = m.Cells()
+	b.migs = slices.Clone(m.migs)
 	if m.explicit {
 		b.table = make([]string, m.buckets)
 		for i := range b.table {
-			b.table[i], _ = m.BucketOwner(i)
+			o, _ := m.table.BucketOwner(i)
+			b.table[i] = m.cells[o].ID
 		}
 	}
 	b.overrides = make(map[string]string, m.overrides.len())
@@ -42,202 +85,285 @@ func NewBuilder(m *Map) *Builder {
 	return b
 }
 
-func (b *Builder) cell(id string) (*Cell, error) {
-	i, err := b.cellIndex(id)
+// ready makes a zero Builder the builder of a first map, as NewBuilder(nil).
+func (b *Builder) ready() {
+	if b.buckets == 0 {
+		*b = *NewBuilder(nil)
+	}
+}
+
+// edit records an edit that may move any key.
+func (b *Builder) edit() { b.cur, b.stale = nil, nil }
+
+// keyEdit records an edit of the override or migration of one key.
+func (b *Builder) keyEdit(key string) {
+	if b.cur != nil {
+		if b.stale == nil {
+			b.stale = map[string]bool{}
+		}
+		b.stale[key] = true
+	}
+}
+
+// current returns the draft built. Its cells, table and bucket migrations
+// are the draft's; its overrides and key migrations are the draft's except
+// for the keys in b.stale.
+func (b *Builder) current() (*Map, error) {
+	if b.cur != nil {
+		return b.cur, nil
+	}
+	v := b.next
+	if v == 0 {
+		v = b.base
+	}
+	m, err := build(b.document(v), b.lim)
 	if err != nil {
 		return nil, err
 	}
-	return &b.cells[i], nil
+	b.cur, b.stale = m, nil
+	return m, nil
 }
 
+// currentFor returns the draft built, up to date for key.
+func (b *Builder) currentFor(key string) (*Map, error) {
+	if b.stale[key] {
+		b.edit()
+	}
+	return b.current()
+}
+
+// document returns the draft as a document for build.
+func (b *Builder) document(version uint64) *document {
+	d := &document{version: version, seed: b.seed, buckets: b.buckets, shardSize: b.shardSize,
+		cells: b.cells, migrations: b.migs}
+	if b.table != nil {
+		d.table = []TableRange{}
+		for lo := 0; lo < len(b.table); {
+			hi := lo
+			for hi+1 < len(b.table) && b.table[hi+1] == b.table[lo] {
+				hi++
+			}
+			d.table = append(d.table, TableRange{Range{lo, hi}, b.table[lo]})
+			lo = hi + 1
+		}
+	}
+	o := &d.overrides
+	o.keys = make([]string, 0, len(b.overrides))
+	o.cells = make([]int32, 0, len(b.overrides))
+	o.names = make([]string, len(b.cells))
+	for i, c := range b.cells {
+		o.names[i] = c.ID
+	}
+	for k, c := range b.overrides {
+		i, _ := slices.BinarySearchFunc(b.cells, c, func(x Cell, id string) int { return strings.Compare(x.ID, id) })
+		o.keys = append(o.keys, k)
+		o.cells = append(o.cells, int32(i))
+	}
+	return d
+}
+
+// Build checks the draft with the rules and limits of Parse and returns it
+// as a map whose Bytes are its canonical form, of the version after the
+// base map's (1 for a first map). A base of version 2⁶⁴−1 has no next
+// version: Build refuses it with ErrVersion. The Builder stays usable; a
+// later Build gives the same version again.
+func (b *Builder) Build() (*Map, error) {
+	b.ready()
+	if b.next == 0 {
+		return nil, fieldErr(ErrVersion, "version", "", "the base map's version is %d, the largest: it cannot grow, so the map can have no next version", uint64(math.MaxUint64))
+	}
+	if len(b.stale) > 0 {
+		b.edit()
+	}
+	m, err := b.current()
+	if err != nil {
+		return nil, err
+	}
+	if m.raw == "" {
+		data, _ := m.MarshalJSON()
+		m.raw = string(data)
+	}
+	return m, nil
+}
+
+func cellField(id string) string { return "cells[" + quote(id) + "]" }
+
 func (b *Builder) cellIndex(id string) (int, error) {
-	i, ok := slices.BinarySearchFunc(b.cells, id, func(c Cell, id string) int { return cmpString(c.ID, id) })
+	i, ok := slices.BinarySearchFunc(b.cells, id, func(c Cell, id string) int { return strings.Compare(c.ID, id) })
 	if !ok {
-		return 0, fieldErr(ErrUnknownCell, "cells", id, "cell %q is not defined", shorten(id))
+		return 0, fieldErr(ErrUnknownCell, cellField(id), id, "cell %s is not defined", quote(id))
 	}
 	return i, nil
 }
 
-func cmpString(a, b string) int { return strings.Compare(a, b) }
-
-// eligibleAfter counts the active cells with positive weight if cell id had
-// the given state and weight.
-func (b *Builder) eligibleAfter(id string, s State, w float64) int {
-	n := 0
-	for _, c := range b.cells {
-		if c.ID == id {
-			c.State, c.Weight = s, w
-		}
-		if c.State == Active && c.Weight > 0 {
-			n++
-		}
-	}
-	return n
+// SetSeed sets the key hash seed. Every key may change bucket, and so home.
+func (b *Builder) SetSeed(seed uint64) {
+	b.ready()
+	b.seed = seed
+	b.edit()
 }
 
-// AddCell adds a cell. Its weight defaults to 1 when zero is not meant:
-// pass the weight explicitly; a zero Weight is kept as 0.
-func (b *Builder) AddCell(c Cell) error {
-	if err := checkCellID(c.ID); err != nil {
-		return fieldErr(ErrCellID, "cells", c.ID, "%s", err)
-	}
-	if _, err := b.cell(c.ID); err == nil {
-		return fieldErr(ErrDuplicateCell, "cells", c.ID, "")
-	}
-	if err := checkWeight(c.Weight); err != nil {
+// SetBuckets sets the number of buckets of a derived table (1 to
+// MaxBuckets); keys may change home. An explicit table keeps its bucket
+// count: the error matches ErrEdit.
+func (b *Builder) SetBuckets(n int) error {
+	b.ready()
+	if err := checkBuckets(n); err != nil {
 		return err
 	}
-	if c.State > Canary {
-		return fieldErr(ErrState, "cells", c.State.String(), "")
+	if b.table != nil {
+		return fieldErr(ErrEdit, "buckets", strconv.Itoa(n), "an explicit table keeps its %d buckets", b.buckets)
 	}
-	for _, e := range c.Endpoints {
-		if checkEndpoint(e.URL) != nil {
-			return fieldErr(ErrEndpoint, "cells", e.URL, "")
-		}
-	}
-	c = c.clone()
-	i, _ := slices.BinarySearchFunc(b.cells, c.ID, func(x Cell, id string) int { return cmpString(x.ID, id) })
-	b.cells = slices.Insert(b.cells, i, c)
+	b.buckets = n
+	b.edit()
 	return nil
 }
 
-func checkWeight(w float64) error {
-	if math.IsNaN(w) || math.IsInf(w, 0) || w < 0 {
-		return fieldErr(ErrWeight, "weight", fmt.Sprint(w), "")
+// SetShardSize sets the number of cells in a key's shuffle shard: at least
+// 1 and at most Limits.MaxShardSize here; Build also wants at least that
+// many eligible cells.
+func (b *Builder) SetShardSize(k int) error {
+	b.ready()
+	if err := checkShardSize(k, b.lim); err != nil {
+		return err
 	}
+	b.shardSize = k
+	b.edit()
 	return nil
 }
 
-// RemoveCell removes a cell that nothing refers to any more: no table
-// bucket, override or migration.
+// AddCell adds a cell, as given: a zero Weight is weight 0 (the cell then
+// takes no derived buckets), and a zero State is Active.
+func (b *Builder) AddCell(c Cell) error {
+	b.ready()
+	if fe := checkCell(&c, b.lim); fe != nil {
+		fe.Field = cellField(c.ID) + fe.Field
+		return fe
+	}
+	i, found := slices.BinarySearchFunc(b.cells, c.ID, func(x Cell, id string) int { return strings.Compare(x.ID, id) })
+	if found {
+		return fieldErr(ErrDuplicateCell, cellField(c.ID), c.ID, "")
+	}
+	b.cells = slices.Insert(b.cells, i, c.clone())
+	b.edit()
+	return nil
+}
+
+// RemoveCell removes a cell that nothing names any more: no table bucket,
+// override or migration (the error matches ErrEdit).
 func (b *Builder) RemoveCell(id string) error {
+	b.ready()
 	i, err := b.cellIndex(id)
 	if err != nil {
 		return err
 	}
 	if slices.Contains(b.table, id) {
-		return fieldErr(ErrEdit, "table", id, "cell still owns table buckets: rebalance or migrate them first")
+		return fieldErr(ErrEdit, cellField(id), "", "the cell still owns table buckets: migrate them or Rebalance first")
 	}
 	for k, v := range b.overrides {
 		if v == id {
-			return fieldErr(ErrEdit, "overrides", id, "cell still holds pinned key %q", shorten(k))
+			return fieldErr(ErrEdit, cellField(id), "", "the cell still holds the pinned key %s", quote(k))
 		}
 	}
 	for _, g := range b.migs {
 		if g.From == id || g.To == id {
-			return fieldErr(ErrEdit, "migrations", id, "cell is in the migration of %s", g.subject())
+			return fieldErr(ErrEdit, cellField(id), "", "the cell is in the migration of %s", g.subject())
 		}
 	}
-	if b.eligibleAfter(id, Disabled, 0) == 0 {
-		return fieldErr(ErrNoEligible, "cells", id, "removing the last active cell")
-	}
-	if b.shardSize > b.eligibleAfter(id, Disabled, 0) {
-		return fieldErr(ErrShardSize, "cells", id, "fewer active cells than shardSize %d", b.shardSize)
-	}
 	b.cells = slices.Delete(b.cells, i, i+1)
+	b.edit()
 	return nil
 }
 
-// SetState changes a cell's state. A cell named by the table or a migration
-// cannot become a canary, and the last active cell cannot leave.
-func (b *Builder) SetState(id string, s State) error {
-	c, err := b.cell(id)
+// setCell replaces cell id by f of a copy of it, checked as Parse checks a
+// cell.
+func (b *Builder) setCell(id string, f func(c *Cell)) error {
+	i, err := b.cellIndex(id)
 	if err != nil {
 		return err
 	}
-	if s > Canary {
-		return fieldErr(ErrState, "cells", s.String(), "")
+	c := b.cells[i]
+	f(&c)
+	if fe := checkCell(&c, b.lim); fe != nil {
+		fe.Field = cellField(id) + fe.Field
+		return fe
 	}
-	if s == Canary && b.referenced(id) {
-		return fieldErr(ErrCellUse, "cells", id, "a canary cell is reached only through overrides, and this one is in the table or a migration")
-	}
-	if n := b.eligibleAfter(id, s, c.Weight); n == 0 || n < b.shardSize {
-		return fieldErr(ErrNoEligible, "cells", id, "state %s leaves %d active cells", s, n)
-	}
-	c.State = s
+	b.cells[i] = c
+	b.edit()
 	return nil
 }
 
-func (b *Builder) referenced(id string) bool {
-	return slices.Contains(b.table, id) || slices.ContainsFunc(b.migs, func(g Migration) bool { return g.From == id || g.To == id })
+// SetState changes a cell's state.
+func (b *Builder) SetState(id string, s State) error {
+	b.ready()
+	return b.setCell(id, func(c *Cell) { c.State = s })
 }
 
 // SetWeight changes a cell's weight: its share of derived buckets and shard
 // slots. Weight 0 drains it gradually from derived placement.
 func (b *Builder) SetWeight(id string, w float64) error {
-	c, err := b.cell(id)
-	if err != nil {
-		return err
-	}
-	if err := checkWeight(w); err != nil {
-		return err
-	}
-	if n := b.eligibleAfter(id, c.State, w); n == 0 || n < b.shardSize {
-		return fieldErr(ErrNoEligible, "cells", id, "weight %v leaves %d active cells", w, n)
-	}
-	c.Weight = w
-	return nil
+	b.ready()
+	return b.setCell(id, func(c *Cell) { c.Weight = w })
 }
 
-// SetEndpoints replaces a cell's endpoints.
+// SetZone changes a cell's zone.
+func (b *Builder) SetZone(id, zone string) error {
+	b.ready()
+	return b.setCell(id, func(c *Cell) { c.Zone = zone })
+}
+
+// SetEndpoints replaces a cell's endpoints with a copy of eps.
 func (b *Builder) SetEndpoints(id string, eps []Endpoint) error {
-	c, err := b.cell(id)
-	if err != nil {
-		return err
-	}
-	for _, e := range eps {
-		if checkEndpoint(e.URL) != nil {
-			return fieldErr(ErrEndpoint, "endpoints", e.URL, "")
-		}
-	}
-	c.Endpoints = slices.Clone(eps)
-	return nil
+	b.ready()
+	return b.setCell(id, func(c *Cell) { c.Endpoints = slices.Clone(eps) })
 }
 
-// SetLabels replaces a cell's labels.
+// SetLabels replaces a cell's labels with a copy of labels.
 func (b *Builder) SetLabels(id string, labels map[string]string) error {
-	c, err := b.cell(id)
-	if err != nil {
-		return err
+	b.ready()
+	return b.setCell(id, func(c *Cell) { c.Labels = maps.Clone(labels) })
+}
+
+// checkPin checks a key and the cell it is to be pinned to.
+func (b *Builder) checkPin(key, cell string) error {
+	if fe := checkKey(key, b.lim); fe != nil {
+		fe.Field = overrideField(key)
+		return fe
 	}
-	c.Labels = maps.Clone(labels)
-	return nil
+	_, err := b.cellIndex(cell)
+	return err
+}
+
+func (b *Builder) keyMigration(key string) int {
+	return slices.IndexFunc(b.migs, func(g Migration) bool { return g.Key == key })
 }
 
 // Pin sends key to cell whatever the table says: a dedicated tenant, a test
-// key, canary traffic. The cell must not be disabled, and the key must not
-// be migrating.
+// key, canary traffic, or (to a disabled cell) a suspended tenant. A key that
+// is migrating cannot be pinned (ErrConflict): advance or roll back its
+// migration first.
 func (b *Builder) Pin(key, cell string) error {
-	if err := b.checkPinTarget(key, cell); err != nil {
+	b.ready()
+	if err := b.checkPin(key, cell); err != nil {
 		return err
 	}
-	if slices.ContainsFunc(b.migs, func(g Migration) bool { return g.Key == key }) {
-		return fieldErr(ErrConflict, "overrides", key, "key is migrating: advance or roll back its migration first")
+	if b.keyMigration(key) >= 0 {
+		return fieldErr(ErrConflict, overrideField(key), "", "the key is migrating: advance or roll back its migration first")
 	}
 	b.overrides[key] = cell
+	b.keyEdit(key)
 	return nil
 }
 
-func (b *Builder) checkPinTarget(key, cell string) error {
-	if err := checkKey(key, Limits{}.withDefaults()); err != nil {
-		return fieldErr(ErrSyntax, "overrides", "", "%s", err)
-	}
-	c, err := b.cell(cell)
-	if err != nil {
-		return err
-	}
-	if c.State == Disabled {
-		return fieldErr(ErrCellUse, "overrides", cell, "cannot pin a key to a disabled cell")
-	}
-	return nil
-}
-
-// Unpin removes key's override; the key returns to its table home.
+// Unpin removes key's override; the key returns to its table home, or to
+// its bucket's migration.
 func (b *Builder) Unpin(key string) error {
+	b.ready()
 	if _, ok := b.overrides[key]; !ok {
-		return fieldErr(ErrNotFound, "overrides", key, "key is not pinned")
+		return fieldErr(ErrNotFound, overrideField(key), "", "the key is not pinned")
 	}
 	delete(b.overrides, key)
+	b.keyEdit(key)
 	return nil
 }
 
@@ -245,106 +371,73 @@ func (b *Builder) Unpin(key string) error {
 // the emergency move of a poison tenant onto an isolation cell, where
 // stopping the damage matters more than the continuity of the key's data.
 func (b *Builder) Quarantine(key, cell string) error {
-	if err := b.checkPinTarget(key, cell); err != nil {
+	b.ready()
+	if err := b.checkPin(key, cell); err != nil {
 		return err
 	}
-	b.migs = slices.DeleteFunc(b.migs, func(g Migration) bool { return g.Key == key })
+	if i := b.keyMigration(key); i >= 0 {
+		b.migs = slices.Delete(b.migs, i, i+1)
+	}
 	b.overrides[key] = cell
+	b.keyEdit(key)
 	return nil
 }
 
-// home returns the cell the table gives a key.
-func (b *Builder) home(key string) (string, error) {
-	h := ring.Hash(b.seed, key)
-	bucket := int(h % uint64(b.buckets))
-	if b.table != nil {
-		return b.table[bucket], nil
-	}
-	r, err := b.ring()
-	if err != nil {
-		return "", err
-	}
-	return r.Member(r.Owner(ring.BucketHash(bucket))).ID, nil
-}
-
-// ring returns the derived-placement ring of the current cells.
-func (b *Builder) ring() (*ring.Ring, error) {
-	members := make([]ring.Member, len(b.cells))
-	for i, c := range b.cells {
-		members[i] = ring.Member{ID: c.ID, Zone: c.Zone}
-		if c.State == Active {
-			members[i].Weight = c.Weight
-		}
-	}
-	r, err := ring.New(members)
-	if err != nil {
-		return nil, fieldErr(ErrNoEligible, "cells", "", "no active cell with positive weight")
-	}
-	return r, nil
-}
-
-func (b *Builder) checkTarget(to string) error {
-	c, err := b.cell(to)
-	if err != nil {
-		return err
-	}
-	switch c.State {
-	case Disabled:
-		return fieldErr(ErrCellUse, "migrations", to, "cannot migrate to a disabled cell")
-	case Canary:
-		return fieldErr(ErrCellUse, "migrations", to, "canary cells are reached only through overrides")
-	}
-	return nil
-}
-
-// MigrateKey starts moving key to cell to, from its current home, in phase
-// Copying. A pinned key's override gives way to the migration (Advance
-// writes it back, pointing at to, when the migration is done).
+// MigrateKey starts moving key to cell to, in phase Copying, from the home
+// that Locate gives the key now: its override, a bucket migration (after a
+// flip, the new cell) or its table bucket. The override of a pinned key
+// gives way to the migration; the migration ends with the key pinned again:
+// to To when it is done, to From when it is rolled back before the flip.
 func (b *Builder) MigrateKey(key, to string) error {
-	if err := checkKey(key, Limits{}.withDefaults()); err != nil {
-		return fieldErr(ErrMigration, "migrations", "", "%s", err)
+	b.ready()
+	field := "migrations[" + quote(key) + "]"
+	if fe := checkKey(key, b.lim); fe != nil {
+		fe.Field = field + ".key"
+		return fe
 	}
-	if err := b.checkTarget(to); err != nil {
+	if b.keyMigration(key) >= 0 {
+		return fieldErr(ErrConflict, field, "", "the key is already migrating")
+	}
+	m, err := b.currentFor(key)
+	if err != nil {
 		return err
 	}
-	if slices.ContainsFunc(b.migs, func(g Migration) bool { return g.Key == key }) {
-		return fieldErr(ErrConflict, "migrations", key, "key is already migrating")
-	}
-	from, pinned := b.overrides[key]
-	if !pinned {
-		var err error
-		if from, err = b.home(key); err != nil {
-			return err
-		}
-	}
+	from := m.cells[m.home(key)].ID
 	if from == to {
-		return fieldErr(ErrMigration, "migrations", to, "key %q already lives on this cell", shorten(key))
+		return fieldErr(ErrMigration, field+".to", to, "the key lives on this cell already")
 	}
-	if c, _ := b.cell(from); c.State == Canary {
-		return fieldErr(ErrCellUse, "migrations", from, "move a key off a canary cell with Pin")
+	g := Migration{Key: key, From: from, To: to, Phase: Copying}
+	if fe := m.checkMigration(&g, b.lim); fe != nil {
+		fe.Field = field + fe.Field
+		return fe
 	}
 	delete(b.overrides, key)
-	b.migs = append(b.migs, Migration{Key: key, From: from, To: to, Phase: Copying})
+	b.migs = append(b.migs, g)
+	b.keyEdit(key)
 	return nil
 }
 
 // MigrateBuckets starts moving the buckets of r to cell to, in phase
 // Copying: one migration for each run of buckets with one owner, skipping
-// buckets to already owns. The table must be explicit (see FreezeTable).
+// buckets to already owns. The table must be explicit (see FreezeTable), and
+// no bucket of r may be migrating already (ErrConflict).
 func (b *Builder) MigrateBuckets(r Range, to string) error {
+	b.ready()
+	field := "migrations[" + quote(r.String()) + "]"
 	if b.table == nil {
 		return fieldErr(ErrEdit, "table", "", "bucket migrations need an explicit table: FreezeTable first")
 	}
 	if r.Lo < 0 || r.Hi < r.Lo || r.Hi >= b.buckets {
-		return fieldErr(ErrMigration, "migrations", r.String(), "range outside buckets 0-%d", b.buckets-1)
-	}
-	if err := b.checkTarget(to); err != nil {
-		return err
+		return fieldErr(ErrMigration, field+".buckets", r.String(), "the range is not within buckets 0-%d", b.buckets-1)
 	}
 	for _, g := range b.migs {
 		if g.Key == "" && g.Buckets.Lo <= r.Hi && r.Lo <= g.Buckets.Hi {
-			return fieldErr(ErrConflict, "migrations", r.String(), "overlaps the migration of %s", g.subject())
+			return fieldErr(ErrConflict, field, "", "the range overlaps the migration of %s", g.subject())
 		}
+	}
+	m, err := b.current()
+	if err != nil {
+		return err
 	}
 	var runs []Migration
 	for bucket := r.Lo; bucket <= r.Hi; bucket++ {
@@ -359,172 +452,159 @@ func (b *Builder) MigrateBuckets(r Range, to string) error {
 		runs = append(runs, Migration{Buckets: Range{bucket, bucket}, From: from, To: to, Phase: Copying})
 	}
 	if len(runs) == 0 {
-		return fieldErr(ErrMigration, "migrations", r.String(), "every bucket already belongs to %q", to)
+		return fieldErr(ErrMigration, field, "", "every bucket belongs to %s already", quote(to))
+	}
+	for i := range runs {
+		if fe := m.checkMigration(&runs[i], b.lim); fe != nil {
+			fe.Field = field + fe.Field
+			return fe
+		}
 	}
 	b.migs = append(b.migs, runs...)
+	b.edit()
 	return nil
 }
 
-// find returns the index of the migration with g's subject (its key, or its
-// bucket range).
+// find returns the index of the migration with g's subject: its key, or its
+// exact bucket range.
 func (b *Builder) find(g Migration) (int, error) {
 	i := slices.IndexFunc(b.migs, func(x Migration) bool {
 		return x.Key == g.Key && (g.Key != "" || x.Buckets == g.Buckets)
 	})
 	if i < 0 {
-		return 0, fieldErr(ErrNotFound, "migrations", g.subject(), "no such migration (finished or never started)")
+		return 0, fieldErr(ErrNotFound, "migrations", g.subject(), "no migration of %s (finished or never started)", g.subject())
 	}
 	return i, nil
 }
 
+// changed records an edit of migration g.
+func (b *Builder) changed(g Migration) {
+	if g.Key != "" {
+		b.keyEdit(g.Key)
+	} else {
+		b.edit()
+	}
+}
+
 // Advance moves a migration, named by its key or bucket range, one phase on:
-// Copying to Frozen to Flipped; from Flipped it finishes: the key's override
-// (or the buckets' table entries) now name the new cell, and the migration
+// Copying to Frozen to Flipped. From Flipped it finishes: the key is pinned
+// to the new cell (or the buckets' table entries name it), and the migration
 // is gone. Advancing a finished migration is ErrNotFound.
 func (b *Builder) Advance(g Migration) error {
+	b.ready()
 	i, err := b.find(g)
 	if err != nil {
 		return err
 	}
 	m := &b.migs[i]
-	if m.Phase < Flipped {
+	g = *m
+	switch {
+	case m.Phase < Flipped:
 		m.Phase++
-		return nil
-	}
-	if m.Key != "" {
+	case m.Key != "":
 		b.overrides[m.Key] = m.To
-	} else {
+		b.migs = slices.Delete(b.migs, i, i+1)
+	default:
 		for bucket := m.Buckets.Lo; bucket <= m.Buckets.Hi; bucket++ {
 			b.table[bucket] = m.To
 		}
+		b.migs = slices.Delete(b.migs, i, i+1)
 	}
-	b.migs = slices.Delete(b.migs, i, i+1)
+	b.changed(g)
 	return nil
 }
 
-// Rollback undoes a migration. Before the flip the old cell never stopped
-// being authoritative, so the migration simply ends. After the flip the new
-// cell has taken writes: the migration turns around (from the new cell back
-// to the old, in phase Copying) and finishes like any other.
+// Rollback undoes a migration, leaving its keys on the cell that holds their
+// data. Before the flip the old cell never stopped being authoritative: the
+// migration ends, a key is pinned to its From cell (restoring the override
+// a pinned key had, and keeping any other key on its data if the table has
+// changed since), and buckets stay with their owner in the table. After the
+// flip the new cell has taken writes: the migration turns around, from the
+// new cell back to the old in phase Copying (the buckets' table entries now
+// name the new cell), and finishes like any other.
 func (b *Builder) Rollback(g Migration) error {
+	b.ready()
 	i, err := b.find(g)
 	if err != nil {
 		return err
 	}
 	m := &b.migs[i]
-	if m.Phase < Flipped {
+	g = *m
+	switch {
+	case m.Phase < Flipped && m.Key != "":
+		b.overrides[m.Key] = m.From
 		b.migs = slices.Delete(b.migs, i, i+1)
-		return nil
+	case m.Phase < Flipped:
+		b.migs = slices.Delete(b.migs, i, i+1)
+	default:
+		if m.Key == "" {
+			for bucket := m.Buckets.Lo; bucket <= m.Buckets.Hi; bucket++ {
+				b.table[bucket] = m.To
+			}
+		}
+		m.From, m.To, m.Phase = m.To, m.From, Copying
 	}
-	m.From, m.To, m.Phase = m.To, m.From, Copying
+	b.changed(g)
 	return nil
 }
 
 // FreezeTable makes the derived table explicit, bucket for bucket: no key
 // moves, and from then on only the control plane changes the table.
 func (b *Builder) FreezeTable() error {
+	b.ready()
 	if b.table != nil {
-		return fieldErr(ErrEdit, "table", "", "the table is already explicit")
+		return fieldErr(ErrEdit, "table", "", "the table is explicit already")
 	}
-	r, err := b.ring()
+	m, err := b.current()
 	if err != nil {
 		return err
 	}
 	b.table = make([]string, b.buckets)
 	for i := range b.table {
-		b.table[i] = r.Member(r.Owner(ring.BucketHash(i))).ID
+		o, _ := m.table.BucketOwner(i)
+		b.table[i] = m.cells[o].ID
 	}
+	b.edit()
 	return nil
 }
 
 // Rebalance plans the fewest bucket moves that bring every active cell
 // within one bucket of its weighted share of an explicit table, and cells
-// that are not active to none, and starts each as a bucket migration in
-// phase Copying: no key moves until the migrations advance. It returns the
-// number of buckets to move. Bucket migrations already under way must finish
-// first.
+// that are not active, or of weight 0, to none (ring.Table.Rebalance over
+// the ring Locate uses), and starts each as a bucket migration in phase
+// Copying: no key moves until the migrations advance. It returns the number
+// of buckets to move. Bucket migrations already under way must finish
+// first (ErrConflict).
 func (b *Builder) Rebalance() (int, error) {
+	b.ready()
 	if b.table == nil {
 		return 0, fieldErr(ErrEdit, "table", "", "rebalancing needs an explicit table: FreezeTable first")
 	}
 	if slices.ContainsFunc(b.migs, func(g Migration) bool { return g.Key == "" }) {
 		return 0, fieldErr(ErrConflict, "migrations", "", "bucket migrations are under way: finish them first")
 	}
-	r, err := b.ring()
+	m, err := b.current()
 	if err != nil {
 		return 0, err
 	}
-	owners := make([]int, b.buckets)
-	for i, id := range b.table {
-		owners[i], _ = r.Index(id)
-	}
-	t, err := ring.NewTableOwners(r, owners)
+	_, moves, err := m.table.Rebalance(m.ring)
 	if err != nil {
 		return 0, fieldErr(ErrTable, "table", "", "%v", err)
 	}
-	_, moves, err := t.Rebalance(r)
-	if err != nil {
-		return 0, fieldErr(ErrTable, "table", "", "%v", err)
-	}
+	var runs []Migration
 	for _, mv := range moves {
-		if n := len(b.migs); n > 0 {
-			last := &b.migs[n-1]
-			if last.Key == "" && last.From == mv.From && last.To == mv.To && last.Buckets.Hi == mv.Bucket-1 {
+		if n := len(runs); n > 0 {
+			last := &runs[n-1]
+			if last.From == mv.From && last.To == mv.To && last.Buckets.Hi == mv.Bucket-1 {
 				last.Buckets.Hi = mv.Bucket
 				continue
 			}
 		}
-		b.migs = append(b.migs, Migration{Buckets: Range{mv.Bucket, mv.Bucket}, From: mv.From, To: mv.To, Phase: Copying})
+		runs = append(runs, Migration{Buckets: Range{mv.Bucket, mv.Bucket}, From: mv.From, To: mv.To, Phase: Copying})
+	}
+	if len(runs) > 0 {
+		b.migs = append(b.migs, runs...)
+		b.edit()
 	}
 	return len(moves), nil
-}
-
-// Build validates the edited document and returns it as the next version of
-// the base map.
-func (b *Builder) Build() (*Map, error) {
-	d := &wireDoc{}
-	version := b.base.version + 1
-	seed := fmt.Sprintf("%#x", b.seed)
-	buckets, shardSize := b.buckets, b.shardSize
-	d.Version, d.Seed, d.Buckets, d.ShardSize = &version, &seed, &buckets, &shardSize
-	for _, c := range b.cells {
-		w, s := c.Weight, c.State.String()
-		wc := wireCell{ID: c.ID, Zone: c.Zone, Weight: &w, State: &s, Labels: c.Labels}
-		for _, e := range c.Endpoints {
-			wc.Endpoints = append(wc.Endpoints, wireEndpoint(e))
-		}
-		d.Cells = append(d.Cells, wc)
-	}
-	if b.table != nil {
-		for bucket := 0; bucket < len(b.table); {
-			end := bucket
-			for end+1 < len(b.table) && b.table[end+1] == b.table[bucket] {
-				end++
-			}
-			d.Table = append(d.Table, wireRange{Buckets: Range{bucket, end}.String(), Cell: b.table[bucket]})
-			bucket = end + 1
-		}
-	}
-	keys := slices.Sorted(maps.Keys(b.overrides))
-	d.Overrides = overrideList{keys: keys, cells: make([]string, len(keys))}
-	for i, k := range keys {
-		d.Overrides.cells[i] = b.overrides[k]
-	}
-	for _, g := range b.migs {
-		w := wireMigration{From: g.From, To: g.To, Phase: g.Phase.String()}
-		if g.Key != "" {
-			k := g.Key
-			w.Key = &k
-		} else {
-			r := g.Buckets.String()
-			w.Buckets = &r
-		}
-		d.Migrations = append(d.Migrations, w)
-	}
-	m, err := build(d, Limits{MaxCells: math.MaxInt, MaxOverrides: math.MaxInt, MaxMigrations: math.MaxInt}.withDefaults())
-	if err != nil {
-		return nil, err
-	}
-	m.raw, _ = m.MarshalJSON()
-	return m, nil
 }

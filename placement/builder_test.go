@@ -1,8 +1,10 @@
 package placement
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -27,9 +29,7 @@ func mustBuild(t testing.TB, b *Builder) *Map {
 func homes(t testing.TB, m *Map, n int) []string {
 	out := make([]string, n)
 	for i := range out {
-		var a Assignment
-		m.resolve(fmt.Sprintf("tenant-%d", i), &a)
-		out[i] = a.Cell
+		out[i] = m.cells[m.home(fmt.Sprintf("tenant-%d", i))].ID
 	}
 	return out
 }
@@ -37,9 +37,12 @@ func homes(t testing.TB, m *Map, n int) []string {
 // TestBuilderRefusals: every refused edit returns its sentinel and leaves the
 // builder as it was: the built map is byte for byte the unedited one.
 func TestBuilderRefusals(t *testing.T) {
-	base := mustParse(t, fleetDoc(4, `, "overrides": {"pinned": "c01"}, "migrations": [{"key": "moving", "from": "c00", "to": "c02", "phase": "flipped"}]`))
+	base := mustParse(t, fleetDoc(5, `, "overrides": {"pinned": "c01"}, "migrations": [{"key": "moving", "from": "c00", "to": "c02", "phase": "flipped"}]`))
 	b := NewBuilder(base)
-	want, _ := mustBuild(t, NewBuilder(base)).MarshalJSON()
+	want := mustBuild(t, NewBuilder(base)).Bytes()
+	if err := b.SetState("c04", Canary); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		edit func() error
@@ -47,58 +50,162 @@ func TestBuilderRefusals(t *testing.T) {
 	}{
 		{"add duplicate", func() error { return b.AddCell(Cell{ID: "c00", Weight: 1}) }, ErrDuplicateCell},
 		{"add bad ID", func() error { return b.AddCell(Cell{ID: "", Weight: 1}) }, ErrCellID},
+		{"add ID with a slash", func() error { return b.AddCell(Cell{ID: "a/b", Weight: 1}) }, ErrCellID},
 		{"add bad weight", func() error { return b.AddCell(Cell{ID: "x", Weight: -2}) }, ErrWeight},
+		{"add tiny weight", func() error { return b.AddCell(Cell{ID: "x", Weight: 1e-300}) }, ErrWeight},
+		{"add bad state", func() error { return b.AddCell(Cell{ID: "x", Weight: 1, State: 9}) }, ErrState},
+		{"add bad zone", func() error { return b.AddCell(Cell{ID: "x", Weight: 1, Zone: "z\xff"}) }, ErrUTF8},
 		{"add bad endpoint", func() error { return b.AddCell(Cell{ID: "x", Weight: 1, Endpoints: []Endpoint{{URL: "nope"}}}) }, ErrEndpoint},
+		{"add endpoint with query", func() error {
+			return b.AddCell(Cell{ID: "x", Weight: 1, Endpoints: []Endpoint{{URL: "https://x.internal?a=1"}}})
+		}, ErrEndpoint},
+		{"add bad label", func() error { return b.AddCell(Cell{ID: "x", Weight: 1, Labels: map[string]string{"k": "\xfe"}}) }, ErrUTF8},
 		{"remove unknown", func() error { return b.RemoveCell("zz") }, ErrUnknownCell},
 		{"remove pinned target", func() error { return b.RemoveCell("c01") }, ErrEdit},
 		{"remove migrating", func() error { return b.RemoveCell("c02") }, ErrEdit},
 		{"state unknown cell", func() error { return b.SetState("zz", Draining) }, ErrUnknownCell},
-		{"canary in migration", func() error { return b.SetState("c02", Canary) }, ErrCellUse},
+		{"state out of range", func() error { return b.SetState("c00", 7) }, ErrState},
 		{"weight NaN", func() error { return b.SetWeight("c00", nan()) }, ErrWeight},
+		{"weight huge", func() error { return b.SetWeight("c00", 1e307) }, ErrWeight},
 		{"endpoints bad", func() error { return b.SetEndpoints("c00", []Endpoint{{URL: "ftp://x"}}) }, ErrEndpoint},
+		{"labels bad", func() error { return b.SetLabels("c00", map[string]string{"\xff": "v"}) }, ErrUTF8},
+		{"zone bad", func() error { return b.SetZone("c00", "\xff") }, ErrUTF8},
 		{"pin unknown cell", func() error { return b.Pin("k", "zz") }, ErrUnknownCell},
 		{"pin migrating key", func() error { return b.Pin("moving", "c03") }, ErrConflict},
-		{"pin empty key", func() error { return b.Pin("", "c03") }, ErrSyntax},
+		{"pin empty key", func() error { return b.Pin("", "c03") }, ErrKey},
+		{"pin long key", func() error { return b.Pin(strings.Repeat("k", 1025), "c03") }, ErrLimit},
+		{"pin bad key", func() error { return b.Pin("k\xff", "c03") }, ErrUTF8},
+		{"quarantine unknown cell", func() error { return b.Quarantine("k", "zz") }, ErrUnknownCell},
 		{"unpin unknown", func() error { return b.Unpin("nobody") }, ErrNotFound},
 		{"migrate twice", func() error { return b.MigrateKey("moving", "c03") }, ErrConflict},
 		{"migrate to unknown", func() error { return b.MigrateKey("k", "zz") }, ErrUnknownCell},
+		{"migrate to a canary", func() error { return b.MigrateKey("k", "c04") }, ErrCellUse},
+		{"migrate long key", func() error { return b.MigrateKey(strings.Repeat("k", 1025), "c03") }, ErrLimit},
+		{"migrate empty key", func() error { return b.MigrateKey("", "c03") }, ErrKey},
+		{"migrate to its home", func() error { return b.MigrateKey("pinned", "c01") }, ErrMigration},
 		{"migrate buckets, derived", func() error { return b.MigrateBuckets(Range{0, 9}, "c03") }, ErrEdit},
 		{"advance unknown", func() error { return b.Advance(Migration{Key: "nobody"}) }, ErrNotFound},
 		{"rollback unknown", func() error { return b.Rollback(Migration{Key: "nobody"}) }, ErrNotFound},
 		{"rebalance derived", func() error { _, err := b.Rebalance(); return err }, ErrEdit},
+		{"buckets out of range", func() error { return b.SetBuckets(0) }, ErrBuckets},
+		{"shard size 0", func() error { return b.SetShardSize(0) }, ErrShardSize},
+		{"shard size over the limit", func() error { return b.SetShardSize(65) }, ErrLimit},
 	} {
 		if err := tc.edit(); !errors.Is(err, tc.err) {
 			t.Errorf("%s: error %v; want %v", tc.name, err, tc.err)
 		}
 	}
-	// Disable a cell, then refuse to migrate to it.
-	if err := b.SetState("c03", Disabled); err != nil {
+	if err := b.SetState("c04", Active); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.MigrateKey("k", "c03"); !errors.Is(err, ErrCellUse) {
-		t.Errorf("migrate to a disabled cell: %v; want ErrCellUse", err)
-	}
-	if err := b.SetState("c03", Active); err != nil {
-		t.Fatal(err)
-	}
-	got, _ := mustBuild(t, b).MarshalJSON()
-	if string(got) != string(want) {
+	if got := mustBuild(t, b).Bytes(); string(got) != string(want) {
 		t.Errorf("refused edits changed the map:\n%s\nwant\n%s", got, want)
 	}
-	// The last active cell cannot leave.
-	one := NewBuilder(mustParse(t, fleetDoc(1, "")))
-	if err := one.SetState("c00", Draining); !errors.Is(err, ErrNoEligible) {
-		t.Errorf("draining the last cell: %v; want ErrNoEligible", err)
+	// An explicit table keeps its bucket count, and refuses bucket ranges
+	// out of it or that overlap a migration.
+	e := NewBuilder(base)
+	if err := e.FreezeTable(); err != nil {
+		t.Fatal(err)
 	}
-	if err := one.SetWeight("c00", 0); !errors.Is(err, ErrNoEligible) {
-		t.Errorf("weight 0 on the last cell: %v; want ErrNoEligible", err)
+	for _, tc := range []struct {
+		name string
+		edit func() error
+		err  error
+	}{
+		{"buckets of an explicit table", func() error { return e.SetBuckets(64) }, ErrEdit},
+		{"range out of the table", func() error { return e.MigrateBuckets(Range{16000, 16384}, "c03") }, ErrMigration},
+		{"range backwards", func() error { return e.MigrateBuckets(Range{9, 2}, "c03") }, ErrMigration},
+		{"second freeze", func() error { return e.FreezeTable() }, ErrEdit},
+		{"overlapping migrations", func() error {
+			if err := e.MigrateBuckets(Range{0, 99}, "c03"); err != nil {
+				return err
+			}
+			return e.MigrateBuckets(Range{50, 60}, "c04")
+		}, ErrConflict},
+		{"remove a table owner", func() error { return e.RemoveCell("c00") }, ErrEdit},
+	} {
+		if err := tc.edit(); !errors.Is(err, tc.err) {
+			t.Errorf("%s: error %v; want %v", tc.name, err, tc.err)
+		}
 	}
 }
 
 func nan() float64 { var z float64; return z / z }
 
+// TestBuilderDocumentRules: the rules that concern the whole document are
+// Build's, and Build refuses a draft with the error Parse gives the same
+// document, under the same limits.
+func TestBuilderDocumentRules(t *testing.T) {
+	base := mustParse(t, fleetDoc(3, ""))
+	frozen := NewBuilder(base)
+	if err := frozen.FreezeTable(); err != nil {
+		t.Fatal(err)
+	}
+	explicit := mustBuild(t, frozen)
+	for _, tc := range []struct {
+		name  string
+		base  *Map
+		edit  func(b *Builder) error
+		err   error
+		field string
+	}{
+		{"last active cell drained", base, func(b *Builder) error {
+			return errors.Join(b.SetState("c00", Draining), b.SetState("c01", Disabled), b.SetWeight("c02", 0))
+		}, ErrNoEligible, "cells"},
+		{"shard over the eligible cells", base, func(b *Builder) error {
+			return errors.Join(b.SetShardSize(3), b.SetState("c01", Draining))
+		}, ErrShardSize, "shardSize"},
+		{"canary in the table", explicit, func(b *Builder) error { return b.SetState("c01", Canary) }, ErrCellUse, ".cell"},
+		{"canary in a migration", base, func(b *Builder) error {
+			return errors.Join(b.MigrateKey("tenant-1", "c02"), b.SetState("c02", Canary))
+		}, ErrCellUse, "migrations[0]"},
+	} {
+		b := NewBuilder(tc.base)
+		if err := tc.edit(b); err != nil {
+			t.Fatalf("%s: edits refused: %v", tc.name, err)
+		}
+		_, err := b.Build()
+		if !errors.Is(err, tc.err) || !strings.Contains(err.Error(), tc.field) {
+			t.Errorf("%s: Build error %v; want %v naming %s", tc.name, err, tc.err, tc.field)
+		}
+		// The same document, written out by hand, is refused by Parse alike.
+		data, merr := b.cellsDocument()
+		if merr != nil {
+			t.Fatal(merr)
+		}
+		if _, perr := Parse(data); perr == nil || perr.Error() != err.Error() {
+			t.Errorf("%s: Parse error %v; Build error %v", tc.name, perr, err)
+		}
+	}
+}
+
+// cellsDocument writes the builder's draft as a JSON document with
+// encoding/json, bypassing build: what a control plane that skipped the
+// Builder's checks would publish.
+func (b *Builder) cellsDocument() ([]byte, error) {
+	d := &diffDoc{Version: b.next, Seed: fmt.Sprintf("%#x", b.seed), Buckets: b.buckets, ShardSize: b.shardSize, Overrides: b.overrides}
+	for _, c := range b.cells {
+		dc := diffCell{ID: c.ID, Zone: c.Zone, Weight: c.Weight, State: c.State.String(), Labels: c.Labels}
+		for _, e := range c.Endpoints {
+			dc.Endpoints = append(dc.Endpoints, diffEndpoint(e))
+		}
+		d.Cells = append(d.Cells, dc)
+	}
+	for _, r := range b.document(b.next).table {
+		d.Table = append(d.Table, diffRange{r.Range.String(), r.Cell})
+	}
+	for _, g := range b.migs {
+		dm := diffMig{Key: g.Key, From: g.From, To: g.To, Phase: g.Phase.String()}
+		if g.Key == "" {
+			dm.Buckets = g.Buckets.String()
+		}
+		d.Migrations = append(d.Migrations, dm)
+	}
+	return json.Marshal(d)
+}
+
 // TestKeyMigration walks a key through every phase, checking Locate and Owns
-// for both cells at each, then rolls another back after its flip.
+// for both cells at each, then rolls another back before and after its flip.
 func TestKeyMigration(t *testing.T) {
 	m := mustParse(t, fleetDoc(5, ""))
 	a, _ := m.Locate("tenant-7")
@@ -151,22 +258,31 @@ func TestKeyMigration(t *testing.T) {
 		t.Errorf("advancing a finished migration: %v; want ErrNotFound", err)
 	}
 
-	// Rollback before the flip ends the migration; after, it turns around.
+	// Rollback before the flip ends the migration and keeps the key on its
+	// old cell, pinned; after the flip, it turns around.
 	rb := NewBuilder(m)
 	rb.MigrateKey("tenant-7", to)
 	rb.Advance(g)
-	if err := rb.Rollback(g); err != nil || len(mustBuild(t, rb).Migrations()) != 0 {
-		t.Errorf("rollback of a frozen migration: %v", err)
+	if err := rb.Rollback(g); err != nil {
+		t.Fatal(err)
 	}
+	back := mustBuild(t, rb)
+	if a, _ := back.Locate("tenant-7"); len(back.Migrations()) != 0 || a.Cell != from || a.Reason != ReasonOverride {
+		t.Errorf("rollback of a frozen migration: %+v, %v; want tenant-7 pinned to %s", a, back.Migrations(), from)
+	}
+	rb.Unpin("tenant-7")
 	rb.MigrateKey("tenant-7", to)
 	rb.Advance(g)
 	rb.Advance(g)
 	if err := rb.Rollback(g); err != nil {
 		t.Fatal(err)
 	}
-	back := mustBuild(t, rb).Migrations()
-	if len(back) != 1 || back[0].From != to || back[0].To != from || back[0].Phase != Copying {
-		t.Errorf("rollback after the flip: %+v; want %s → %s copying", back, to, from)
+	turned := mustBuild(t, rb)
+	if got := turned.Migrations(); len(got) != 1 || got[0].From != to || got[0].To != from || got[0].Phase != Copying {
+		t.Errorf("rollback after the flip: %+v; want %s → %s copying", got, to, from)
+	}
+	if a, _ := turned.Locate("tenant-7"); a.Cell != to || !slices.Equal(a.Read, []string{to}) || !a.Writable {
+		t.Errorf("after rolling back a flipped migration: %+v; want home %s, where the writes went", a, to)
 	}
 }
 

@@ -413,9 +413,10 @@ func homeOf(m *Map, key string) string {
 	if m == nil {
 		return ""
 	}
-	var a Assignment
-	m.resolve(key, &a)
-	return a.Cell
+	if c := m.home(key); c >= 0 {
+		return m.cells[c].ID
+	}
+	return ""
 }
 
 // String returns a one-line summary, such as

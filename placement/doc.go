@@ -2,12 +2,11 @@
 // that tells every client process, and every cell, which cell owns each key.
 //
 // A Map is parsed strictly from JSON (Parse, ParseWith), is immutable and
-// safe for concurrent use, and answers Locate in tens of nanoseconds without
-// allocating. A control plane edits it with a Builder, compares versions with
-// Diff, and publishes it; clients follow it through a Source and keep the
-// last good copy on disk (SaveFile, LoadFile). The package does no I/O and
-// starts no goroutines except in the sources, which run in the caller's
-// goroutine under a context.
+// safe for concurrent use, and answers AppendLocate in tens of nanoseconds
+// without allocating. A control plane edits it with a Builder and compares
+// versions with Diff. The package is pure: it does no I/O, reads no clock
+// and starts no goroutines; package placement/source reads maps from files
+// and HTTP and keeps the last good copy on disk.
 //
 // # Placement
 //
@@ -24,16 +23,31 @@
 //     rule bit for bit). Adding a cell to a derived table moves about
 //     B/(N+1) buckets, all to it; removing one moves only its buckets.
 //
-// With shardSize k > 1 a key also gets a shuffle shard: its home followed by
-// k−1 active cells chosen for the key (not its bucket) by ring.ShardFrom,
-// spread over zones.
+// The empty key has no cell (ErrNoKey). With shardSize k > 1 a key also
+// gets a shuffle shard: its home followed by k−1 active cells chosen for the
+// key (not its bucket) by ring.ShardFrom, spread over zones. A key whose
+// home is disabled gets its shard too, with the error, so that stateless
+// callers can fail over along Shard[1:]; OwnsShard lets those cells accept
+// it.
 //
 // Cell states: active cells take derived buckets and shard slots; draining
 // cells keep the keys that an explicit table or an override gives them;
 // disabled cells serve nothing (Locate fails fast with ErrCellDisabled);
 // canary cells are reached only through overrides. A weight of 0 leaves
 // derived placement like draining, so a gradual drain is a series of weight
-// steps.
+// steps. Overrides and migrations may name a cell in any state but canary
+// migrations: pinning a key to a disabled cell suspends it, and disabling a
+// cell keeps its pinned keys where their data is.
+//
+// # Routing without allocating
+//
+// AppendLocate appends an Assignment's Read and Shard to a caller's buffer
+// (Go's append convention); Read and Shard never share memory with the Map,
+// so a caller may sort or append to them. Locate is AppendLocate(nil, key).
+// NumCells, AppendCellIDs, CellState, CellZone and AppendEndpoints answer
+// the other questions of a router, and Owns, OwnsWrite and OwnsShard those
+// of a cell's guard, without allocating. Every method of a nil or zero *Map
+// gives its documented zero answer, or ErrNoMap.
 //
 // # Migrations
 //
@@ -45,28 +59,64 @@
 //
 // A migration names a key or a range of buckets. Bucket migrations need an
 // explicit table, and their from cell must own every bucket of the range;
-// canary cells take part in neither tables nor migrations. Keys of
-// overrides and migrations are non-empty UTF-8, at most Limits.MaxKeyBytes.
-// Builder.Advance moves a migration one phase on, and from flipped finishes
-// it; Builder.Rollback undoes one. Owns and OwnsWrite give cells the same
-// answers for the requests they receive.
+// canary cells take part in neither tables nor migrations.
+// Builder.MigrateKey starts a key's migration from the home Locate gives it
+// now; Builder.Advance moves a migration one phase on, and from flipped
+// finishes it; Builder.Rollback undoes one, leaving the keys on the cell
+// that holds their data. Owns and OwnsWrite give cells the same answers for
+// the requests they receive.
 //
 // # The document
 //
-// One JSON object; schema.json (Schema) is its JSON Schema. Defaults: seed
-// "0", buckets 16384, shardSize 1, a cell's zone "", weight 1, state
-// "active"; no table means derived. The seed is a string (decimal or 0x-hex)
-// so that no reader loses bits. Parse refuses malformed JSON, unknown
-// fields, duplicate keys, a missing or zero version, bad seeds, bucket counts
-// outside [1, 2²⁰], shard sizes above the active cells, empty or duplicate
-// cell IDs, unknown states, negative or non-finite weights, maps without an
-// active cell, endpoints that are not absolute http(s) URLs, table ranges out
-// of bounds, overlapping or leaving gaps, references to undefined cells, keys
-// with both an override and a migration, and migrations to the same cell.
-// Each refusal is a *FieldError naming the field and the value and matching a
-// sentinel with errors.Is. Limits bound document size, cells, overrides,
-// migrations, key and label sizes and the work of deriving a table; an
-// optional detached ed25519 signature (Options.PublicKeys) refuses tampered
-// documents. MarshalJSON writes the canonical form: equal maps give equal
-// bytes.
+// One JSON object in UTF-8, without a byte order mark; schema.json (Schema)
+// is its JSON Schema. Defaults: seed "0", buckets 16384, shardSize 1, a
+// cell's zone "", weight 1, state "active"; no table means derived. The
+// seed is a string (decimal or 0x-hex) so that no reader loses bits. null
+// is not a value of any field.
+//
+// The strings of a document are kept exactly as written: a string that is
+// not valid UTF-8, or that escapes half of a UTF-16 surrogate pair, is
+// refused (ErrUTF8), never rewritten to U+FFFD, so two zones or keys that
+// differ only in invalid bytes never become one. A cell ID is an ASCII
+// letter or digit followed by up to 62 letters, digits, '.', '_' or '-'
+// (the pattern [A-Za-z0-9][A-Za-z0-9._-]{0,62}): safe unescaped in HTTP
+// headers, URL paths, logs and metric labels. Override and migration keys
+// are any non-empty UTF-8 of at most Limits.MaxKeyBytes. A weight is 0 or
+// within [MinWeight, MaxWeight] (see there why). An endpoint URL is
+// scheme://host[:port][/path-prefix], as Endpoint documents, with the
+// request's path appended to it.
+//
+// Parse refuses malformed JSON, unknown and repeated fields, values of the
+// wrong type, a missing or zero version, bad seeds, bucket counts outside
+// [1, 2²⁰], shard sizes above the active cells, bad or duplicate cell IDs,
+// unknown states, weights out of range, maps without an active cell,
+// endpoints of another form, table ranges out of bounds, overlapping or
+// leaving gaps, references to undefined cells, keys with both an override
+// and a migration, and migrations to the same cell. Each refusal is a
+// *FieldError naming the field (cells[3].weight, overrides["tenant-9"]) and
+// quoting the offending value as written, with what is expected: "placement:
+// seed: the seed is a string: a 64-bit integer in decimal, or in hex after
+// 0x: 12". It matches one sentinel with errors.Is, the same for one cause
+// wherever it occurs. An error message quotes at most MaxQuote bytes of any
+// value or key, so that messages stay short whatever the input.
+//
+// # Cost on hostile input
+//
+// Parse reads a document in one pass, checking each value where it stands,
+// and counts cells, endpoints, labels, table ranges, overrides and
+// migrations against Limits as it reads them: it stops at the first entry
+// over a limit, having spent no more than the entries before it. Parse
+// allocates in all at most 16 bytes for each byte of the document plus 16
+// bytes for each bucket (its peak memory is below that too), and a Map keeps
+// the document's text once, its strings sharing it. MarshalJSON writes the
+// canonical form: equal maps give equal bytes.
+//
+// # The Builder
+//
+// A Builder edits a draft of the next version and applies to it the code
+// Parse and Locate run: each edit checks the entries it writes with Parse's
+// rules, Build checks the whole draft with Parse's rules and the Builder's
+// Limits, and an edit that needs to know where a key lives asks the draft's
+// own Locate. Whatever Build accepts, Parse with the same limits accepts;
+// see Builder.
 package placement

@@ -74,3 +74,65 @@ func ExampleBuilder() {
 	// v43: reads [use1-c2], writes to use1-c2: true
 	// true
 }
+
+// The routing hot path: AppendLocate into a buffer on the stack does not
+// allocate, and the Assignment's slices are the caller's own.
+func ExampleMap_AppendLocate() {
+	m, err := placement.Parse([]byte(`{"version": 42, "seed": "0x9e3779b97f4a7c15", "shardSize": 2,
+	  "cells": [{"id": "use1-c1", "zone": "use1-az1"}, {"id": "use1-c2", "zone": "use1-az2"},
+	            {"id": "use1-c3", "zone": "use1-az3", "weight": 2}],
+	  "overrides": {"tenant-42": "use1-c3"}}`))
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	var buf [8]string // on the stack: no allocation
+	a, err := m.AppendLocate(buf[:0], "tenant-7")
+	if errors.Is(err, placement.ErrCellDisabled) {
+		return // fail fast: the key's home is disabled (a.Shard[1:] may take stateless calls)
+	}
+	fmt.Println(a.Cell, a.Shard, a.Reason, a.Version)
+	// Cells reject misrouted keys with the same map:
+	fmt.Println(m.OwnsWrite("use1-c3", "tenant-42"), m.OwnsShard(a.Shard[1], "tenant-7"))
+	_, err = m.AppendLocate(buf[:0], "")
+	fmt.Println(err)
+	// Output:
+	// use1-c3 [use1-c3 use1-c1] table 42
+	// true true
+	// placement: empty key
+}
+
+// A control plane builds a first map from Go values.
+func ExampleNewBuilder() {
+	b := placement.NewBuilder(nil)
+	b.SetSeed(0x9e3779b97f4a7c15)
+	if err := b.SetBuckets(1024); err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, id := range []string{"use1-c1", "use1-c2", "use1-c3"} {
+		err := b.AddCell(placement.Cell{ID: id, Zone: "use1-az" + id[len(id)-1:], Weight: 1,
+			Endpoints: []placement.Endpoint{{URL: "https://" + id + ".internal:8443"}}})
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+	}
+	if err := b.Pin("tenant-42", "use1-c3"); err != nil {
+		fmt.Println(err)
+		return
+	}
+	m, err := b.Build()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	again, err := placement.Parse(m.Bytes()) // what every client reads
+	fmt.Println(m.Version(), m.NumCells(), m.Overrides(), err, placement.Diff(m, again).Empty())
+
+	err = b.AddCell(placement.Cell{ID: "use1/c4", Weight: 1})
+	fmt.Println(err)
+	// Output:
+	// 1 3 1 <nil> true
+	// placement: cells["use1/c4"].id: a cell ID is 1 to 63 ASCII letters, digits, '.', '_' and '-', starting with a letter or digit: "use1/c4"
+}

@@ -4,11 +4,12 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
 // sentinels is every error Parse may return, wrapped.
-var sentinels = []error{ErrSyntax, ErrUnknownField, ErrDuplicateKey, ErrVersion, ErrSeed, ErrBuckets, ErrShardSize,
+var sentinels = []error{ErrSyntax, ErrUnknownField, ErrDuplicateKey, ErrType, ErrUTF8, ErrKey, ErrVersion, ErrSeed, ErrBuckets, ErrShardSize,
 	ErrCellID, ErrDuplicateCell, ErrState, ErrWeight, ErrNoEligible, ErrEndpoint, ErrTable, ErrUnknownCell,
 	ErrCellUse, ErrConflict, ErrMigration, ErrLimit, ErrSignature}
 
@@ -49,16 +50,34 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		a, err := m.Locate(key)
+		if key == "" {
+			if !errors.Is(err, ErrNoKey) {
+				t.Fatalf(`Locate("") = %v`, err)
+			}
+			return
+		}
 		if err != nil && !errors.Is(err, ErrCellDisabled) {
 			t.Fatalf("Locate(%q): %v", key, err)
 		}
-		if _, ok := m.Cell(a.Cell); !ok || len(a.Read) == 0 || a.Version != m.Version() {
+		if _, ok := m.Cell(a.Cell); !ok || len(a.Read) == 0 || a.Read[0] != a.Cell || a.Version != m.Version() {
 			t.Fatalf("Locate(%q) = %+v", key, a)
 		}
-		if err == nil && len(a.Shard) != 0 && (len(a.Shard) != m.ShardSize() || a.Shard[0] != a.Cell) {
+		if m.ShardSize() > 1 && (len(a.Shard) != m.ShardSize() || a.Shard[0] != a.Cell) {
 			t.Fatalf("Locate(%q) shard %v, home %s, size %d", key, a.Shard, a.Cell, m.ShardSize())
 		}
-		_ = m.Owns(a.Cell, key)
+		var buf [4]string
+		b, _ := m.AppendLocate(buf[:0], key)
+		if !slices.Equal(b.Read, a.Read) || !slices.Equal(b.Shard, a.Shard) {
+			t.Fatalf("AppendLocate(%q) = %+v; Locate = %+v", key, b, a)
+		}
+		for _, c := range a.Shard {
+			if !m.OwnsShard(c, key) && (c != a.Cell || err == nil) {
+				t.Fatalf("OwnsShard(%s, %q) = false for a member of its shard", c, key)
+			}
+		}
+		if m.Owns(a.Cell, key) != (err == nil) {
+			t.Fatalf("Owns(home %s, %q) = %v with error %v", a.Cell, key, m.Owns(a.Cell, key), err)
+		}
 		out, err := m.MarshalJSON()
 		if err != nil {
 			t.Fatal(err)

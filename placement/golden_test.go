@@ -43,15 +43,19 @@ func answer(a Assignment, err error) string {
 		w = "ro"
 	}
 	e := ""
+	shard := a.Shard
 	if errors.Is(err, ErrCellDisabled) {
-		e = " disabled"
+		// Locate fills in the shard of a key on a disabled home since
+		// issue 7; the golden answers predate it and record none.
+		// TestDisabledHomeShard pins those shards.
+		e, shard = " disabled", nil
 	}
 	phase := ""
 	if a.Reason == ReasonMigration {
 		phase = "/" + a.Phase.String()
 	}
 	return fmt.Sprintf("%d %s read=%s %s shard=%s %s%s%s", a.Bucket, a.Cell, strings.Join(a.Read, ","), w,
-		strings.Join(a.Shard, ","), a.Reason, phase, e)
+		strings.Join(shard, ","), a.Reason, phase, e)
 }
 
 type goldenAnswers struct {

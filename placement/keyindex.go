@@ -4,6 +4,8 @@ import (
 	"cmp"
 	"slices"
 	"strings"
+
+	"github.com/cellkit/cellkit/ring"
 )
 
 // keyIndex holds the override table, found by the key's hash rather than by
@@ -45,43 +47,45 @@ func (x *keyIndex) find(b int, h uint64, key string) (int32, bool) {
 	return 0, false
 }
 
-// newKeyIndex indexes keys (with their cells) for a map of the given seed
-// and buckets. It returns the position in keys of a duplicated key, or −1.
-func newKeyIndex(keys []string, cells []int32, bucketOf func(string) (int, uint64), buckets int) (keyIndex, int) {
+// newKeyIndex indexes keys, key i pinned to cell ref[cells[i]], for a map
+// of the given seed and buckets. It returns the position in keys of a
+// duplicated key, or −1.
+func newKeyIndex(keys []string, cells, ref []int32, seed uint64, t *ring.Table) (keyIndex, int) {
 	if len(keys) == 0 {
 		return keyIndex{}, -1
 	}
-	n := len(keys)
+	n, buckets := len(keys), t.Buckets()
+	x := keyIndex{off: make([]uint32, buckets+1), hash: make([]uint64, n), key: make([]string, n), cell: make([]int32, n)}
+	// Hashes in key order first, in x.hash; the bucket of a hash is one
+	// multiply away, so it is not kept.
 	hash := make([]uint64, n)
-	bucket := make([]uint32, n)
-	off := make([]uint32, buckets+1)
 	for i, k := range keys {
-		b, h := bucketOf(k)
-		hash[i], bucket[i] = h, uint32(b)
-		off[b+1]++
+		h := ring.Hash(seed, k)
+		hash[i] = h
+		x.off[t.Bucket(h)+1]++
 	}
 	for b := range buckets {
-		off[b+1] += off[b]
+		x.off[b+1] += x.off[b]
 	}
 	// A counting sort by bucket, then a sort within each bucket.
 	perm := make([]int32, n)
-	next := slices.Clone(off[:buckets])
-	for i := range keys {
-		perm[next[bucket[i]]] = int32(i)
-		next[bucket[i]]++
+	next := slices.Clone(x.off[:buckets])
+	for i, h := range hash {
+		b := t.Bucket(h)
+		perm[next[b]] = int32(i)
+		next[b]++
 	}
 	byHashKey := func(a, b int32) int { return compareEntries(hash[a], keys[a], hash[b], keys[b]) }
 	for b := range buckets {
-		if run := perm[off[b]:off[b+1]]; len(run) > 1 {
+		if run := perm[x.off[b]:x.off[b+1]]; len(run) > 1 {
 			slices.SortFunc(run, byHashKey)
 		}
 	}
-	x := keyIndex{off: off, hash: make([]uint64, n), key: make([]string, n), cell: make([]int32, n)}
 	for j, i := range perm {
 		if j > 0 && x.hash[j-1] == hash[i] && x.key[j-1] == keys[i] {
 			return keyIndex{}, int(max(i, perm[j-1]))
 		}
-		x.hash[j], x.key[j], x.cell[j] = hash[i], keys[i], cells[i]
+		x.hash[j], x.key[j], x.cell[j] = hash[i], keys[i], ref[cells[i]]
 	}
 	return x, -1
 }

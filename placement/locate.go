@@ -26,11 +26,13 @@ func (r Reason) String() string {
 	return "table"
 }
 
-// An Assignment is everything a caller needs to route one key.
+// An Assignment is everything a caller needs to route one key. Its Read and
+// Shard slices belong to the caller: they never share memory with the Map
+// or with other Assignments, except the buffer the caller gave AppendLocate.
 type Assignment struct {
 	Key      string
 	Cell     string   // the home cell: where writes go
-	Read     []string // cells to read from, in order; do not modify
+	Read     []string // cells to read from, in order: the home, or during a flipped migration the new cell then the old
 	Writable bool     // false while a migration is frozen
 	Shard    []string // the key's shuffle shard, home first, when shardSize > 1
 	Reason   Reason
@@ -39,88 +41,129 @@ type Assignment struct {
 	Version  uint64
 }
 
+// maxStackShard is the largest shard placed without allocating.
+const maxStackShard = 64
+
 // Locate resolves a key: its override if it has one, else its migration (by
-// key, then by bucket), else its bucket in the table. A key homed on a
-// disabled cell gives an error matching ErrCellDisabled, with the assignment
-// filled in. Locate does not allocate when the shard size is 1; for larger
-// shards use LocateWith.
-func (m *Map) Locate(key string) (a Assignment, err error) {
-	var shard []string
-	if m.shardSize > 1 {
-		shard = make([]string, 0, m.shardSize)
+// key, then by bucket), else its bucket in the table. It is
+// AppendLocate(nil, key): Read and Shard are one new slice. Routing code
+// that must not allocate calls AppendLocate with a buffer.
+func (m *Map) Locate(key string) (Assignment, error) {
+	return m.AppendLocate(nil, key)
+}
+
+// AppendLocate is Locate with the Assignment's Read and then Shard appended
+// to dst, following Go's append convention: they use dst's array when it has
+// room, and never the Map's memory. Read and Shard are capped at their
+// lengths, so that appending to one never overwrites the other. With
+//
+//	var buf [8]string
+//	a, err := m.AppendLocate(buf[:0], key)
+//
+// it does not allocate for shard sizes up to 6 (two read cells and the
+// shard).
+//
+// Errors: ErrNoKey for the empty key, ErrNoMap for a nil or zero Map, and a
+// *CellError matching ErrCellDisabled for a key whose home is disabled. In
+// that last case the Assignment is filled in all the same: Cell is the
+// disabled home, Read its read set, and Shard (with shardSize > 1) the home
+// followed by shardSize−1 eligible cells, so that stateless callers can
+// fail over along Shard[1:].
+//
+// It fills in the named result in place: the Assignment is fifteen words,
+// and copying it out would cost more than hashing the key.
+func (m *Map) AppendLocate(dst []string, key string) (a Assignment, err error) {
+	if m == nil || m.table == nil {
+		return a, ErrNoMap
 	}
-	err = m.locate(&a, key, shard, m.shardSize > 1)
-	return a, err
-}
-
-// LocateWith is Locate with the shard appended to shard[:0]: it does not
-// allocate when cap(shard) ≥ the map's shard size.
-func (m *Map) LocateWith(key string, shard []string) (a Assignment, err error) {
-	err = m.locate(&a, key, shard, m.shardSize > 1)
-	return a, err
-}
-
-// locate is the one mechanism behind Locate, Owns and OwnsWrite. It fills in
-// a zero Assignment field by field: the Assignment is a dozen words, and
-// copying it through helpers would cost more than hashing the key.
-func (m *Map) locate(a *Assignment, key string, shard []string, withShard bool) error {
+	if key == "" {
+		return a, ErrNoKey
+	}
 	h := ring.Hash(m.seed, key)
-	a.Key, a.Version, a.Writable = key, m.version, true
-	a.Bucket = m.table.Bucket(h)
-	home := int32(-1)
-	if m.overrides.off != nil {
-		if c, ok := m.overrides.find(a.Bucket, h, key); ok {
-			home, a.Reason = c, ReasonOverride
-		}
-	}
-	if home < 0 {
-		g := int32(-1)
-		if len(m.keyMig) > 0 {
-			if i, ok := m.keyMig[key]; ok {
-				g = i
-			}
-		}
-		if g < 0 && m.bucketMig != nil {
-			g = m.bucketMig[a.Bucket]
-		}
-		if g >= 0 {
-			mig := &m.migs[g]
-			a.Reason, a.Phase, a.Read = ReasonMigration, mig.Phase, m.migRead[g]
-			home = m.index[mig.From]
-			switch mig.Phase {
-			case Frozen:
-				a.Writable = false
-			case Flipped:
-				home = m.index[mig.To]
-			}
-		} else {
-			o, _ := m.table.BucketOwner(a.Bucket)
-			home = int32(o)
-		}
-	}
+	b := m.table.Bucket(h)
+	home, g := m.place(key, h, b)
+	a.Key, a.Version, a.Bucket, a.Writable = key, m.version, b, true
 	c := &m.cells[home]
 	a.Cell = c.ID
-	if a.Read == nil {
-		a.Read = m.self[home]
+	n := len(dst)
+	dst = append(dst, c.ID)
+	switch {
+	case g >= 0:
+		mig := &m.migs[g]
+		a.Reason, a.Phase = ReasonMigration, mig.Phase
+		switch mig.Phase {
+		case Frozen:
+			a.Writable = false
+		case Flipped:
+			dst = append(dst, mig.From)
+		}
+	case g == placeOverride:
+		a.Reason = ReasonOverride
+	}
+	a.Read = dst[n:len(dst):len(dst)]
+	if m.shardSize > 1 {
+		s := len(dst)
+		dst = m.appendShard(dst, h, int(home))
+		a.Shard = dst[s:len(dst):len(dst)]
 	}
 	if c.State == Disabled {
-		return &CellError{Key: key, Cell: a.Cell, Err: ErrCellDisabled}
+		// c.ID, not a.Cell: escape analysis does not tell a's fields
+		// apart, and reading a here would send dst to the heap.
+		err = &CellError{Key: key, Cell: c.ID, Err: ErrCellDisabled}
 	}
-	if withShard {
-		a.Shard = m.appendShard(shard[:0], h, int(home))
-	}
-	return nil
+	return
 }
 
-// resolve places key into a without its shard; for Diff and tests.
-func (m *Map) resolve(key string, a *Assignment) {
-	*a = Assignment{}
-	m.locate(a, key, nil, false)
+// The g of place for keys that no migration places.
+const (
+	placeTable    = -1
+	placeOverride = -2
+)
+
+// place is the one placement rule behind AppendLocate, Owns, OwnsWrite,
+// OwnsShard, Diff and the Builder: it returns the key's home cell, and the
+// index of the migration that placed it or placeTable or placeOverride. h
+// and b are the key's hash and bucket.
+func (m *Map) place(key string, h uint64, b int) (home, g int32) {
+	if m.overrides.off != nil {
+		if c, ok := m.overrides.find(b, h, key); ok {
+			return c, placeOverride
+		}
+	}
+	g = placeTable
+	if len(m.keyMig) > 0 {
+		if i, ok := m.keyMig[key]; ok {
+			g = i
+		}
+	}
+	if g < 0 && m.bucketMig != nil {
+		g = m.bucketMig[b]
+	}
+	if g >= 0 {
+		mig := &m.migs[g]
+		if mig.Phase == Flipped {
+			return m.index[mig.To], g
+		}
+		return m.index[mig.From], g
+	}
+	o, _ := m.table.BucketOwner(b)
+	return int32(o), placeTable
+}
+
+// home returns the index of a key's home cell, disabled or not; −1 for no
+// map or the empty key.
+func (m *Map) home(key string) int32 {
+	if m == nil || m.table == nil || key == "" {
+		return -1
+	}
+	h := ring.Hash(m.seed, key)
+	c, _ := m.place(key, h, m.table.Bucket(h))
+	return c
 }
 
 // appendShard appends the IDs of the shard of h around home.
 func (m *Map) appendShard(dst []string, h uint64, home int) []string {
-	var buf [16]int
+	var buf [maxStackShard]int
 	idx := buf[:0]
 	if m.shardSize > len(buf) {
 		idx = make([]int, 0, m.shardSize)
@@ -133,26 +176,74 @@ func (m *Map) appendShard(dst []string, h uint64, home int) []string {
 }
 
 // Owns reports whether cell may serve reads of key: the key's home, or a cell
-// of its read set during a migration (the old cell until the flip, and as a
-// fallback after it). A cell uses it to reject misrouted requests. A disabled
-// cell owns nothing.
+// of its read set during a migration (the old cell after the flip, as a
+// fallback). A cell uses it to reject misrouted requests. A disabled cell
+// owns nothing; a nil or zero Map and the empty key give false. It does not
+// allocate.
 func (m *Map) Owns(cell, key string) bool {
-	var a Assignment
-	if m.locate(&a, key, nil, false) != nil {
+	if m == nil || m.table == nil || key == "" {
 		return false
 	}
-	for _, c := range a.Read {
-		if c == cell {
+	h := ring.Hash(m.seed, key)
+	home, g := m.place(key, h, m.table.Bucket(h))
+	return m.owns(cell, home, g)
+}
+
+func (m *Map) owns(cell string, home, g int32) bool {
+	if m.cells[home].State == Disabled {
+		return false
+	}
+	if m.cells[home].ID == cell {
+		return true
+	}
+	return g >= 0 && m.migs[g].Phase == Flipped && m.migs[g].From == cell
+}
+
+// OwnsWrite reports whether cell may accept writes of key: its home, except
+// while a migration is frozen, when no cell does. It does not allocate.
+func (m *Map) OwnsWrite(cell, key string) bool {
+	if m == nil || m.table == nil || key == "" {
+		return false
+	}
+	h := ring.Hash(m.seed, key)
+	home, g := m.place(key, h, m.table.Bucket(h))
+	if m.cells[home].State == Disabled || m.cells[home].ID != cell {
+		return false
+	}
+	return g < 0 || m.migs[g].Phase != Frozen
+}
+
+// OwnsShard reports whether cell may serve key as a member of its shuffle
+// shard, the stateless failover of Assignment.Shard: true wherever Owns is
+// true, and for every member of the key's shard other than its home (those
+// are active cells, whether or not the home is disabled). With shardSize 1
+// it is Owns. It does not allocate for shard sizes up to 64.
+func (m *Map) OwnsShard(cell, key string) bool {
+	if m == nil || m.table == nil || key == "" {
+		return false
+	}
+	h := ring.Hash(m.seed, key)
+	home, g := m.place(key, h, m.table.Bucket(h))
+	if m.owns(cell, home, g) {
+		return true
+	}
+	if m.shardSize < 2 {
+		return false
+	}
+	i, ok := m.index[cell]
+	if !ok || m.cells[i].State != Active || m.cells[i].Weight == 0 {
+		return false
+	}
+	var buf [maxStackShard]int
+	idx := buf[:0]
+	if m.shardSize > len(buf) {
+		idx = make([]int, 0, m.shardSize)
+	}
+	idx, _ = m.ring.ShardFrom(h, int(home), m.shardSize, idx)
+	for _, j := range idx[1:] {
+		if j == int(i) {
 			return true
 		}
 	}
 	return false
-}
-
-// OwnsWrite reports whether cell may accept writes of key: its home, except
-// while a migration is frozen, when no cell does.
-func (m *Map) OwnsWrite(cell, key string) bool {
-	var a Assignment
-	err := m.locate(&a, key, nil, false)
-	return err == nil && a.Writable && a.Cell == cell
 }

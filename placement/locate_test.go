@@ -21,9 +21,7 @@ func keyIn(t testing.TB, m *Map, b int) string {
 	t.Helper()
 	for i := range 1_000_000 {
 		k := fmt.Sprintf("k%d", i)
-		var a Assignment
-		m.resolve(k, &a)
-		if a.Bucket == b {
+		if bucket, _ := m.bucketOf(k); bucket == b {
 			return k
 		}
 	}
@@ -141,9 +139,9 @@ func TestDerivedStates(t *testing.T) {
 		{"id": "dr", "zone": "a", "state": "draining"}, {"id": "di", "zone": "b", "state": "disabled"},
 		{"id": "ca", "zone": "a", "state": "canary"}, {"id": "w0", "zone": "b", "weight": 0}]}`)
 	eligible := []string{"a1", "a2", "b1", "b2"}
-	shard := make([]string, 0, 3)
+	var buf [8]string
 	for i := range 5000 {
-		a, err := m.LocateWith(fmt.Sprintf("tenant-%d", i), shard)
+		a, err := m.AppendLocate(buf[:0], fmt.Sprintf("tenant-%d", i))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -168,16 +166,22 @@ func TestDerivedStates(t *testing.T) {
 func TestLocateAllocs(t *testing.T) {
 	m := mustParse(t, rulesDoc)
 	big := mustParse(t, `{"version": 1, "shardSize": 4, "cells": [{"id": "c1", "zone": "a"}, {"id": "c2", "zone": "b"}, {"id": "c3", "zone": "a"}, {"id": "c4", "zone": "b"}, {"id": "c5", "zone": "c"}]}`)
-	shard := make([]string, 0, 4)
+	var buf [8]string
 	for name, f := range map[string]func(){
-		"table":     func() { m.Locate("tenant-1") },
-		"override":  func() { m.Locate("pinned") },
-		"migration": func() { m.Locate("moving-flipped") },
+		"table":     func() { m.AppendLocate(buf[:0], "tenant-1") },
+		"override":  func() { m.AppendLocate(buf[:0], "pinned") },
+		"migration": func() { m.AppendLocate(buf[:0], "moving-flipped") },
 		"owns":      func() { m.Owns("c1", "moving-frozen") },
-		"shard":     func() { big.LocateWith("tenant-1", shard) },
+		"ownsWrite": func() { m.OwnsWrite("c1", "moving-frozen") },
+		"shard":     func() { big.AppendLocate(buf[:0], "tenant-1") },
+		"ownsShard": func() { big.OwnsShard("c3", "tenant-1") },
 	} {
 		if a := testing.AllocsPerRun(100, f); a != 0 {
 			t.Errorf("%s: %v allocations; want 0", name, a)
 		}
+	}
+	// A disabled home costs the *CellError, and nothing else.
+	if a := testing.AllocsPerRun(100, func() { m.AppendLocate(buf[:0], "pinned-dead") }); a != 1 {
+		t.Errorf("disabled: %v allocations; want 1, the *CellError", a)
 	}
 }

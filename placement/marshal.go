@@ -11,7 +11,12 @@ import (
 // cells by ID, table ranges by bucket, overrides by key, migrations by key
 // then bucket, every default written out, one entry a line. Two equal maps
 // marshal to the same bytes, and Parse reads them back into an equal map.
+//
+// A nil or zero Map has no document: MarshalJSON returns ErrNoMap.
 func (m *Map) MarshalJSON() ([]byte, error) {
+	if !m.ok() {
+		return nil, ErrNoMap
+	}
 	b := make([]byte, 0, 256+len(m.cells)*96+m.overrides.len()*48)
 	b = fmt.Appendf(b, "{\n \"version\": %d,\n \"seed\": \"%#x\",\n \"buckets\": %d,\n \"shardSize\": %d,\n \"cells\": [",
 		m.version, m.seed, m.buckets, m.shardSize)
@@ -125,8 +130,13 @@ func (m *Map) tableRanges() []TableRange {
 }
 
 // Table returns the bucket table as maximal runs of one home cell, whether
-// explicit or derived.
-func (m *Map) Table() []TableRange { return m.tableRanges() }
+// explicit or derived; nil for no map.
+func (m *Map) Table() []TableRange {
+	if !m.ok() {
+		return nil
+	}
+	return m.tableRanges()
+}
 
 func sortedKeys(m map[string]string) []string {
 	keys := make([]string, 0, len(m))

@@ -18,7 +18,7 @@ var invalidDocs = []struct {
 }{
 	{"empty", ``, ErrSyntax, "document"},
 	{"not JSON", `{"version": 1,`, ErrSyntax, "document"},
-	{"array", `[1, 2]`, ErrSyntax, "document"},
+	{"array", `[1, 2]`, ErrType, "document"},
 	{"trailing data", `{"version": 1, "cells": [{"id": "c1"}]} {}`, ErrSyntax, "document"},
 	{"unknown field", `{"version": 1, "cells": [{"id": "c1"}], "colour": "red"}`, ErrUnknownField, "colour"},
 	{"unknown cell field", `{"version": 1, "cells": [{"id": "c1", "wieght": 2}]}`, ErrUnknownField, "cells[0].wieght"},
@@ -61,8 +61,8 @@ var invalidDocs = []struct {
 	{"unknown cell in table", `{"version": 1, "buckets": 2, "cells": [{"id": "c1"}], "table": [{"buckets": "0-1", "cell": "c9"}]}`, ErrUnknownCell, "table[0].cell"},
 	{"canary in table", `{"version": 1, "buckets": 2, "cells": [{"id": "c1"}, {"id": "c2", "state": "canary"}], "table": [{"buckets": "0", "cell": "c1"}, {"buckets": "1", "cell": "c2"}]}`, ErrCellUse, "table[1].cell"},
 	{"unknown cell in overrides", `{"version": 1, "cells": [{"id": "c1"}], "overrides": {"tenant-9": "c9"}}`, ErrUnknownCell, `overrides["tenant-9"]`},
-	{"empty override key", `{"version": 1, "cells": [{"id": "c1"}], "overrides": {"": "c1"}}`, ErrSyntax, `overrides[""]`},
-	{"override not a string", `{"version": 1, "cells": [{"id": "c1"}], "overrides": {"k": 3}}`, ErrSyntax, `overrides["k"]`},
+	{"empty override key", `{"version": 1, "cells": [{"id": "c1"}], "overrides": {"": "c1"}}`, ErrKey, `overrides[""]`},
+	{"override not a string", `{"version": 1, "cells": [{"id": "c1"}], "overrides": {"k": 3}}`, ErrType, `overrides["k"]`},
 	{"unknown cell in migration", `{"version": 1, "cells": [{"id": "c1"}], "migrations": [{"key": "k", "from": "c1", "to": "c9", "phase": "copying"}]}`, ErrUnknownCell, "migrations[0].to"},
 	{"migration to itself", `{"version": 1, "cells": [{"id": "c1"}], "migrations": [{"key": "k", "from": "c1", "to": "c1", "phase": "copying"}]}`, ErrMigration, "migrations[0].to"},
 	{"bad phase", `{"version": 1, "cells": [{"id": "c1"}, {"id": "c2"}], "migrations": [{"key": "k", "from": "c1", "to": "c2", "phase": "done"}]}`, ErrMigration, "migrations[0].phase"},
@@ -74,7 +74,7 @@ var invalidDocs = []struct {
 	{"bucket migration from non-owner", `{"version": 1, "buckets": 4, "cells": [{"id": "c1"}, {"id": "c2"}], "table": [{"buckets": "0-1", "cell": "c1"}, {"buckets": "2-3", "cell": "c2"}], "migrations": [{"buckets": "1-2", "from": "c1", "to": "c2", "phase": "copying"}]}`, ErrMigration, "migrations[0].from"},
 	{"overlapping bucket migrations", `{"version": 1, "buckets": 4, "cells": [{"id": "c1"}, {"id": "c2"}, {"id": "c3"}], "table": [{"buckets": "0-3", "cell": "c1"}], "migrations": [{"buckets": "0-1", "from": "c1", "to": "c2", "phase": "copying"}, {"buckets": "1-2", "from": "c1", "to": "c3", "phase": "copying"}]}`, ErrConflict, ".buckets"},
 	{"migration with canary", `{"version": 1, "cells": [{"id": "c1"}, {"id": "c2", "state": "canary"}], "migrations": [{"key": "k", "from": "c1", "to": "c2", "phase": "copying"}]}`, ErrCellUse, "migrations[0]"},
-	{"deep nesting", `{"version": 1, "cells": [{"id": "c1", "labels": {"a": [[[[[[[[[[1]]]]]]]]]]}}]}`, ErrLimit, "cells[0].labels"},
+	{"deep nesting", `{"version": 1, "cells": [{"id": "c1", "labels": {"a": [[[[[[[[[[1]]]]]]]]]]}}]}`, ErrType, `cells[0].labels["a"]`},
 }
 
 func TestParseErrors(t *testing.T) {

@@ -71,6 +71,54 @@ func BenchmarkShard(b *testing.B) {
 	}
 }
 
+// weightedMembers returns n members over zones zones (member i in zone
+// i mod zones) whose weights are mixed inside each zone (1 + i mod 4) or,
+// with perZone, equal inside a zone and different across zones (zone z
+// weighs z+1).
+func weightedMembers(n, zones int, perZone bool) []Member {
+	ms := zonedMembers(n, zones)
+	for i := range ms {
+		ms[i].Weight = float64(1 + i%4)
+		if perZone {
+			ms[i].Weight = float64(1 + i%zones)
+		}
+	}
+	return ms
+}
+
+// BenchmarkShardWeighted is Shard(k=4) with weights mixed inside each of
+// three zones, and with one weight per zone.
+func BenchmarkShardWeighted(b *testing.B) {
+	for _, kind := range []string{"mixed", "perzone"} {
+		for _, n := range []int{100, 1000} {
+			r := mustNew(b, weightedMembers(n, 3, kind == "perzone"))
+			b.Run(fmt.Sprintf("%s/zones=3/n=%d/k=4", kind, n), func(b *testing.B) {
+				b.ReportAllocs()
+				dst := make([]int, 0, 4)
+				h := uint64(1)
+				for b.Loop() {
+					h = lcg(h)
+					dst = r.Shard(h, 4, dst)
+				}
+				sink += len(dst)
+			})
+		}
+	}
+}
+
+// BenchmarkOwnerWeighted is Owner with weights mixed inside three zones.
+func BenchmarkOwnerWeighted(b *testing.B) {
+	r := mustNew(b, weightedMembers(100, 3, false))
+	b.Run("mixed/zones=3/n=100", func(b *testing.B) {
+		b.ReportAllocs()
+		h := uint64(1)
+		for b.Loop() {
+			h = lcg(h)
+			sink += r.Owner(h)
+		}
+	})
+}
+
 // BenchmarkShardFrom is the shard of a key whose home is known, as placement
 // computes it for table buckets.
 func BenchmarkShardFrom(b *testing.B) {
@@ -160,44 +208,4 @@ func TestShardAllocs(t *testing.T) {
 			}
 		}
 	}
-}
-
-// BenchmarkFloor measures what any exact rendezvous shard must do, on this
-// machine and in the same run as BenchmarkShard: hash every member (hash),
-// and hash every member keeping the best four in the simplest loop (top4,
-// equal weights, one zone, no bookkeeping). Shard's cost is best read
-// against these.
-func BenchmarkFloor(b *testing.B) {
-	seeds := mustNew(b, equalMembers(100)).eSeed
-	b.Run("hash/n=100", func(b *testing.B) {
-		h := uint64(1)
-		for b.Loop() {
-			h = lcg(h)
-			var acc uint64
-			for _, s := range seeds {
-				acc += mix(h ^ s)
-			}
-			sink += int(acc)
-		}
-	})
-	b.Run("top4/n=100", func(b *testing.B) {
-		h := uint64(1)
-		for b.Loop() {
-			h = lcg(h)
-			var xs [4]uint64
-			var is [4]int
-			for p, s := range seeds {
-				x := mix(h ^ s)
-				if x <= xs[3] {
-					continue
-				}
-				n := 3
-				for ; n > 0 && x > xs[n-1]; n-- {
-					xs[n], is[n] = xs[n-1], is[n-1]
-				}
-				xs[n], is[n] = x, p
-			}
-			sink += is[0] + is[3]
-		}
-	})
 }

@@ -74,6 +74,50 @@
 //     weight), so a member's share of shard slots grows with its weight;
 //     zones take turns whatever their total weight.
 //
+// # How Owner and Shard compute it
+//
+// The rules above define the answers; this section describes how Owner,
+// Shard and ShardFrom reach them fast without changing a bit of them
+// (the tests compare them with a plain implementation of the rules, and
+// with the slower code they replaced, on many fleets).
+//
+// Everything that does not depend on the key is computed by New: for member
+// i, pᵢ = sᵢ ^ sᵢ>>30, the first step of mix, so that mix(h ^ sᵢ) starts from
+// (h ^ h>>30) ^ pᵢ; and, for each zone and each of a ladder of target counts
+// c, a threshold that about c of its members reach. To rank a zone's best t
+// members for a key, the zone is sieved at the first target of at least
+// t + 2 + t/2: each member's two multiplications are compared with the
+// threshold and the borrow shifted into a bit mask, with no branch and no
+// store. Only the members that pass (about t+2+⌊t/2⌋ of them) are hashed again
+// and ranked, by a network that keeps the best t+1 with one min and one max
+// per slot on keys that hold the rank in their high bits and the member's
+// position in the low bits (no branch either). A sieve decides when at
+// least t members pass and the high bits of the best t+1 keys differ;
+// otherwise the zone is sieved again at a lower threshold (about 3t+8
+// members), and if that fails too, ranked in full.
+//
+// Why it is exact. In a zone of equal weights a member ranks by its draw x
+// alone, so every member that passes (x ≥ T) ranks before every member
+// that does not: the best t of those that pass are the best t of the zone.
+// T is a multiple of 2³³, which lets the sieve compare the product before
+// the last step of mix, z, instead of x = z ^ z>>31: both agree on their
+// top 31 bits. In a zone of mixed weights each member has its own threshold
+// Tᵢ, chosen by New with expScore itself so that every x < Tᵢ scores
+// expScore(x)/wᵢ > Q, one bound Q for the zone: a member that does not
+// pass scores above Q, and the sieve decides only when t members that pass
+// are certain to score at most Q. Their scores are first computed with
+// fewer terms of the series (within 2⁻²⁰ of the exact scores, relatively);
+// keys whose scores are more than four times that far apart order their members
+// as the exact scores do, and when two of the best are closer, the zone's
+// survivors are scored exactly. Keys that agree in their high bits, where
+// the position would decide, never decide: the zone is ranked in full.
+//
+// The owner is the first of the zones' leaders; across weights the leaders
+// are compared by approximate scores when those are far enough apart, by
+// exact ones otherwise. The water level of each shard size up to 16 is
+// computed by New. Shards larger than 16, and shards around a home of
+// weight 0, take the general path: a top-k insertion per zone.
+//
 // # Tables
 //
 // A Table maps hash h to bucket h mod B (1 ≤ B ≤ 2²⁰) and the bucket to an

@@ -76,6 +76,20 @@ type Ring struct {
 	eIdx   []int32
 	groups []group
 
+	// The fast path's key-independent part (sieve.go).
+	pre     []uint64    // pre[p] = eSeed[p] ^ eSeed[p]>>30, mix's first step
+	eW      []float64   // weight of eSeed[p]
+	eInv    []float64   // 1/eW[p], rounded
+	pos     []int32     // position in eSeed of each member; −1 for weight 0
+	live    []int32     // the zones with members of positive weight
+	thr     []uint64    // thr[g*ladder+ℓ]: sieve threshold of equal zone g at level ℓ
+	mthr    []uint32    // mthr[ℓ*len(pre)+p]: member p's in a mixed zone, in units of 2³³
+	zoneQ   []float64   // zoneQ[z*ladder+ℓ]: mixed zone z's score bound at level ℓ
+	ownThr  [][2]uint64 // thresholds for group g's best member
+	allThr  [2]uint64   // thresholds for the best of all, when uniform
+	uniform bool        // every member of positive weight has the same weight
+	levels  [maxFastK + 1]waterMark
+
 	scratch sync.Pool // *shardScratch, for shards too large for the stack
 }
 
@@ -87,6 +101,8 @@ type zone struct {
 	lo, hi   int32
 	glo, ghi int32
 	weight   float64
+	bits     uint8 // bit length of hi−lo: a position's bits in a sieve key
+	mixed    bool  // more than one weight
 }
 
 // group is a run eSeed[lo:hi] of members of one zone and one weight.
@@ -173,6 +189,7 @@ func New(members []Member) (*Ring, error) {
 		z.hi++
 		z.weight += m.Weight
 	}
+	r.prepareSieve()
 	return r, nil
 }
 
@@ -206,9 +223,21 @@ func (r *Ring) Zones() int { return len(r.zones) }
 // reads every member with positive weight, so it costs O(n). For O(1) owners
 // of a fixed member set, build a Table.
 func (r *Ring) Owner(h uint64) int {
+	if r.uniform {
+		if p, ok := r.sieveFirst(h, 0, len(r.eSeed), r.allThr); ok {
+			return int(r.eIdx[p])
+		}
+	}
+	race := newContest()
+	for g := range r.groups {
+		race.enter(r.first(h, g), r.eInv[r.groups[g].lo], g)
+	}
+	if race.sure() {
+		return int(race.m.i)
+	}
 	best := cand{i: -1}
-	for _, g := range r.groups {
-		c := r.argmax(h, g)
+	for g := range r.groups {
+		c := r.first(h, g)
 		if best.i < 0 || ahead(&c, &best) {
 			best = c
 		}

@@ -75,6 +75,9 @@ func (r *Ring) shard(h uint64, home, k int, dst []int) []int {
 		}
 		return append(dst, home)
 	}
+	if !homeExtra && k <= maxFastK {
+		return r.shardFast(h, home, k, dst)
+	}
 	homeZone := int32(-1)
 	if home >= 0 {
 		homeZone = r.zoneOf[home]

@@ -34,19 +34,18 @@ type Cell struct {
 
 	requests, failures, accepted, refused atomic.Uint64
 
-	mu         sync.Mutex
-	failing    bool
-	slow       time.Duration
-	errorRate  float64
-	rng        *rand.Rand
-	blackhole  bool
-	moveTo     string
-	flap       []time.Duration
-	flapStart  time.Time
-	pinned     *placement.Map
-	httpGuard  http.Handler
-	callGuard  http.Handler
-	httpServer *http.Server
+	mu        sync.Mutex
+	failing   bool
+	slow      time.Duration
+	errorRate float64
+	rng       *rand.Rand
+	blackhole bool
+	moveTo    string
+	flap      []time.Duration
+	flapStart time.Time
+	pinned    *placement.Map
+	httpGuard http.Handler
+	callGuard http.Handler
 }
 
 // ID returns the cell's ID.

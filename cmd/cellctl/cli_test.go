@@ -1,0 +1,185 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/cellkit/cellkit/placement"
+)
+
+func TestParseInterleaved(t *testing.T) {
+	tests := []struct {
+		args []string
+		pos  []string
+		o    string
+		json bool
+	}{
+		{[]string{"a", "b"}, []string{"a", "b"}, "", false},
+		{[]string{"-o", "x", "a"}, []string{"a"}, "x", false},
+		{[]string{"a", "-o", "x", "b", "--json"}, []string{"a", "b"}, "x", true},
+		{[]string{"a", "--", "-o", "x"}, []string{"a", "-o", "x"}, "", false},
+		{[]string{"--json", "--", "--json"}, []string{"--json"}, "", true},
+		{[]string{"-"}, []string{"-"}, "", false},
+		{nil, nil, "", false},
+	}
+	for _, tt := range tests {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		o := fs.String("o", "", "")
+		j := fs.Bool("json", false, "")
+		pos, err := parseInterleaved(fs, tt.args)
+		if err != nil || !slices.Equal(pos, tt.pos) || *o != tt.o || *j != tt.json {
+			t.Errorf("parseInterleaved(%q) = %q, -o %q, --json %v, %v; want %q, %q, %v", tt.args, pos, *o, *j, err, tt.pos, tt.o, tt.json)
+		}
+	}
+}
+
+func TestSplitWords(t *testing.T) {
+	tests := []struct {
+		in   string
+		want []string
+		err  bool
+	}{
+		{"pin tenant-1 c2", []string{"pin", "tenant-1", "c2"}, false},
+		{"  pin\ttenant-1   c2  ", []string{"pin", "tenant-1", "c2"}, false},
+		{`pin "tenant 9" c2`, []string{"pin", "tenant 9", "c2"}, false},
+		{`pin key="a b"c c2`, []string{"pin", "key=a bc", "c2"}, false},
+		{`pin "\u00e9\t" c2`, []string{"pin", "é\t", "c2"}, false},
+		{`pin "" c2`, []string{"pin", "", "c2"}, false},
+		{"", nil, false},
+		{`pin "open c2`, nil, true},
+		{"pin \xff c2", nil, true},
+	}
+	for _, tt := range tests {
+		got, err := splitWords(tt.in)
+		if (err != nil) != tt.err || !slices.Equal(got, tt.want) {
+			t.Errorf("splitWords(%q) = %q, %v; want %q (error %v)", tt.in, got, err, tt.want, tt.err)
+		}
+	}
+}
+
+// FuzzEdit checks that no EDIT panics, parsed or applied, and that a word
+// list written back with strconv quoting splits to the same words.
+func FuzzEdit(f *testing.F) {
+	for _, s := range []string{
+		"add c4 zone=az1 weight=2 endpoint=https://c4.internal:8443@az2 label=a=b",
+		`pin "tenant 9" c2`, "migrate buckets=0-7 c2", "advance key=buckets=1", "weight c1 NaN",
+		"state c1 canary", "rebalance", "freeze", "seed 0xffffffffffffffff", "shard-size 2",
+		"endpoints c1", "labels c1 a=", "quarantine k c3", "rollback buckets=3",
+	} {
+		f.Add(s)
+	}
+	base, err := placement.Parse([]byte(`{"version": 1, "buckets": 16, "cells": [{"id": "c1", "zone": "a"}, {"id": "c2", "zone": "b"}, {"id": "c3", "zone": "c"}]}`))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		words, err := splitWords(s)
+		if err == nil {
+			var quoted []string
+			for _, w := range words {
+				quoted = append(quoted, fmt.Sprintf("%q", w))
+			}
+			again, err := splitWords(strings.Join(quoted, " "))
+			if err != nil || !slices.Equal(again, words) {
+				t.Fatalf("splitWords(quoted %q) = %q, %v; want %q", quoted, again, err, words)
+			}
+		}
+		ed, err := parseEdit(s)
+		if err != nil {
+			return
+		}
+		m, _, err := applyEdits(base, []edit{ed}, []string{s})
+		if err == nil && m.Version() != 2 {
+			t.Fatalf("applyEdits(%q) gave version %d; want 2", s, m.Version())
+		}
+	})
+}
+
+// TestPublishRace runs publishers of the same version at once against one
+// file: exactly one wins, every other is refused naming both versions, and
+// the file holds the winner's document.
+func TestPublishRace(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "map.json")
+	const n = 8
+	docs := make([]string, n)
+	for i := range docs {
+		docs[i] = filepath.Join(dir, fmt.Sprintf("v2-%d.json", i))
+		doc := fmt.Sprintf(`{"version": 2, "cells": [{"id": "c1"}, {"id": "p%d"}]}`, i)
+		if err := os.WriteFile(docs[i], []byte(doc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(target, []byte(`{"version": 1, "cells": [{"id": "c1"}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	codes := make([]int, n)
+	errs := make([]string, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			var out, errOut bytes.Buffer
+			codes[i] = run(context.Background(), []string{"publish", "--expect", "1", "--to", "file:" + target, docs[i]}, &out, &errOut)
+			errs[i] = errOut.String()
+		})
+	}
+	wg.Wait()
+	winner := -1
+	for i, c := range codes {
+		switch {
+		case c == exitOK && winner < 0:
+			winner = i
+		case c == exitOK:
+			t.Fatalf("publishers %d and %d both won", winner, i)
+		case c != exitRefused || !strings.Contains(errs[i], "holds v2, not v1 as expected; v2 not published"):
+			t.Errorf("publisher %d: exit %d, %q; want exit 1 and the lost race with both versions", i, c, errs[i])
+		}
+	}
+	if winner < 0 {
+		t.Fatalf("no publisher won: %q", errs)
+	}
+	got, _ := os.ReadFile(target)
+	want, _ := os.ReadFile(docs[winner])
+	if !bytes.Equal(got, want) {
+		t.Errorf("the target holds %s; want the winner's %s", got, want)
+	}
+	if _, err := os.Stat(target + ".lock"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the lock is left behind: %v", err)
+	}
+}
+
+// TestExitStatus checks the three exit statuses through run.
+func TestExitStatus(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.json")
+	bad := filepath.Join(dir, "bad.json")
+	os.WriteFile(good, []byte(`{"version": 1, "cells": [{"id": "c1"}]}`), 0o644)
+	os.WriteFile(bad, []byte(`{"version": 1, "cells": [{"id": "c1", "weight": -1}]}`), 0o644)
+	tests := []struct {
+		args []string
+		code int
+	}{
+		{[]string{"validate", good}, exitOK},
+		{[]string{"validate", bad}, exitRefused},
+		{[]string{"validate"}, exitMisuse},
+		{[]string{"validate", "-h"}, exitOK},
+		{[]string{"nope"}, exitMisuse},
+		{nil, exitMisuse},
+		{[]string{"help"}, exitOK},
+	}
+	for _, tt := range tests {
+		var out, errOut bytes.Buffer
+		if got := run(context.Background(), tt.args, &out, &errOut); got != tt.code {
+			t.Errorf("run(%q) = %d; want %d (stderr %q)", tt.args, got, tt.code, errOut.String())
+		}
+	}
+}

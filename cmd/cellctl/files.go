@@ -1,0 +1,266 @@
+package main
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/cellkit/cellkit/placement"
+)
+
+// The signature file ("sidecar") of a document is the document's path with
+// ".sig" appended: one detached ed25519 signature of the document's exact
+// bytes a line, in standard base64; the sources accept the document when one
+// line verifies.
+const (
+	sigSuffix       = ".sig"
+	maxSidecarBytes = 4 << 10
+	maxSidecarSigs  = 8
+)
+
+// docFlags are the flags of the commands that read maps: the limits and the
+// trusted keys.
+type docFlags struct {
+	lim  placement.Limits
+	keys stringList // public key files
+}
+
+func (d *docFlags) register(fs *flag.FlagSet, withKeys bool) {
+	fs.IntVar(&d.lim.MaxBytes, "max-bytes", 0, "limit: document size in bytes (0: placement's default, 64 MiB)")
+	fs.IntVar(&d.lim.MaxCells, "max-cells", 0, "limit: cells (0: default 10,000)")
+	fs.IntVar(&d.lim.MaxOverrides, "max-overrides", 0, "limit: overrides (0: default 10,000,000)")
+	fs.IntVar(&d.lim.MaxMigrations, "max-migrations", 0, "limit: migrations (0: default 1,000,000)")
+	fs.IntVar(&d.lim.MaxKeyBytes, "max-key-bytes", 0, "limit: bytes of an override or migration key (0: default 1 KiB)")
+	fs.IntVar(&d.lim.MaxEndpoints, "max-endpoints", 0, "limit: endpoints of a cell (0: default 64)")
+	fs.IntVar(&d.lim.MaxLabelBytes, "max-label-bytes", 0, "limit: label bytes of a cell (0: default 16 KiB)")
+	fs.IntVar(&d.lim.MaxTableWork, "max-table-work", 0, "limit: buckets × active cells of a derived table (0: default 2^28)")
+	if withKeys {
+		fs.Var(&d.keys, "public-key", "require a signature by this public key `FILE` (repeatable; the signatures come from the map's .sig file)")
+	}
+}
+
+func (d *docFlags) options() (placement.Options, error) {
+	opt := placement.Options{Limits: d.lim}
+	for _, path := range d.keys {
+		k, err := readPublicKey(path)
+		if err != nil {
+			return opt, err
+		}
+		opt.PublicKeys = append(opt.PublicKeys, k)
+	}
+	return opt, nil
+}
+
+// load reads and parses the map at path strictly; with trusted keys, one of
+// the signatures of its sidecar must verify. It returns the document's
+// bytes and the sidecar's signatures too; without trusted keys a malformed
+// sidecar counts as none.
+func (d *docFlags) load(path string) (*placement.Map, []byte, [][]byte, error) {
+	opt, err := d.options()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return loadDoc(path, opt)
+}
+
+func loadDoc(path string, opt placement.Options) (*placement.Map, []byte, [][]byte, error) {
+	max := opt.Limits.MaxBytes
+	if max <= 0 {
+		max = 64 << 20
+	}
+	doc, err := readLimited(path, max)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	sigs, err := readSidecar(path + sigSuffix)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil && len(opt.PublicKeys) > 0:
+		return nil, nil, nil, err
+	case err != nil:
+		sigs = nil // verifies nothing, and nothing asked for it (publish checks it)
+	}
+	m, err := placement.ParseSigned(doc, sigs, opt)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return m, doc, sigs, nil
+}
+
+func readLimited(path string, max int) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, int64(max)+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > max {
+		return nil, fmt.Errorf("%s: %w", path, &placement.FieldError{Field: "document", Err: placement.ErrLimit, Detail: fmt.Sprintf("more than %d bytes", max)})
+	}
+	return data, nil
+}
+
+// readSidecar returns the signatures of a signature file; a missing file
+// gives an error matching fs.ErrNotExist.
+func readSidecar(path string) ([][]byte, error) {
+	data, err := readLimited(path, maxSidecarBytes)
+	if err != nil {
+		return nil, err
+	}
+	return parseSidecar(path, data)
+}
+
+func parseSidecar(path string, data []byte) ([][]byte, error) {
+	var sigs [][]byte
+	for i, line := range bytes.Split(data, []byte("\n")) {
+		line = bytes.TrimSpace(line)
+		if len(line) == 0 {
+			continue
+		}
+		s, err := base64.StdEncoding.DecodeString(string(line))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, &placement.FieldError{Field: "signature", Err: placement.ErrSignature, Detail: fmt.Sprintf("line %d is not base64", i+1)})
+		}
+		if len(sigs) == maxSidecarSigs {
+			return nil, fmt.Errorf("%s: %w", path, &placement.FieldError{Field: "signature", Err: placement.ErrLimit, Detail: fmt.Sprintf("more than %d signatures", maxSidecarSigs)})
+		}
+		sigs = append(sigs, s)
+	}
+	return sigs, nil
+}
+
+func formatSidecar(sigs [][]byte) []byte {
+	var b []byte
+	for _, s := range sigs {
+		b = base64.StdEncoding.AppendEncode(b, s)
+		b = append(b, '\n')
+	}
+	return b
+}
+
+// saveDoc replaces the document at path, and its sidecar, so that a reader
+// finds at every moment a document and a sidecar that verify: the new
+// signatures are added to the sidecar first, the document renamed into
+// place, and the old signatures dropped last. Without signatures, the
+// sidecar is removed after the document is replaced.
+func saveDoc(path string, doc []byte, sigs [][]byte) error {
+	sigPath := path + sigSuffix
+	if len(sigs) == 0 {
+		if err := writeFileAtomic(path, doc, 0o644); err != nil {
+			return err
+		}
+		if err := os.Remove(sigPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	old, _ := readSidecar(sigPath) // an unreadable sidecar verified nothing
+	both := append([][]byte(nil), sigs...)
+	for _, o := range old {
+		if len(both) < maxSidecarSigs && !containsBytes(both, o) {
+			both = append(both, o)
+		}
+	}
+	if len(both) > len(sigs) {
+		if err := writeFileAtomic(sigPath, formatSidecar(both), 0o644); err != nil {
+			return err
+		}
+	}
+	if err := writeFileAtomic(path, doc, 0o644); err != nil {
+		return err
+	}
+	return writeFileAtomic(sigPath, formatSidecar(sigs), 0o644)
+}
+
+func containsBytes(list [][]byte, b []byte) bool {
+	for _, x := range list {
+		if bytes.Equal(x, b) {
+			return true
+		}
+	}
+	return false
+}
+
+// writeFileAtomic replaces path with data: a temporary file in the same
+// directory, synced, then renamed over path, and the directory synced. A
+// crash leaves the old file or the new one.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	f, err := os.CreateTemp(dir, base+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+		}
+	}()
+	if _, err = f.Write(data); err != nil {
+		return err
+	}
+	if err = f.Chmod(perm); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(f.Name(), path); err != nil {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil {
+		d.Sync() // best effort: some systems cannot sync a directory
+		d.Close()
+	}
+	return nil
+}
+
+// stringList is a repeatable flag; each use may also list values separated
+// by commas.
+type stringList []string
+
+func (s *stringList) String() string { return strings.Join(*s, ",") }
+
+func (s *stringList) Set(v string) error {
+	for p := range strings.SplitSeq(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*s = append(*s, p)
+		}
+	}
+	return nil
+}
+
+// writeJSON prints v as indented JSON.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// keyID names a public key in messages: the first 8 bytes of its SHA-256,
+// in hex.
+func keyID(k ed25519.PublicKey) string {
+	h := sha256.Sum256(k)
+	return hex.EncodeToString(h[:8])
+}

@@ -1,0 +1,355 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	iofs "io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cellkit/cellkit/placement"
+)
+
+var publishCmd = &command{
+	name:    "publish",
+	args:    "--to TARGET [--expect V] [--public-key PUB]... [--json] FILE",
+	summary: "publish a map where clients read it, guarded against races",
+	help: `Publish checks the map FILE strictly (and its signature, with --public-key)
+and makes it the map in force at TARGET, with its signature file FILE.sig
+when there is one. It refuses a version that does not increase on the one
+in force. With --expect V it publishes only if the version in force is
+exactly V (0: none yet), so that two operators who edited the same version
+cannot both publish: the one who lost the race is told both versions.
+
+Targets:
+  file:PATH      PATH and PATH.sig, each replaced atomically (a temporary
+                 file renamed over it), in the order that keeps them
+                 verifiable together; PATH.lock serializes publishers
+  http-dir:DIR   DIR/map.json (+ .sig), the document a web server or
+                 'cellctl serve DIR/map.json' serves, and a copy of each
+                 version as DIR/vN.json (+ .sig)
+
+A target whose document cannot be parsed is refused unless --force.`,
+	examples: `cellctl publish --to file:/srv/placement/map.json v6.json
+cellctl publish --to http-dir:/srv/www/placement --expect 5 v6.json
+cellctl publish --public-key control-plane.pub --to file:map.json v6.json`,
+	setup: func(fs *flag.FlagSet) func(*env, []string) error {
+		var d docFlags
+		d.register(fs, true)
+		to := fs.String("to", "", "the `TARGET`: file:PATH or http-dir:DIR (required)")
+		var expect optUint
+		fs.Var(&expect, "expect", "publish only if the version in force is `V` (0: none)")
+		force := fs.Bool("force", false, "replace a target whose document cannot be parsed")
+		lockWait := fs.Duration("lock-wait", 5*time.Second, "how long to wait for another publish to a file target")
+		asJSON := fs.Bool("json", false, "print the result as JSON")
+		return func(e *env, args []string) error {
+			if len(args) != 1 || *to == "" {
+				return usagef("publish needs --to TARGET and one map FILE")
+			}
+			t, err := parseTarget(*to, false)
+			if err != nil {
+				return err
+			}
+			if ft, ok := t.(*fileTarget); ok {
+				ft.lockWait = *lockWait
+			}
+			opt, err := d.options()
+			if err != nil {
+				return err
+			}
+			m, doc, sigs, err := loadDoc(args[0], opt)
+			if err != nil {
+				return err
+			}
+			if _, err := readSidecar(args[0] + sigSuffix); err != nil && !errors.Is(err, iofs.ErrNotExist) {
+				return err // publishing it would make every client refuse the map
+			}
+			res := publishResult{Target: t.String(), Version: m.Version(), Signed: len(sigs) > 0}
+			check := func(cur uint64, found bool, curErr error) error {
+				if curErr != nil && !*force {
+					return fmt.Errorf("%s holds a document that does not parse (use --force to replace it): %w", t, curErr)
+				}
+				if found {
+					res.Previous = cur
+				}
+				if expect.set && expect.v != cur {
+					return &raceError{target: t.String(), expected: expect.v, found: cur, publishing: m.Version()}
+				}
+				if found && m.Version() <= cur {
+					return &placement.FieldError{Field: "version", Value: strconv.FormatUint(m.Version(), 10), Err: placement.ErrStaleVersion,
+						Detail: fmt.Sprintf("version %d does not increase on v%d, the version in force at %s", m.Version(), cur, t)}
+				}
+				return nil
+			}
+			if err := t.publish(e.ctx, m, doc, sigs, opt.Limits, check); err != nil {
+				return err
+			}
+			if *asJSON {
+				return writeJSON(e.stdout, res)
+			}
+			was := "none"
+			if res.Previous > 0 {
+				was = fmt.Sprintf("v%d", res.Previous)
+			}
+			signed := "unsigned"
+			if res.Signed {
+				signed = "signed"
+			}
+			fmt.Fprintf(e.stdout, "published v%d to %s (%s; was %s)\n", res.Version, t, signed, was)
+			return nil
+		}
+	},
+}
+
+type publishResult struct {
+	Target   string `json:"target"`
+	Version  uint64 `json:"version"`
+	Previous uint64 `json:"previous"` // 0: none
+	Signed   bool   `json:"signed"`
+}
+
+// optUint is a uint64 flag that knows whether it was given.
+type optUint struct {
+	v   uint64
+	set bool
+}
+
+func (o *optUint) String() string {
+	if !o.set {
+		return ""
+	}
+	return strconv.FormatUint(o.v, 10)
+}
+
+func (o *optUint) Set(s string) error {
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return fmt.Errorf("not a version: %q", s)
+	}
+	o.v, o.set = v, true
+	return nil
+}
+
+// A raceError reports a publish refused because the target does not hold
+// the version the publisher started from.
+type raceError struct {
+	target          string
+	expected, found uint64
+	publishing      uint64
+}
+
+func (e *raceError) Error() string {
+	return fmt.Sprintf("cellctl: lost the race: %s holds %s, not %s as expected; v%d not published",
+		e.target, versionName(e.found), versionName(e.expected), e.publishing)
+}
+
+func (e *raceError) Unwrap() error { return errLostRace }
+
+func versionName(v uint64) string {
+	if v == 0 {
+		return "no map"
+	}
+	return fmt.Sprintf("v%d", v)
+}
+
+// A target is where maps are published and read back.
+type target interface {
+	String() string
+	// publish makes m, whose document is doc, (with sigs) the map in force, after check accepts
+	// the version in force (found false: none; curErr: it does not parse).
+	// No other publish through cellctl runs between check and the write.
+	publish(ctx context.Context, m *placement.Map, doc []byte, sigs [][]byte, lim placement.Limits, check func(cur uint64, found bool, curErr error) error) error
+	// get returns the map in force, its bytes and its signatures.
+	get(ctx context.Context, opt placement.Options) (*placement.Map, []byte, [][]byte, error)
+}
+
+// parseTarget reads file:PATH, http-dir:DIR and, for reading (get), http://
+// and https:// URLs.
+func parseTarget(s string, forGet bool) (target, error) {
+	scheme, rest, ok := strings.Cut(s, ":")
+	if !ok {
+		return nil, usagef("target %q: want file:PATH or http-dir:DIR", s)
+	}
+	switch scheme {
+	case "file":
+		if rest == "" {
+			return nil, usagef("target %q: empty path", s)
+		}
+		return &fileTarget{name: s, path: rest}, nil
+	case "http-dir":
+		if rest == "" {
+			return nil, usagef("target %q: empty directory", s)
+		}
+		return &fileTarget{name: s, path: filepath.Join(rest, "map.json"), archive: rest}, nil
+	case "http", "https":
+		if forGet {
+			return &httpTarget{url: s}, nil
+		}
+		return nil, usagef("target %q: publish to a directory that a server serves (http-dir:DIR), not to a URL", s)
+	case "etcd":
+		return nil, errors.New("cellctl: etcd targets need placement/etcdsource, which this build does not include")
+	}
+	return nil, usagef("target %q: unknown kind %q (file, http-dir)", s, scheme)
+}
+
+// A fileTarget publishes to a file, and for http-dir also keeps each
+// version in the directory.
+type fileTarget struct {
+	name     string
+	path     string
+	archive  string // the http-dir directory, or ""
+	lockWait time.Duration
+}
+
+func (t *fileTarget) String() string { return t.name }
+
+func (t *fileTarget) publish(ctx context.Context, m *placement.Map, doc []byte, sigs [][]byte, lim placement.Limits, check func(uint64, bool, error) error) error {
+	if t.archive != "" {
+		if err := os.MkdirAll(t.archive, 0o755); err != nil {
+			return err
+		}
+	}
+	unlock, err := lockFile(ctx, t.path+".lock", t.lockWait)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	var cur uint64
+	found := false
+	data, err := os.ReadFile(t.path)
+	var curErr error
+	switch {
+	case err == nil:
+		old, err := placement.ParseWith(data, placement.Options{Limits: lim})
+		if err != nil {
+			curErr = err
+		} else {
+			cur, found = old.Version(), true
+		}
+	case !errors.Is(err, iofs.ErrNotExist):
+		return err
+	}
+	if err := check(cur, found, curErr); err != nil {
+		return err
+	}
+	if t.archive != "" {
+		if err := saveDoc(filepath.Join(t.archive, fmt.Sprintf("v%d.json", m.Version())), doc, sigs); err != nil {
+			return err
+		}
+	}
+	return saveDoc(t.path, doc, sigs)
+}
+
+func (t *fileTarget) get(ctx context.Context, opt placement.Options) (*placement.Map, []byte, [][]byte, error) {
+	return loadDoc(t.path, opt)
+}
+
+// lockFile takes the lock file path, waiting up to wait for another holder,
+// and returns its release.
+func lockFile(ctx context.Context, path string, wait time.Duration) (func(), error) {
+	deadline := time.Now().Add(wait)
+	for {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+		if err == nil {
+			fmt.Fprintf(f, "%d\n", os.Getpid())
+			f.Close()
+			return func() { os.Remove(path) }, nil
+		}
+		if !errors.Is(err, iofs.ErrExist) {
+			return nil, err
+		}
+		if !time.Now().Before(deadline) {
+			return nil, fmt.Errorf("%w: %s exists: another publish is running, or one was interrupted (then remove the file)", errLocked, path)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// An httpTarget reads the map in force from a URL through the HTTP source.
+type httpTarget struct{ url string }
+
+func (t *httpTarget) String() string { return t.url }
+
+func (t *httpTarget) publish(context.Context, *placement.Map, []byte, [][]byte, placement.Limits, func(uint64, bool, error) error) error {
+	return usagef("cannot publish to a URL")
+}
+
+func (t *httpTarget) get(ctx context.Context, opt placement.Options) (*placement.Map, []byte, [][]byte, error) {
+	m, err := fetchHTTP(ctx, t.url, opt)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var sigs [][]byte
+	if s := m.Signature(); s != nil {
+		sigs = [][]byte{s}
+	}
+	return m, m.Bytes(), sigs, nil
+}
+
+var getCmd = &command{
+	name:    "get",
+	args:    "--from SOURCE [--public-key PUB]... [-o OUT] [--json]",
+	summary: "fetch and print the map in force",
+	help: `Get reads the map in force at SOURCE, checks it as a client does (and its
+signature, with --public-key), and prints the document on standard output,
+or writes it to OUT with its signature file. A line on standard error says
+which version it got. SOURCE is a publish target (file:PATH, http-dir:DIR)
+or a URL served by 'cellctl serve' or any server that speaks the HTTP
+source's protocol; from a URL the signature is kept only when --public-key
+verified it.`,
+	examples: `cellctl get --from file:/srv/placement/map.json
+cellctl get --from http://127.0.0.1:8080/ --public-key control-plane.pub -o current.json
+cellctl get --json --from http-dir:/srv/www/placement`,
+	setup: func(fs *flag.FlagSet) func(*env, []string) error {
+		var d docFlags
+		d.register(fs, true)
+		from := fs.String("from", "", "the `SOURCE`: file:PATH, http-dir:DIR or an http(s) URL (required)")
+		out := fs.String("o", "", "write the map to `OUT` (and OUT.sig) instead of standard output")
+		timeout := fs.Duration("timeout", 10*time.Second, "give up on a URL after this long")
+		asJSON := fs.Bool("json", false, "print a summary of the map as JSON instead of the document")
+		return func(e *env, args []string) error {
+			if len(args) != 0 || *from == "" {
+				return usagef("get takes --from SOURCE and no arguments")
+			}
+			t, err := parseTarget(*from, true)
+			if err != nil {
+				return err
+			}
+			opt, err := d.options()
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(e.ctx, *timeout)
+			defer cancel()
+			m, doc, sigs, err := t.get(ctx, opt)
+			if err != nil {
+				return err
+			}
+			s := summarize(m, opt.PublicKeys)
+			switch {
+			case *asJSON:
+				return writeJSON(e.stdout, s)
+			case *out != "":
+				if err := saveDoc(*out, doc, sigs); err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stdout, "wrote %s: %s\n", *out, s)
+			default:
+				if _, err := e.stdout.Write(doc); err != nil {
+					return err
+				}
+				fmt.Fprintf(e.stderr, "got %s from %s\n", s, t)
+			}
+			return nil
+		}
+	},
+}

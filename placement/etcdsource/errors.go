@@ -1,0 +1,49 @@
+package etcdsource
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Errors a caller branches on, matched with errors.Is.
+var (
+	// ErrConflict is matched by the error of a Publish whose base version
+	// is not the stored one: another publisher got there first. The error
+	// is a *ConflictError when the stored version is known.
+	ErrConflict = errors.New("etcdsource: the stored version is not the base of the publish")
+
+	// ErrVersion is matched by the error of a Publish whose map's version
+	// is not above its base version.
+	ErrVersion = errors.New("etcdsource: the version does not increase")
+
+	// ErrLayout is matched by the reports of a Source, and by errors of a
+	// Publisher, that found keys under the prefix that do not follow the
+	// layout of the package documentation: a manifest that does not parse,
+	// a missing or extra chunk, a document whose size or SHA-256 differs
+	// from its manifest, a version key that is not a number. A Source's
+	// report also matches placement.ErrFetch: no document could be read.
+	ErrLayout = errors.New("etcdsource: the keys under the prefix do not follow the layout")
+
+	// ErrTooLarge is matched by the error of a Publish whose document needs
+	// more chunks than one transaction may compare (PublisherConfig.MaxTxnOps).
+	ErrTooLarge = errors.New("etcdsource: the document needs more chunks than a transaction allows")
+)
+
+// A ConflictError reports a Publish that lost: the stored version was not
+// the base the publisher built on. Stored is 0 when nothing is stored.
+type ConflictError struct {
+	Base   uint64 // the version the publisher built on
+	Stored uint64 // the version stored when the publish was refused
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("etcdsource: publish conflict: built on version %d, but version %d is stored", e.Base, e.Stored)
+}
+
+// Unwrap returns ErrConflict.
+func (e *ConflictError) Unwrap() error { return ErrConflict }
+
+// layoutErr is an ErrLayout with a detail.
+func layoutErr(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrLayout}, args...)...)
+}

@@ -1,0 +1,64 @@
+package etcdsource
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"errors"
+	"testing"
+)
+
+// FuzzParseManifest: no input panics; an accepted manifest is within its
+// bounds and encodes back to an equal manifest; a refusal is ErrLayout.
+func FuzzParseManifest(f *testing.F) {
+	f.Add([]byte(`{"id":"00000000000000000042-9f86d081884c7d65","chunks":21,"bytes":22890338,"sha256":"` +
+		"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" + `"}`))
+	f.Add([]byte(`{"id":"x","chunks":1,"bytes":1,"sha256":""}`))
+	f.Add([]byte(`{"id":"../x","chunks":0,"bytes":-1}`))
+	f.Add([]byte(`{} {}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := parseManifest(data, 64<<20)
+		if err != nil {
+			if !errors.Is(err, ErrLayout) {
+				t.Fatalf("parseManifest(%q) = %v; want an error matching ErrLayout", data, err)
+			}
+			return
+		}
+		if m.Chunks < 1 || m.Chunks > m.Bytes || m.Bytes > 64<<20 || checkID(m.ID) != nil {
+			t.Fatalf("parseManifest(%q) = %+v; outside its bounds", data, m)
+		}
+		again, err := parseManifest(m.encode(), 64<<20)
+		if err != nil || again != m {
+			t.Fatalf("parseManifest(encode(%+v)) = %+v, %v; want the same", m, again, err)
+		}
+	})
+}
+
+// FuzzParseSigs: no input panics; accepted signatures format back to a
+// value that parses to the same signatures.
+func FuzzParseSigs(f *testing.F) {
+	f.Add(formatSig(make([]byte, ed25519.SignatureSize)))
+	f.Add([]byte("\n\n  AAAA\n!!\n"))
+	f.Add(bytes.Repeat([]byte("AAAA\n"), 9))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		sigs, err := parseSigs(data)
+		if err != nil {
+			if !errors.Is(err, ErrLayout) {
+				t.Fatalf("parseSigs(%q) = %v; want an error matching ErrLayout", data, err)
+			}
+			return
+		}
+		var b []byte
+		for _, s := range sigs {
+			b = append(b, formatSig(s)...)
+		}
+		again, err := parseSigs(b)
+		if err != nil || len(again) != len(sigs) {
+			t.Fatalf("parseSigs(format(%x)) = %x, %v; want the same", sigs, again, err)
+		}
+		for i := range sigs {
+			if !bytes.Equal(again[i], sigs[i]) {
+				t.Fatalf("signature %d: %x, then %x", i, sigs[i], again[i])
+			}
+		}
+	})
+}
