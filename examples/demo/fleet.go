@@ -1,0 +1,551 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cellkit/cellkit/cell"
+	"github.com/cellkit/cellkit/placement"
+	"github.com/cellkit/cellkit/placement/source"
+)
+
+// The fleet: nine cells in three zones, c1–c3 in az1, c4–c6 in az2, c7–c9
+// in az3.
+const (
+	numCells   = 9
+	numZones   = 3
+	numTenants = 10_000
+	mapSeed    = "7"
+)
+
+// Polling intervals of the map: cells poll the control plane faster than
+// clients, which also refresh on a moved reply.
+const (
+	cellPoll   = 50 * time.Millisecond
+	clientPoll = 100 * time.Millisecond
+	ackTimeout = 10 * time.Second
+)
+
+// The service's API, keyed by the tenant in the third path segment:
+//
+//	POST /v1/tenants/{tenant}/orders   a stateful write (home cell only)
+//	GET  /v1/tenants/{tenant}/orders   a stateful read (read cells)
+//	GET  /v1/tenants/{tenant}/quote    a stateless call (any cell of the shard)
+var tenantKey = cell.KeyFromPath(2)
+
+type reqKind uint8
+
+const (
+	kindWrite reqKind = iota
+	kindRead
+	kindStateless
+)
+
+// A truth is the set of maps a cell may legitimately be judging on at one
+// moment: the version being rolled out to the cells and, until every cell
+// has confirmed it, the one before.
+type truth struct {
+	maps []*placement.Map
+}
+
+// owns reports whether some map of t lets cell serve key for kind.
+func (t *truth) owns(id, key string, kind reqKind) bool {
+	for _, m := range t.maps {
+		if m != nil && owns(m, id, key, kind) {
+			return true
+		}
+	}
+	return false
+}
+
+func owns(m *placement.Map, id, key string, kind reqKind) bool {
+	switch kind {
+	case kindWrite:
+		return m.OwnsWrite(id, key)
+	case kindRead:
+		return m.Owns(id, key)
+	}
+	if m.Owns(id, key) {
+		return true
+	}
+	a, err := m.Locate(key)
+	if err != nil {
+		return false
+	}
+	for _, c := range a.Shard {
+		if c == id {
+			return true
+		}
+	}
+	return false
+}
+
+// feed is one document the control plane serves.
+type feed struct {
+	m    *placement.Map
+	etag string
+}
+
+func newFeed(m *placement.Map) *feed {
+	return &feed{m: m, etag: `"v` + strconv.FormatUint(m.Version(), 10) + `"`}
+}
+
+// A controlPlane publishes the placement map over HTTP, in two feeds: the
+// cells' (/map/cells) and the clients' (/map/clients). A new version goes to
+// the cells first and, once every cell serves it, to the clients: a client
+// then never routes on a map that a cell has not seen, so a cell never has to
+// refuse a request for being behind, and a migration's next phase starts only
+// when every cell has stopped acting on the previous one.
+type controlPlane struct {
+	cells   []*cellNode
+	truth   atomic.Pointer[truth]
+	cellsF  atomic.Pointer[feed]
+	clients atomic.Pointer[feed]
+
+	mu   sync.Mutex // serializes publish, start and stop
+	addr string
+	srv  *http.Server
+	done chan struct{}
+}
+
+// start listens on loopback: on a free port the first time, on the same
+// address after stop.
+func (cp *controlPlane) start() error {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	if cp.srv != nil {
+		return nil
+	}
+	addr := cp.addr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	var ln net.Listener
+	var err error
+	// A port freed by stop is normally free at once (Go listens with
+	// SO_REUSEADDR); retry briefly anyway.
+	for try := 0; ; try++ {
+		if ln, err = net.Listen("tcp", addr); err == nil || try == 20 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		return fmt.Errorf("control plane: %w", err)
+	}
+	cp.addr = ln.Addr().String()
+	cp.srv = &http.Server{Handler: cp, ReadHeaderTimeout: 5 * time.Second}
+	cp.done = make(chan struct{})
+	go func(srv *http.Server, done chan struct{}) {
+		srv.Serve(ln)
+		close(done)
+	}(cp.srv, cp.done)
+	return nil
+}
+
+// stop closes the control plane's server and every connection to it.
+func (cp *controlPlane) stop() {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	if cp.srv == nil {
+		return
+	}
+	cp.srv.Close()
+	<-cp.done
+	cp.srv = nil
+}
+
+func (cp *controlPlane) url(which string) string { return "http://" + cp.addr + "/map/" + which }
+
+func (cp *controlPlane) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var f *feed
+	switch r.URL.Path {
+	case "/map/cells":
+		f = cp.cellsF.Load()
+	case "/map/clients":
+		f = cp.clients.Load()
+	default:
+		http.NotFound(w, r)
+		return
+	}
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	if f == nil {
+		http.Error(w, "no map yet", http.StatusServiceUnavailable)
+		return
+	}
+	h := w.Header()
+	h.Set("ETag", f.etag)
+	if r.Header.Get("If-None-Match") == f.etag {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	h.Set("Content-Type", "application/json")
+	w.Write(f.m.Bytes())
+}
+
+// latest returns the latest map published.
+func (cp *controlPlane) latest() *placement.Map {
+	if f := cp.cellsF.Load(); f != nil {
+		return f.m
+	}
+	return nil
+}
+
+// publish rolls m out: to the cells, then, once every cell has confirmed it
+// (it serves it, and no request judged on an older map is still running
+// there), to the clients.
+func (cp *controlPlane) publish(ctx context.Context, m *placement.Map) error {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	cp.truth.Store(&truth{maps: []*placement.Map{cp.latest(), m}})
+	cp.cellsF.Store(newFeed(m))
+	ctx, cancel := context.WithTimeout(ctx, ackTimeout)
+	defer cancel()
+	v := m.Version()
+	for _, c := range cp.cells {
+		for {
+			if c.confirmed.Load() >= v {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("control plane: cell %s did not confirm map version %d within %v", c.id, v, ackTimeout)
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+	}
+	cp.truth.Store(&truth{maps: []*placement.Map{m}})
+	cp.clients.Store(newFeed(m))
+	return nil
+}
+
+// edit builds the next version of the latest map and publishes it.
+func (cp *controlPlane) edit(ctx context.Context, fn func(b *placement.Builder) error) (*placement.Map, error) {
+	b := placement.NewBuilder(cp.latest())
+	if err := fn(b); err != nil {
+		return nil, err
+	}
+	m, err := b.Build()
+	if err != nil {
+		return nil, err
+	}
+	return m, cp.publish(ctx, m)
+}
+
+// withShardSize returns the next version of m with shard size k, by editing
+// its document.
+// TODO(placement): Builder.SetShardSize replaces this once it is in main.
+func withShardSize(m *placement.Map, k int) (*placement.Map, error) {
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(m.Bytes(), &doc); err != nil {
+		return nil, err
+	}
+	doc["version"] = json.RawMessage(strconv.FormatUint(m.Version()+1, 10))
+	doc["shardSize"] = json.RawMessage(strconv.Itoa(k))
+	data, err := json.Marshal(doc)
+	if err != nil {
+		return nil, err
+	}
+	return placement.Parse(data)
+}
+
+// firstMap is version 1: the nine cells at their endpoints, shard size 1,
+// a derived table.
+func firstMap(cells []*cellNode) (*placement.Map, error) {
+	type endpoint struct {
+		URL  string `json:"url"`
+		Zone string `json:"zone"`
+	}
+	type cellDoc struct {
+		ID        string     `json:"id"`
+		Zone      string     `json:"zone"`
+		Endpoints []endpoint `json:"endpoints"`
+	}
+	doc := struct {
+		Version   int       `json:"version"`
+		Seed      string    `json:"seed"`
+		ShardSize int       `json:"shardSize"`
+		Cells     []cellDoc `json:"cells"`
+	}{Version: 1, Seed: mapSeed, ShardSize: 1}
+	for _, c := range cells {
+		doc.Cells = append(doc.Cells, cellDoc{ID: c.id, Zone: c.zone, Endpoints: []endpoint{{URL: c.url, Zone: c.zone}}})
+	}
+	data, err := json.Marshal(doc)
+	if err != nil {
+		return nil, err
+	}
+	return placement.Parse(data)
+}
+
+// A cellNode is one cell: an HTTP server on loopback whose service sits
+// behind a cell.Guard, following the control plane with its own HTTP source.
+type cellNode struct {
+	f    *fleet
+	idx  int
+	id   string
+	zone string
+	url  string
+	srv  *http.Server
+	done chan struct{}
+
+	m         atomic.Pointer[placement.Map] // the map the cell's guards judge on
+	confirmed atomic.Uint64                 // the version no older request is still running beside
+	inFlight  sync.RWMutex                  // held shared by every request, for confirm
+	failing   atomic.Bool                   // every request gets a 500
+
+	mu     sync.Mutex
+	ledger map[uint64]bool // the writes of the migrating tenant held here
+}
+
+type truthKey struct{}
+
+func (n *cellNode) handler() (http.Handler, error) {
+	mapFn := n.m.Load
+	stateful, err := cell.NewGuard(cell.GuardConfig{Cell: n.id, Map: mapFn, Key: tenantKey,
+		Next: http.HandlerFunc(n.serveOrders)})
+	if err != nil {
+		return nil, err
+	}
+	stateless, err := cell.NewGuard(cell.GuardConfig{Cell: n.id, Map: mapFn, Key: tenantKey, Stateless: true,
+		Next: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { n.serve(w, r, kindStateless) })})
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/tenants/{tenant}/orders", stateful)
+	mux.Handle("GET /v1/tenants/{tenant}/quote", stateless)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rec := n.f.rec.Load(); rec != nil {
+			rec.arrived[n.idx].Add(1)
+		}
+		if n.failing.Load() {
+			w.Header().Set(cell.HeaderCell, n.id)
+			http.Error(w, "cell "+n.id+" is failing", http.StatusInternalServerError)
+			return
+		}
+		// The truth before the guard looks at the cell's map: with the one
+		// after it, it covers every map the guard may have used.
+		ctx := context.WithValue(r.Context(), truthKey{}, n.f.cp.truth.Load())
+		n.inFlight.RLock()
+		defer n.inFlight.RUnlock()
+		mux.ServeHTTP(w, r.WithContext(ctx))
+	}), nil
+}
+
+func (n *cellNode) serveOrders(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet:
+		n.serve(w, r, kindRead)
+	case http.MethodPost:
+		n.serve(w, r, kindWrite)
+	default:
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	}
+}
+
+// serve is the service itself, for the requests the guard accepted.
+func (n *cellNode) serve(w http.ResponseWriter, r *http.Request, kind reqKind) {
+	tenant := r.PathValue("tenant")
+	f := n.f
+	rec := f.rec.Load()
+	if p := f.poison.Load(); p != nil && *p == tenant {
+		// The poison tenant's request crashes the cell: from now on it
+		// fails everything.
+		n.failing.Store(true)
+		if rec != nil {
+			rec.mark("poison crashes "+n.id, "crash")
+		}
+		http.Error(w, "cell "+n.id+" crashed", http.StatusInternalServerError)
+		return
+	}
+	if rec != nil {
+		t0, _ := r.Context().Value(truthKey{}).(*truth)
+		t1 := f.cp.truth.Load()
+		if (t0 == nil || !t0.owns(n.id, tenant, kind)) && (t1 == nil || !t1.owns(n.id, tenant, kind)) {
+			rec.misrouted.Add(1)
+		}
+		rec.accepted[n.idx].Add(1)
+		if v, err := strconv.ParseUint(r.Header.Get(cell.HeaderMapVersion), 10, 64); err == nil && v < maxVersions {
+			rec.byVersion[v][n.idx].Add(1)
+		}
+	}
+	if kind == kindWrite {
+		if m := f.migrating.Load(); m != nil && *m == tenant {
+			body, _ := io.ReadAll(io.LimitReader(r.Body, 32))
+			if seq, err := strconv.ParseUint(string(body), 10, 64); err == nil {
+				n.mu.Lock()
+				n.ledger[seq] = true
+				n.mu.Unlock()
+			}
+		}
+	}
+	w.Header().Set("Content-Type", "text/plain")
+	io.WriteString(w, n.id)
+}
+
+// copyTo copies the migrating tenant's writes held here to cell to: the
+// data movement of a migration, which cellkit leaves to the service.
+func (n *cellNode) copyTo(to *cellNode) {
+	n.mu.Lock()
+	seqs := make([]uint64, 0, len(n.ledger))
+	for s := range n.ledger {
+		seqs = append(seqs, s)
+	}
+	n.mu.Unlock()
+	to.mu.Lock()
+	for _, s := range seqs {
+		to.ledger[s] = true
+	}
+	to.mu.Unlock()
+}
+
+func (n *cellNode) holds(seq uint64) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.ledger[seq]
+}
+
+// follow keeps the cell's map current from src, until ctx ends.
+func (n *cellNode) follow(ctx context.Context, src *source.HTTP) {
+	for {
+		start := time.Now()
+		m, err := src.Next(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil && m != nil {
+			n.m.Store(m)
+			// Confirm the version once the requests that may have been
+			// judged on the older map have finished: a migration's next
+			// phase must not start while one of them could still write.
+			n.inFlight.Lock()
+			n.confirmed.Store(m.Version())
+			n.inFlight.Unlock()
+			continue
+		}
+		if time.Since(start) < time.Millisecond {
+			time.Sleep(10 * time.Millisecond) // a source that does not pace its errors
+		}
+	}
+}
+
+// A fleet is the whole demo world: the control plane and the cells.
+type fleet struct {
+	cp    *controlPlane
+	cells []*cellNode
+	byID  map[string]*cellNode
+	index map[string]int
+
+	rec       atomic.Pointer[recorder] // the scene being recorded
+	poison    atomic.Pointer[string]   // the tenant whose requests crash a cell
+	migrating atomic.Pointer[string]   // the tenant whose writes the cells keep
+
+	mapHTTP *http.Client // the cells' and clients' map polling
+	base    *http.Transport
+	stop    context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+func newFleet() (*fleet, error) {
+	f := &fleet{
+		cp:    &controlPlane{},
+		byID:  make(map[string]*cellNode),
+		index: make(map[string]int),
+		mapHTTP: &http.Client{Transport: &http.Transport{
+			MaxIdleConnsPerHost: 32, IdleConnTimeout: 10 * time.Second,
+		}},
+		base: &http.Transport{MaxIdleConnsPerHost: 128, IdleConnTimeout: 30 * time.Second},
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	f.stop = cancel
+	if err := f.cp.start(); err != nil {
+		f.close()
+		return nil, err
+	}
+	for i := range numCells {
+		n := &cellNode{
+			f: f, idx: i,
+			id:     "c" + strconv.Itoa(i+1),
+			zone:   "az" + strconv.Itoa(i/(numCells/numZones)+1),
+			ledger: make(map[uint64]bool),
+		}
+		h, err := n.handler()
+		if err != nil {
+			f.close()
+			return nil, err
+		}
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			f.close()
+			return nil, fmt.Errorf("cell %s: %w", n.id, err)
+		}
+		n.url = "http://" + ln.Addr().String()
+		n.srv = &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+		n.done = make(chan struct{})
+		go func() {
+			n.srv.Serve(ln)
+			close(n.done)
+		}()
+		f.cells = append(f.cells, n)
+		f.byID[n.id] = n
+		f.index[n.id] = i
+	}
+	f.cp.cells = f.cells
+	for _, n := range f.cells {
+		src, err := source.NewHTTP(f.cp.url("cells"), source.HTTPConfig{
+			Client: f.mapHTTP, Interval: cellPoll, MinInterval: -1, Timeout: time.Second,
+		})
+		if err != nil {
+			f.close()
+			return nil, err
+		}
+		f.wg.Add(1)
+		go func() {
+			defer f.wg.Done()
+			n.follow(ctx, src)
+		}()
+	}
+	m, err := firstMap(f.cells)
+	if err == nil {
+		err = f.cp.publish(ctx, m)
+	}
+	if err != nil {
+		f.close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// reset ends every fault before a scene.
+func (f *fleet) reset() {
+	for _, n := range f.cells {
+		n.failing.Store(false)
+	}
+	f.poison.Store(nil)
+	f.migrating.Store(nil)
+}
+
+func (f *fleet) close() {
+	f.stop()
+	f.cp.stop()
+	for _, n := range f.cells {
+		if n.srv != nil {
+			n.srv.Close()
+			<-n.done
+		}
+	}
+	f.wg.Wait()
+	f.mapHTTP.CloseIdleConnections()
+	f.base.CloseIdleConnections()
+}

@@ -1,0 +1,285 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cellkit/cellkit/breaker"
+	"github.com/cellkit/cellkit/cell"
+	"github.com/cellkit/cellkit/placement/source"
+)
+
+// A mix is the traffic of a scene.
+type mix uint8
+
+const (
+	// statefulMix is half writes, half reads of the orders API.
+	statefulMix mix = iota
+	// statelessMix is stateless quote calls, which may fail over along
+	// the tenant's shard.
+	statelessMix
+)
+
+// reqTimeout is every request's deadline.
+const reqTimeout = 2 * time.Second
+
+// A stage is a scene being played: a fresh client (new breakers, budget and
+// counters) on the control plane's clients feed, the load, and the recorder.
+type stage struct {
+	d       *demo
+	n       int
+	title   string
+	rec     *recorder
+	client  *cell.Client
+	hc      *http.Client
+	cancel  context.CancelFunc
+	runDone chan struct{}
+	exclude map[int]bool // tenants left out of the load
+
+	load     sync.WaitGroup
+	stopLoad atomic.Bool
+	loadEnd  time.Duration
+	progress chan struct{}
+	progDone chan struct{}
+}
+
+// begin starts scene n: a new client, ready on the latest map, and the
+// recorder. planned is the scene's expected length, for the charts.
+func (d *demo) begin(n int, title string, planned time.Duration, exclude ...int) (*stage, error) {
+	d.fleet.reset()
+	rec := newRecorder(planned, d.fleet.index)
+	src, err := source.NewHTTP(d.fleet.cp.url("clients"), source.HTTPConfig{
+		Client: d.fleet.mapHTTP, Interval: clientPoll, MinInterval: 10 * time.Millisecond, Timeout: time.Second,
+	})
+	if err != nil {
+		return nil, err
+	}
+	client, err := cell.NewClient(cell.Config{
+		Source:         src,
+		Breakers:       breaker.Config{Seed: 7},
+		RefreshTimeout: 3 * time.Second,
+		Logger:         d.logger,
+		Observer:       rec.observer(),
+	})
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	st := &stage{
+		d: d, n: n, title: title, rec: rec, client: client, cancel: cancel,
+		runDone:  make(chan struct{}),
+		exclude:  make(map[int]bool),
+		hc:       &http.Client{Transport: client.Transport(d.fleet.base, tenantKey)},
+		progress: make(chan struct{}),
+		progDone: make(chan struct{}),
+	}
+	for _, t := range exclude {
+		st.exclude[t] = true
+	}
+	go func() {
+		client.Run(ctx)
+		close(st.runDone)
+	}()
+	select {
+	case <-client.Ready():
+	case <-time.After(10 * time.Second):
+		st.stopClient()
+		return nil, errors.New("the client got no map within 10s")
+	}
+	d.fleet.rec.Store(rec)
+	go st.showProgress(planned)
+	return st, nil
+}
+
+func (st *stage) stopClient() {
+	st.cancel()
+	<-st.runDone
+}
+
+// drive starts the load: d.opt.workers goroutines sending requests at
+// d.opt.rate in all, for dur at most, at most rate × dur × 1.2 requests, over
+// the tenants in a fixed shuffled order.
+func (st *stage) drive(m mix, dur time.Duration) {
+	rate := st.d.opt.rate
+	interval := time.Duration(float64(time.Second) / rate)
+	limit := int64(rate*dur.Seconds()*1.2) + 1
+	start := time.Now()
+	var next atomic.Int64
+	for range st.d.opt.workers {
+		st.load.Add(1)
+		go func() {
+			defer st.load.Done()
+			for !st.stopLoad.Load() {
+				i := next.Add(1) - 1
+				if i >= limit {
+					return
+				}
+				if w := time.Until(start.Add(time.Duration(i) * interval)); w > 0 {
+					time.Sleep(w)
+				}
+				if time.Since(start) >= dur || st.stopLoad.Load() {
+					return
+				}
+				t := st.d.order[int(i)%numTenants]
+				if st.exclude[t] {
+					continue
+				}
+				st.request(int(i), t, m)
+			}
+		}()
+	}
+}
+
+func (st *stage) request(i, t int, m mix) {
+	began := st.rec.since()
+	ok, _, _ := st.call(i, st.d.tenants[t], m, "")
+	st.rec.result(t, began, ok)
+}
+
+// call sends one request for tenant and reports whether it got a 200, the
+// cell that answered, and the response (its body read and closed) or error.
+func (st *stage) call(i int, tenant string, m mix, body string) (bool, *http.Response, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), reqTimeout)
+	defer cancel()
+	url := "http://orders.demo/v1/tenants/" + tenant
+	var req *http.Request
+	switch {
+	case m == statelessMix:
+		req, _ = http.NewRequestWithContext(cell.WithClass(ctx, cell.Stateless), http.MethodGet, url+"/quote", nil)
+	case body != "" || i%2 == 0:
+		if body == "" {
+			body = strconv.Itoa(i)
+		}
+		req, _ = http.NewRequestWithContext(ctx, http.MethodPost, url+"/orders", strings.NewReader(body))
+	default:
+		req, _ = http.NewRequestWithContext(ctx, http.MethodGet, url+"/orders", nil)
+	}
+	resp, err := st.hc.Do(req)
+	if err != nil {
+		return false, nil, err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK, resp, nil
+}
+
+// sleep waits d, the script of a scene running beside the load.
+func (st *stage) sleep(d time.Duration) { time.Sleep(d) }
+
+// awaitVersion waits, at most 10 s, until the client has map version v and
+// its Observer has reported it (just after the swap).
+func (st *stage) awaitVersion(v uint64) {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, ok := st.rec.gotVersion(v); ok {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// wait ends the load: it waits for the workers, which stop at their time.
+func (st *stage) wait() {
+	st.load.Wait()
+	st.loadEnd = st.rec.since()
+}
+
+// end stops the load now and waits for it.
+func (st *stage) end() {
+	st.stopLoad.Store(true)
+	st.wait()
+}
+
+// finish collects the scene's measurements and stops its client.
+func (st *stage) finish(name string) *SceneResult {
+	close(st.progress)
+	<-st.progDone
+	rec := st.rec
+	stats := st.client.Stats()
+	res := &SceneResult{
+		N: st.n, Name: name, Title: st.title,
+		Seconds:       st.loadEnd.Seconds(),
+		Requests:      rec.requests.Load(),
+		Errors:        rec.errors.Load(),
+		Misrouted:     rec.misrouted.Load(),
+		Retries:       stats.Retries,
+		BudgetRefused: stats.BudgetRefused,
+		Failovers:     rec.failovers.Load(),
+		Redirects:     rec.redirects.Load(),
+		SourceErrors:  rec.sourceErrs.Load(),
+		MapVersion:    stats.Version,
+		Measured:      make(map[string]float64),
+		rec:           rec,
+	}
+	if res.Requests > 0 {
+		res.ErrorRate = float64(res.Errors) / float64(res.Requests)
+	}
+	byID := make(map[string]cell.CellStats, len(stats.Cells))
+	for _, c := range stats.Cells {
+		byID[c.Cell] = c
+	}
+	for i, n := range st.d.fleet.cells {
+		c := byID[n.id]
+		var skipped uint64
+		for _, r := range c.Rejected {
+			skipped += r
+		}
+		res.Cells = append(res.Cells, CellResult{
+			ID: n.id, Zone: n.zone, Calls: c.Attempts, Failed: c.Failures, Skipped: skipped,
+			Accepted: rec.accepted[i].Load(), Breaker: c.Breaker.String(),
+		})
+	}
+	st.stopClient()
+	st.d.fleet.rec.Store(nil)
+	res.Marks = rec.sortedMarks()
+	return res
+}
+
+// showProgress keeps a progress line on the terminal while the scene runs,
+// or writes one a second when the output is not a terminal.
+func (st *stage) showProgress(planned time.Duration) {
+	defer close(st.progDone)
+	w := st.d.progress
+	if w == nil {
+		<-st.progress
+		return
+	}
+	every := time.Second
+	if st.d.tty {
+		every = 150 * time.Millisecond
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	line := func() string {
+		r := st.rec
+		return fmt.Sprintf("  scene %d/%d %-34s %5.1fs of ~%.0fs  %7d requests  %6d errors",
+			st.n, numScenes, st.title, r.since().Seconds(), planned.Seconds(), r.requests.Load(), r.errors.Load())
+	}
+	for {
+		select {
+		case <-st.progress:
+			if st.d.tty {
+				fmt.Fprintf(w, "\r%s\r", strings.Repeat(" ", 100))
+			}
+			return
+		case <-t.C:
+			if st.d.tty {
+				fmt.Fprintf(w, "\r%-100s", line())
+			} else {
+				fmt.Fprintln(w, line())
+			}
+		}
+	}
+}
+
+// discard is the clients' logger unless -v.
+var discard = slog.New(slog.DiscardHandler)
