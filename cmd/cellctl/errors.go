@@ -55,7 +55,7 @@ var sentinels = []struct {
 	{source.ErrNotRegular, "source.ErrNotRegular"},
 	{source.ErrConfig, "source.ErrConfig"},
 	{placement.ErrFetch, "placement.ErrFetch"},
-	{errNoKey, "placement.ErrNoKey"},
+	{placement.ErrNoKey, "placement.ErrNoKey"},
 	{errLostRace, "lost-race"},
 	{errLocked, "locked"},
 	{errKey, "bad-key"},

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cellkit/cellkit/placement"
+	"github.com/cellkit/cellkit/placement/source"
 )
 
 var publishCmd = &command{
@@ -352,4 +353,13 @@ cellctl get --json --from http-dir:/srv/www/placement`,
 			return nil
 		}
 	},
+}
+
+// fetchHTTP gets the map in force at url through the HTTP source.
+func fetchHTTP(ctx context.Context, url string, opt placement.Options) (*placement.Map, error) {
+	s, err := source.NewHTTP(url, source.HTTPConfig{Options: opt, Jitter: -1})
+	if err != nil {
+		return nil, usageError{err.Error()}
+	}
+	return s.Next(ctx)
 }
