@@ -114,6 +114,16 @@ func (t *etcdTarget) get(ctx context.Context, opt placement.Options) (*placement
 		return nil, nil, nil, err
 	}
 	defer c.Close()
+	// The source waits for a first map; get says at once that there is none.
+	p, err := etcdsource.NewPublisher(c, t.prefix, etcdsource.PublisherConfig{})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if v, err := p.Version(ctx); err != nil {
+		return nil, nil, nil, fmt.Errorf("%s: %w", t.name, err)
+	} else if v == 0 {
+		return nil, nil, nil, fmt.Errorf("%s: %w: no map is published under the prefix", t.name, placement.ErrFetch)
+	}
 	src, err := etcdsource.New(c, t.prefix, etcdsource.Config{Options: opt, Jitter: -1})
 	if err != nil {
 		return nil, nil, nil, err
