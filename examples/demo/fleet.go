@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -23,7 +22,7 @@ const (
 	numCells   = 9
 	numZones   = 3
 	numTenants = 10_000
-	mapSeed    = "7"
+	mapSeed    = 7
 )
 
 // Polling intervals of the map: cells poll the control plane faster than
@@ -73,19 +72,7 @@ func owns(m *placement.Map, id, key string, kind reqKind) bool {
 	case kindRead:
 		return m.Owns(id, key)
 	}
-	if m.Owns(id, key) {
-		return true
-	}
-	a, err := m.Locate(key)
-	if err != nil {
-		return false
-	}
-	for _, c := range a.Shard {
-		if c == id {
-			return true
-		}
-	}
-	return false
+	return m.OwnsShard(id, key)
 }
 
 // feed is one document the control plane serves.
@@ -243,49 +230,19 @@ func (cp *controlPlane) edit(ctx context.Context, fn func(b *placement.Builder) 
 	return m, cp.publish(ctx, m)
 }
 
-// withShardSize returns the next version of m with shard size k, by editing
-// its document.
-// TODO(placement): Builder.SetShardSize replaces this once it is in main.
-func withShardSize(m *placement.Map, k int) (*placement.Map, error) {
-	var doc map[string]json.RawMessage
-	if err := json.Unmarshal(m.Bytes(), &doc); err != nil {
-		return nil, err
-	}
-	doc["version"] = json.RawMessage(strconv.FormatUint(m.Version()+1, 10))
-	doc["shardSize"] = json.RawMessage(strconv.Itoa(k))
-	data, err := json.Marshal(doc)
-	if err != nil {
-		return nil, err
-	}
-	return placement.Parse(data)
-}
-
-// firstMap is version 1: the nine cells at their endpoints, shard size 1,
-// a derived table.
+// firstMap is version 1, as a control plane starts it: the nine cells at
+// their endpoints, shard size 1, a derived table.
 func firstMap(cells []*cellNode) (*placement.Map, error) {
-	type endpoint struct {
-		URL  string `json:"url"`
-		Zone string `json:"zone"`
-	}
-	type cellDoc struct {
-		ID        string     `json:"id"`
-		Zone      string     `json:"zone"`
-		Endpoints []endpoint `json:"endpoints"`
-	}
-	doc := struct {
-		Version   int       `json:"version"`
-		Seed      string    `json:"seed"`
-		ShardSize int       `json:"shardSize"`
-		Cells     []cellDoc `json:"cells"`
-	}{Version: 1, Seed: mapSeed, ShardSize: 1}
+	b := placement.NewBuilder(nil)
+	b.SetSeed(mapSeed)
 	for _, c := range cells {
-		doc.Cells = append(doc.Cells, cellDoc{ID: c.id, Zone: c.zone, Endpoints: []endpoint{{URL: c.url, Zone: c.zone}}})
+		err := b.AddCell(placement.Cell{ID: c.id, Zone: c.zone, Weight: 1,
+			Endpoints: []placement.Endpoint{{URL: c.url, Zone: c.zone}}})
+		if err != nil {
+			return nil, err
+		}
 	}
-	data, err := json.Marshal(doc)
-	if err != nil {
-		return nil, err
-	}
-	return placement.Parse(data)
+	return b.Build()
 }
 
 // A cellNode is one cell: an HTTP server on loopback whose service sits

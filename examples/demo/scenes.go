@@ -136,11 +136,8 @@ func openedText(ok bool, after time.Duration) string {
 // shuffleShard repeats the failure at shard size 2 with stateless calls:
 // every tenant of the failed cell fails over to the other cell of its shard.
 func (d *demo) shuffleShard(n int) (*SceneResult, error) {
-	m, err := withShardSize(d.fleet.cp.latest(), 2)
+	m, err := d.fleet.cp.edit(context.Background(), func(b *placement.Builder) error { return b.SetShardSize(2) })
 	if err != nil {
-		return nil, err
-	}
-	if err := d.fleet.cp.publish(context.Background(), m); err != nil {
 		return nil, err
 	}
 	st, err := d.begin(n, "the same failure, shard size 2, stateless", d.t.fault)
