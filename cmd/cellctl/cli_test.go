@@ -97,7 +97,7 @@ func FuzzEdit(f *testing.F) {
 		if err != nil {
 			return
 		}
-		m, _, err := applyEdits(base, []edit{ed}, []string{s})
+		m, _, err := applyEdits(base, placement.Limits{}, []edit{ed}, []string{s})
 		if err == nil && m.Version() != 2 {
 			t.Fatalf("applyEdits(%q) gave version %d; want 2", s, m.Version())
 		}

@@ -370,6 +370,12 @@
 //	http-dir:DIR   DIR/map.json (+ .sig), the document a web server or
 //	               'cellctl serve DIR/map.json' serves, and a copy of each
 //	               version as DIR/vN.json (+ .sig)
+//	etcd:ENDPOINTS/PREFIX
+//	               the layout of placement/etcdsource under PREFIX on the etcd
+//	               cluster at ENDPOINTS (host:port, comma-separated), written
+//	               in one transaction that compares the stored version: a
+//	               publisher that got there between the read of the version and
+//	               the write loses the race, with both versions named
 //
 // A target whose document cannot be parsed is refused unless --force.
 //
@@ -386,7 +392,7 @@
 //	-public-key FILE
 //	  	require a signature by this public key FILE (repeatable; the signatures come from the map's .sig file)
 //	-to TARGET
-//	  	the TARGET: file:PATH or http-dir:DIR (required)
+//	  	the TARGET: file:PATH, http-dir:DIR or etcd:ENDPOINTS/PREFIX (required)
 //	-max-bytes, -max-cells, -max-overrides, -max-migrations, -max-key-bytes,
 //	-max-endpoints, -max-label-bytes, -max-table-work N
 //	  	the limits of the parse, as for validate (0: placement's defaults)
@@ -394,6 +400,7 @@
 // Examples:
 //
 //	cellctl publish --to file:/srv/placement/map.json v6.json
+//	cellctl publish --to etcd:10.0.0.1:2379,10.0.0.2:2379/cellkit/placement/prod/ v6.json
 //	cellctl publish --to http-dir:/srv/www/placement --expect 5 v6.json
 //	cellctl publish --public-key control-plane.pub --to file:map.json v6.json
 //
@@ -404,15 +411,15 @@
 // Get reads the map in force at SOURCE, checks it as a client does (and its
 // signature, with --public-key), and prints the document on standard output,
 // or writes it to OUT with its signature file. A line on standard error says
-// which version it got. SOURCE is a publish target (file:PATH, http-dir:DIR)
-// or a URL served by 'cellctl serve' or any server that speaks the HTTP
-// source's protocol; from a URL the signature is kept only when --public-key
-// verified it.
+// which version it got. SOURCE is a publish target (file:PATH, http-dir:DIR,
+// etcd:ENDPOINTS/PREFIX) or a URL served by 'cellctl serve' or any server that speaks the HTTP
+// source's protocol; from a URL or etcd the signature is kept only when
+// --public-key verified it.
 //
 // Flags:
 //
 //	-from SOURCE
-//	  	the SOURCE: file:PATH, http-dir:DIR or an http(s) URL (required)
+//	  	the SOURCE: file:PATH, http-dir:DIR, etcd:ENDPOINTS/PREFIX or an http(s) URL (required)
 //	-json
 //	  	print a summary of the map as JSON instead of the document
 //	-o OUT
@@ -430,6 +437,7 @@
 //	cellctl get --from file:/srv/placement/map.json
 //	cellctl get --from http://127.0.0.1:8080/ --public-key control-plane.pub -o current.json
 //	cellctl get --json --from http-dir:/srv/www/placement
+//	cellctl get --from etcd:10.0.0.1:2379/cellkit/placement/prod/
 //
 // # simulate
 //

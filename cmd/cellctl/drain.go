@@ -50,7 +50,7 @@ cellctl drain --steps 4 -o drain-c3 map.json c3`,
 			if err != nil {
 				return err
 			}
-			return drain(e, base, args[1], *steps, *out, *asJSON)
+			return drain(e, base, d.lim, args[1], *steps, *out, *asJSON)
 		}
 	},
 }
@@ -88,7 +88,7 @@ func drainTargets(m *placement.Map, what string) ([]placement.Cell, error) {
 	return []placement.Cell{c}, nil
 }
 
-func drain(e *env, base *placement.Map, what string, steps int, dir string, asJSON bool) error {
+func drain(e *env, base *placement.Map, lim placement.Limits, what string, steps int, dir string, asJSON bool) error {
 	if base.Explicit() {
 		return &placement.FieldError{Field: "table", Err: placement.ErrEdit,
 			Detail: "the table is explicit, so weights move no bucket: drain it with 'edit FILE rebalance' and advance the migrations"}
@@ -101,10 +101,7 @@ func drain(e *env, base *placement.Map, what string, steps int, dir string, asJS
 	var maps []*placement.Map
 	prev := base
 	for i := 1; i <= steps; i++ {
-		b, err := newBuilder(prev)
-		if err != nil {
-			return err
-		}
+		b := placement.NewBuilderWith(prev, lim)
 		for _, c := range cells {
 			// Four decimals keep the documents readable; the last step is 0.
 			w := math.Round(c.Weight*float64(steps-i)/float64(steps)*1e4) / 1e4

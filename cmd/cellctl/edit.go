@@ -146,7 +146,7 @@ func (ef *editFlags) run(e *env, base *placement.Map, raw []string) error {
 		}
 		edits[i] = ed
 	}
-	m, notes, err := applyEdits(base, edits, raw)
+	m, notes, err := applyEdits(base, ef.d.lim, edits, raw)
 	if err != nil {
 		return err
 	}
@@ -176,13 +176,10 @@ func (r *editResult) print(w io.Writer) {
 	}
 }
 
-// applyEdits runs the edits on a Builder of base (nil: from nothing) and
-// builds the result. raw names the edits in errors.
-func applyEdits(base *placement.Map, edits []edit, raw []string) (*placement.Map, []string, error) {
-	b, err := newBuilder(base)
-	if err != nil {
-		return nil, nil, err
-	}
+// applyEdits runs the edits on a Builder of base (nil: from nothing) with
+// the limits clients parse with, and builds the result. raw names the edits in errors.
+func applyEdits(base *placement.Map, lim placement.Limits, edits []edit, raw []string) (*placement.Map, []string, error) {
+	b := placement.NewBuilderWith(base, lim)
 	s := &editState{b: b, base: base, zones: map[string]string{}}
 	for i, ed := range edits {
 		if err := ed(s); err != nil {
@@ -299,7 +296,7 @@ func parseEdit(raw string) (edit, error) {
 			return nil, err
 		}
 		return func(s *editState) error {
-			if err := setZone(s.b, args[0], args[1]); err != nil {
+			if err := s.b.SetZone(args[0], args[1]); err != nil {
 				return err
 			}
 			s.zones[args[0]] = args[1]
@@ -401,7 +398,7 @@ func parseEdit(raw string) (edit, error) {
 		if err != nil {
 			return nil, err
 		}
-		return func(s *editState) error { return setSeed(s.b, seed) }, nil
+		return func(s *editState) error { s.b.SetSeed(seed); return nil }, nil
 	case "buckets", "shard-size":
 		if err := want(1, verb+" N"); err != nil {
 			return nil, err
@@ -411,9 +408,9 @@ func parseEdit(raw string) (edit, error) {
 			return nil, fmt.Errorf("%s %q is not an integer", verb, args[0])
 		}
 		if verb == "buckets" {
-			return func(s *editState) error { return setBuckets(s.b, n) }, nil
+			return func(s *editState) error { return s.b.SetBuckets(n) }, nil
 		}
-		return func(s *editState) error { return setShardSize(s.b, n) }, nil
+		return func(s *editState) error { return s.b.SetShardSize(n) }, nil
 	}
 	return nil, fmt.Errorf("unknown edit %q", verb)
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/cellkit/cellkit/placement"
+	"github.com/cellkit/cellkit/placement/etcdsource"
 	"github.com/cellkit/cellkit/placement/source"
 )
 
@@ -54,8 +55,12 @@ var sentinels = []struct {
 	{source.ErrRedirect, "source.ErrRedirect"},
 	{source.ErrNotRegular, "source.ErrNotRegular"},
 	{source.ErrConfig, "source.ErrConfig"},
+	{etcdsource.ErrConflict, "etcdsource.ErrConflict"},
+	{etcdsource.ErrVersion, "etcdsource.ErrVersion"},
+	{etcdsource.ErrLayout, "etcdsource.ErrLayout"},
+	{etcdsource.ErrTooLarge, "etcdsource.ErrTooLarge"},
 	{placement.ErrFetch, "placement.ErrFetch"},
-	{errNoKey, "placement.ErrNoKey"},
+	{placement.ErrNoKey, "placement.ErrNoKey"},
 	{errLostRace, "lost-race"},
 	{errLocked, "locked"},
 	{errKey, "bad-key"},

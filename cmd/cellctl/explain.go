@@ -81,7 +81,7 @@ func explain(e *env, d *docFlags, path string, keys []string, asJSON bool) error
 		return err
 	}
 	var out []explanation
-	buf := make([]string, 0, max(m.ShardSize(), 1))
+	buf := make([]string, 0, m.ShardSize()+2) // room for the read set and the shard
 	for _, key := range keys {
 		x, err := explainKey(m, buf, key)
 		if err != nil {
@@ -134,7 +134,7 @@ func isPrint(s string) bool {
 }
 
 func explainKey(m *placement.Map, buf []string, key string) (explanation, error) {
-	a, err := locate(m, buf, key)
+	a, err := m.AppendLocate(buf[:0], key)
 	if err != nil && !errors.Is(err, placement.ErrCellDisabled) {
 		return explanation{}, err
 	}

@@ -21,6 +21,7 @@ func TestMain(m *testing.M) {
 //
 //	exits N PROG ARGS...   run PROG and check that its exit status is N
 //	waitfile FILE [VAR]    wait (up to 30s) for FILE to hold a line; set VAR to it
+//	etcd VAR               start an etcd on loopback for the script; set VAR to host:port
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
@@ -34,6 +35,7 @@ func TestScripts(t *testing.T) {
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"exits":    cmdExits,
 			"waitfile": cmdWaitFile,
+			"etcd":     cmdEtcd,
 		},
 	})
 }

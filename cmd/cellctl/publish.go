@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cellkit/cellkit/placement"
+	"github.com/cellkit/cellkit/placement/source"
 )
 
 var publishCmd = &command{
@@ -33,15 +34,22 @@ Targets:
   http-dir:DIR   DIR/map.json (+ .sig), the document a web server or
                  'cellctl serve DIR/map.json' serves, and a copy of each
                  version as DIR/vN.json (+ .sig)
+  etcd:ENDPOINTS/PREFIX
+                 the layout of placement/etcdsource under PREFIX on the etcd
+                 cluster at ENDPOINTS (host:port, comma-separated), written
+                 in one transaction that compares the stored version: a
+                 publisher that got there between the read of the version and
+                 the write loses the race, with both versions named
 
 A target whose document cannot be parsed is refused unless --force.`,
 	examples: `cellctl publish --to file:/srv/placement/map.json v6.json
+cellctl publish --to etcd:10.0.0.1:2379,10.0.0.2:2379/cellkit/placement/prod/ v6.json
 cellctl publish --to http-dir:/srv/www/placement --expect 5 v6.json
 cellctl publish --public-key control-plane.pub --to file:map.json v6.json`,
 	setup: func(fs *flag.FlagSet) func(*env, []string) error {
 		var d docFlags
 		d.register(fs, true)
-		to := fs.String("to", "", "the `TARGET`: file:PATH or http-dir:DIR (required)")
+		to := fs.String("to", "", "the `TARGET`: file:PATH, http-dir:DIR or etcd:ENDPOINTS/PREFIX (required)")
 		var expect optUint
 		fs.Var(&expect, "expect", "publish only if the version in force is `V` (0: none)")
 		force := fs.Bool("force", false, "replace a target whose document cannot be parsed")
@@ -173,7 +181,7 @@ type target interface {
 func parseTarget(s string, forGet bool) (target, error) {
 	scheme, rest, ok := strings.Cut(s, ":")
 	if !ok {
-		return nil, usagef("target %q: want file:PATH or http-dir:DIR", s)
+		return nil, usagef("target %q: want file:PATH, http-dir:DIR or etcd:ENDPOINTS/PREFIX", s)
 	}
 	switch scheme {
 	case "file":
@@ -192,9 +200,9 @@ func parseTarget(s string, forGet bool) (target, error) {
 		}
 		return nil, usagef("target %q: publish to a directory that a server serves (http-dir:DIR), not to a URL", s)
 	case "etcd":
-		return nil, errors.New("cellctl: etcd targets need placement/etcdsource, which this build does not include")
+		return parseEtcd(s, rest)
 	}
-	return nil, usagef("target %q: unknown kind %q (file, http-dir)", s, scheme)
+	return nil, usagef("target %q: unknown kind %q (file, http-dir, etcd)", s, scheme)
 }
 
 // A fileTarget publishes to a file, and for http-dir also keeps each
@@ -302,17 +310,18 @@ var getCmd = &command{
 	help: `Get reads the map in force at SOURCE, checks it as a client does (and its
 signature, with --public-key), and prints the document on standard output,
 or writes it to OUT with its signature file. A line on standard error says
-which version it got. SOURCE is a publish target (file:PATH, http-dir:DIR)
-or a URL served by 'cellctl serve' or any server that speaks the HTTP
-source's protocol; from a URL the signature is kept only when --public-key
-verified it.`,
+which version it got. SOURCE is a publish target (file:PATH, http-dir:DIR,
+etcd:ENDPOINTS/PREFIX) or a URL served by 'cellctl serve' or any server that speaks the HTTP
+source's protocol; from a URL or etcd the signature is kept only when
+--public-key verified it.`,
 	examples: `cellctl get --from file:/srv/placement/map.json
 cellctl get --from http://127.0.0.1:8080/ --public-key control-plane.pub -o current.json
-cellctl get --json --from http-dir:/srv/www/placement`,
+cellctl get --json --from http-dir:/srv/www/placement
+cellctl get --from etcd:10.0.0.1:2379/cellkit/placement/prod/`,
 	setup: func(fs *flag.FlagSet) func(*env, []string) error {
 		var d docFlags
 		d.register(fs, true)
-		from := fs.String("from", "", "the `SOURCE`: file:PATH, http-dir:DIR or an http(s) URL (required)")
+		from := fs.String("from", "", "the `SOURCE`: file:PATH, http-dir:DIR, etcd:ENDPOINTS/PREFIX or an http(s) URL (required)")
 		out := fs.String("o", "", "write the map to `OUT` (and OUT.sig) instead of standard output")
 		timeout := fs.Duration("timeout", 10*time.Second, "give up on a URL after this long")
 		asJSON := fs.Bool("json", false, "print a summary of the map as JSON instead of the document")
@@ -352,4 +361,13 @@ cellctl get --json --from http-dir:/srv/www/placement`,
 			return nil
 		}
 	},
+}
+
+// fetchHTTP gets the map in force at url through the HTTP source.
+func fetchHTTP(ctx context.Context, url string, opt placement.Options) (*placement.Map, error) {
+	s, err := source.NewHTTP(url, source.HTTPConfig{Options: opt, Jitter: -1})
+	if err != nil {
+		return nil, usageError{err.Error()}
+	}
+	return s.Next(ctx)
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/cellkit/cellkit/placement"
+	"github.com/cellkit/cellkit/placement/source"
 )
 
 var serveCmd = &command{
@@ -132,7 +133,7 @@ func (s *mapServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-cache")
 	h.Set("ETag", cur.etag)
 	if cur.sig != nil {
-		h.Set(signatureHeader, base64.StdEncoding.EncodeToString(cur.sig))
+		h.Set(source.SignatureHeader, base64.StdEncoding.EncodeToString(cur.sig))
 	}
 	// ServeContent answers If-None-Match with 304 from the ETag set above.
 	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(cur.doc))

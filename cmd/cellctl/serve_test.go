@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cellkit/cellkit/placement"
+	"github.com/cellkit/cellkit/placement/source"
 )
 
 func newTestServer(t *testing.T, opt placement.Options, doc string, sig []byte) (*mapServer, string, *strings.Builder) {
@@ -54,7 +55,7 @@ func get(t *testing.T, h http.Handler, method, path string, header ...string) an
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
 	body, _ := io.ReadAll(w.Result().Body)
-	return answer{w.Code, string(body), w.Header().Get("ETag"), w.Header().Get(signatureHeader)}
+	return answer{w.Code, string(body), w.Header().Get("ETag"), w.Header().Get(source.SignatureHeader)}
 }
 
 const (
@@ -72,7 +73,7 @@ func TestServeHTTP(t *testing.T) {
 		t.Fatalf("GET / = %d %q; want 200 and the document", a.status, a.body)
 	}
 	if a.sig != base64.StdEncoding.EncodeToString(sig) {
-		t.Errorf("GET / %s = %q; want the signature", signatureHeader, a.sig)
+		t.Errorf("GET / %s = %q; want the signature", source.SignatureHeader, a.sig)
 	}
 	if !strings.HasPrefix(a.etag, `"`) || len(a.etag) < 10 {
 		t.Errorf("GET / ETag = %q; want a strong quoted tag", a.etag)

@@ -144,7 +144,7 @@ func simulate(m *placement.Map, fail, zones []string, poison string, withPoison 
 
 	var poisonSet []string
 	if withPoison {
-		a, err := locate(m, make([]string, 0, k), poison)
+		a, err := m.AppendLocate(nil, poison)
 		if err != nil && !errors.Is(err, placement.ErrCellDisabled) {
 			return nil, err
 		}
@@ -156,10 +156,10 @@ func simulate(m *placement.Map, fail, zones []string, poison string, withPoison 
 	}
 
 	var homeLost, shardLost, shardHit, sameShard, touching, others int
-	buf := make([]string, 0, max(k, 1))
+	buf := make([]string, 0, k+2) // room for the read set and the shard
 	for i := range n {
 		key := "key-" + strconv.Itoa(i)
-		a, err := locate(m, buf, key)
+		a, err := m.AppendLocate(buf[:0], key)
 		if err != nil {
 			if !errors.Is(err, placement.ErrCellDisabled) {
 				return nil, err
