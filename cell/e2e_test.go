@@ -688,22 +688,41 @@ func TestE2EBadMaps(t *testing.T) {
 		f := celltest.NewFleet(t, celltest.Config{Cells: 3, InMemory: true, Client: cell.Config{Observer: ev.observer()}})
 		c := f.Client()
 		v1 := f.Map()
+		// Each publication is awaited until the client reports it: the
+		// fleet's feed keeps only the newest one, and synctest.Wait does not
+		// wait for a goroutine blocked on a mutex, so a Wait alone could let
+		// two publications merge into one.
+		heard := func(n int) {
+			t.Helper()
+			for range 1000 {
+				synctest.Wait()
+				ev.lock()
+				got := len(ev.maps)
+				ev.unlock()
+				if got >= n {
+					return
+				}
+				time.Sleep(time.Millisecond)
+			}
+			t.Fatalf("the client reported fewer than %d map updates", n)
+		}
+		heard(1)
 		v2, err := f.Publish(nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		synctest.Wait()
+		heard(2)
 
 		f.PublishDocument([]byte(`{"version": 3, "cells": [`))
-		synctest.Wait()
+		heard(3)
 		f.PublishMap(v1)
-		synctest.Wait()
+		heard(4)
 		other, err := placement.Parse([]byte(`{"version": 2, "cells": [{"id": "x1"}]}`))
 		if err != nil {
 			t.Fatal(err)
 		}
 		f.PublishMap(other)
-		synctest.Wait()
+		heard(5)
 
 		if c.Map() != v2 {
 			t.Fatalf("map in force is v%d; want v2 kept", c.Map().Version())
