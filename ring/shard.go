@@ -59,6 +59,19 @@ const (
 )
 
 func (r *Ring) shard(h uint64, home, k int, dst []int) []int {
+	if home < 0 || r.members[home].Weight > 0 {
+		if k := min(k, len(r.eIdx)); k >= 2 && k <= maxFastK {
+			return r.shardFast(h, home, k, dst[:0])
+		}
+	}
+	return r.shardGeneral(h, home, k, dst)
+}
+
+// shardGeneral is shard without the sieve: top-k insertion per zone with a
+// moving threshold, columns and a water level. It serves the shards the sieve
+// does not (k > maxFastK, a home of weight 0, k ≤ 1), and is the reference
+// the sieve is tested against, bit for bit.
+func (r *Ring) shardGeneral(h uint64, home, k int, dst []int) []int {
 	dst = dst[:0]
 	homeExtra := home >= 0 && r.members[home].Weight == 0
 	total := len(r.eIdx)
@@ -74,9 +87,6 @@ func (r *Ring) shard(h uint64, home, k int, dst []int) []int {
 			home = r.Owner(h)
 		}
 		return append(dst, home)
-	}
-	if !homeExtra && k <= maxFastK {
-		return r.shardFast(h, home, k, dst)
 	}
 	homeZone := int32(-1)
 	if home >= 0 {
