@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/cellkit/cellkit/placement/source"
 	"io"
 	"io/fs"
 	"os"
@@ -23,11 +23,7 @@ import (
 // ".sig" appended: one detached ed25519 signature of the document's exact
 // bytes a line, in standard base64; the sources accept the document when one
 // line verifies.
-const (
-	sigSuffix       = ".sig"
-	maxSidecarBytes = 4 << 10
-	maxSidecarSigs  = 8
-)
+const sigSuffix = ".sig"
 
 // docFlags are the flags of the commands that read maps: the limits and the
 // trusted keys.
@@ -117,39 +113,15 @@ func readLimited(path string, max int) ([]byte, error) {
 // readSidecar returns the signatures of a signature file; a missing file
 // gives an error matching fs.ErrNotExist.
 func readSidecar(path string) ([][]byte, error) {
-	data, err := readLimited(path, maxSidecarBytes)
+	data, err := readLimited(path, source.MaxSignatureFileBytes)
 	if err != nil {
 		return nil, err
 	}
-	return parseSidecar(path, data)
-}
-
-func parseSidecar(path string, data []byte) ([][]byte, error) {
-	var sigs [][]byte
-	for i, line := range bytes.Split(data, []byte("\n")) {
-		line = bytes.TrimSpace(line)
-		if len(line) == 0 {
-			continue
-		}
-		s, err := base64.StdEncoding.DecodeString(string(line))
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, &placement.FieldError{Field: "signature", Err: placement.ErrSignature, Detail: fmt.Sprintf("line %d is not base64", i+1)})
-		}
-		if len(sigs) == maxSidecarSigs {
-			return nil, fmt.Errorf("%s: %w", path, &placement.FieldError{Field: "signature", Err: placement.ErrLimit, Detail: fmt.Sprintf("more than %d signatures", maxSidecarSigs)})
-		}
-		sigs = append(sigs, s)
+	sigs, err := source.ParseSignatures(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return sigs, nil
-}
-
-func formatSidecar(sigs [][]byte) []byte {
-	var b []byte
-	for _, s := range sigs {
-		b = base64.StdEncoding.AppendEncode(b, s)
-		b = append(b, '\n')
-	}
-	return b
 }
 
 // saveDoc replaces the document at path, and its sidecar, so that a reader
@@ -171,19 +143,19 @@ func saveDoc(path string, doc []byte, sigs [][]byte) error {
 	old, _ := readSidecar(sigPath) // an unreadable sidecar verified nothing
 	both := append([][]byte(nil), sigs...)
 	for _, o := range old {
-		if len(both) < maxSidecarSigs && !containsBytes(both, o) {
+		if len(both) < source.MaxSignatures && !containsBytes(both, o) {
 			both = append(both, o)
 		}
 	}
 	if len(both) > len(sigs) {
-		if err := writeFileAtomic(sigPath, formatSidecar(both), 0o644); err != nil {
+		if err := writeFileAtomic(sigPath, source.FormatSignatures(both), 0o644); err != nil {
 			return err
 		}
 	}
 	if err := writeFileAtomic(path, doc, 0o644); err != nil {
 		return err
 	}
-	return writeFileAtomic(sigPath, formatSidecar(sigs), 0o644)
+	return writeFileAtomic(sigPath, source.FormatSignatures(sigs), 0o644)
 }
 
 func containsBytes(list [][]byte, b []byte) bool {

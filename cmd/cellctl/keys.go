@@ -13,6 +13,7 @@ import (
 	"os"
 
 	"github.com/cellkit/cellkit/placement"
+	"github.com/cellkit/cellkit/placement/source"
 )
 
 var keygenCmd = &command{
@@ -194,7 +195,7 @@ func sign(e *env, d *docFlags, keyPath, path string) error {
 	if _, err := placement.ParseSigned(doc, [][]byte{sig}, placement.Options{Limits: d.lim, PublicKeys: []ed25519.PublicKey{pub}}); err != nil {
 		return err // cannot happen: a fresh signature verifies
 	}
-	if err := writeFileAtomic(path+sigSuffix, formatSidecar([][]byte{sig}), 0o644); err != nil {
+	if err := writeFileAtomic(path+sigSuffix, source.FormatSignatures([][]byte{sig}), 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "signed %s (v%d) with key %s: %s%s\n", path, m.Version(), keyID(pub), path, sigSuffix)

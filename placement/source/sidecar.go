@@ -19,6 +19,24 @@ const (
 	maxSidecarSigs  = 8
 )
 
+// MaxSignatureFileBytes and MaxSignatures bound a signature file:
+// ParseSignatures refuses a larger one with an error matching
+// placement.ErrLimit.
+const (
+	MaxSignatureFileBytes = maxSidecarBytes
+	MaxSignatures         = maxSidecarSigs
+)
+
+// ParseSignatures returns the signatures of a signature file, in the format
+// above: the one the sources and LoadFile read. A line that is not base64
+// gives an error matching placement.ErrSignature; a file over the limits, one
+// matching placement.ErrLimit.
+func ParseSignatures(data []byte) ([][]byte, error) { return parseSidecar(data) }
+
+// FormatSignatures writes sigs as a signature file that ParseSignatures,
+// the sources and LoadFile read back.
+func FormatSignatures(sigs [][]byte) []byte { return formatSidecar(sigs) }
+
 // parseSidecar returns the signatures of a signature file.
 func parseSidecar(data []byte) ([][]byte, error) {
 	if len(data) > maxSidecarBytes {
