@@ -422,7 +422,10 @@ func TestClassifyContext(t *testing.T) {
 		{"the cause itself", cancelled, left, Ignored},
 		{"the cause wrapped", cancelled, fmt.Errorf("get: %w", left), Ignored},
 		{"Canceled", cancelled, context.Canceled, Ignored},
-		{"a cell error while cancelled", cancelled, errors.New("503"), Failure},
+		{"a cell error while cancelled", cancelled, errors.New("503"), Ignored}, // the caller ended the call
+		{"the caller's fault", live, fmt.Errorf("bad header: %w", ErrCaller), Ignored},
+		{"Canceled by the cell", live, context.Canceled, Failure},
+		{"DeadlineExceeded by the cell", live, fmt.Errorf("rpc: %w", context.DeadlineExceeded), Failure},
 		{"caller's deadline cause", expired, budget, Ignored},
 		{"caller's deadline", expired, context.DeadlineExceeded, Ignored},
 		{"attempt's deadline", live, attempt.Err(), Failure},

@@ -110,18 +110,17 @@ func New(cfg Config) (*Set, error) {
 func (s *Set) Classify(err error) Outcome { return s.cfg.Classify(err) }
 
 // ClassifyContext maps the error of a call made under the caller's ctx to
-// an Outcome: Ignored if err is the caller's own end of the call (ctx is
-// done and err matches ctx.Err() or context.Cause(ctx) under errors.Is, as
-// when net/http returns the cause given to context.WithCancelCause), and
+// an Outcome by Blame, the one rule package cell also uses:
+// Blame(Attempt{Ctx: ctx, Err: err}, Config.Classify). So it is Ignored when
+// err matches ErrCaller or ctx is done (the caller ended the call, whatever
+// err says), a Failure when err is context.Canceled or DeadlineExceeded
+// while ctx is alive (the cell or the path to it ended the call), and
 // otherwise Classify(err). Pass the caller's context, not one the client
 // derived for a single attempt: when the attempt's own deadline fires, the
-// caller's ctx is not done, the cell was too slow, and the error counts as
-// Classify says (a Failure, by default).
+// caller's ctx is not done, the cell was too slow, and the error counts as a
+// Failure.
 func (s *Set) ClassifyContext(ctx context.Context, err error) Outcome {
-	if callerDone(ctx, err) {
-		return Ignored
-	}
-	return s.cfg.Classify(err)
+	return Blame(Attempt{Ctx: ctx, Err: err}, s.cfg.Classify)
 }
 
 // Allow asks to call the cell. If the cell may be called, Allow returns a

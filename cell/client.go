@@ -2,7 +2,9 @@ package cell
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,6 +31,10 @@ type Client struct {
 	running atomic.Bool
 	stopped chan struct{} // closed when Run returns: no map will come any more
 	flights singleflight.Group
+
+	// answer judges an error that breaker.Blame leaves to classification:
+	// the protocol's answers first, then Config.Classify.
+	answer func(error) breaker.Outcome
 
 	// mu guards what Run writes for Stats. It is never held while a hook
 	// or the logger runs.
@@ -69,6 +75,21 @@ func NewClient(cfg Config) (*Client, error) {
 	}
 	if c.cfg.classify == nil {
 		c.cfg.classify = c.breakers.Classify
+	}
+	classify := c.cfg.classify
+	c.answer = func(err error) breaker.Outcome {
+		// A moved or refused reply is the cell's answer, not its failure;
+		// a cell without an endpoint is the map's matter.
+		if _, ok := as[*MovedError](err); ok {
+			return breaker.Ignored
+		}
+		if _, ok := as[*RefusedError](err); ok {
+			return breaker.Ignored
+		}
+		if errors.Is(err, ErrNoEndpoint) {
+			return breaker.Ignored
+		}
+		return classify(err)
 	}
 	ch := make(chan struct{})
 	c.swapped.Store(&ch)
@@ -193,4 +214,29 @@ func (c *Client) route(r *Route, dst []string, key string) ([]string, error) {
 		r.Cell = strings.Clone(a.Cell)
 	}
 	return a.Shard, err
+}
+
+// refresh asks the source for a map newer than the one in force, of at
+// least version v, without waiting for it: a refusal says the client's map
+// may be behind the control plane. The wait is the one a moved reply starts
+// (see awaitVersion), shared by every caller waiting for that version, so
+// that a burst of refusals costs one refresh.
+func (c *Client) refresh(v uint64) {
+	t := c.table.Load()
+	if t == nil {
+		return
+	}
+	c.versionFlight(context.Background(), max(v, t.version+1))
+}
+
+// versionFlight returns the shared wait for a map of at least version v,
+// starting it if none runs: detached from ctx, under Config.RefreshTimeout
+// and no longer than Run, asking the source to poll at once.
+func (c *Client) versionFlight(ctx context.Context, v uint64) (string, <-chan singleflight.Result) {
+	key := strconv.FormatUint(v, 10)
+	return key, c.flights.DoChan(key, func() (any, error) {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.RefreshTimeout)
+		defer cancel()
+		return c.waitFor(wctx, v)
+	})
 }

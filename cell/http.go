@@ -15,10 +15,19 @@ import (
 // request has none.
 type KeyFunc func(*http.Request) (string, bool)
 
-// KeyFromHeader finds the key in the named header.
+// KeyFromHeader finds the key in the named header, as Go's server will read
+// it: without the blanks (spaces and tabs) around it, which net/http trims
+// on both sides of the wire. A request with more than one value for the
+// header has no key: client and cell could each take a different one, so the
+// Transport refuses it before sending (ErrNoKey) and Guard answers 400.
 func KeyFromHeader(name string) KeyFunc {
+	name = http.CanonicalHeaderKey(name)
 	return func(r *http.Request) (string, bool) {
-		k := r.Header.Get(name)
+		vs := r.Header[name]
+		if len(vs) != 1 {
+			return "", false
+		}
+		k := strings.Trim(vs[0], " \t")
 		return k, k != ""
 	}
 }
@@ -133,6 +142,12 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, fmt.Errorf("%w in %s %s", ErrNoKey, req.Method, req.URL.Redacted())
 	}
+	if err := checkHeaders(req.Header, k); err != nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, &RequestError{Method: req.Method, URL: req.URL.Redacted(), Err: err}
+	}
 	x := &exchange{base: t.base, req: req, winner: -1}
 	hasBody := req.Body != nil && req.Body != http.NoBody
 	opt := doOptions{noRetry: hasBody && req.GetBody == nil, keep: x.keep}
@@ -147,6 +162,7 @@ type exchange struct {
 
 	mu       sync.Mutex
 	bodyUsed bool                   // req.Body went to an attempt
+	bodyErr  error                  // the first error reading the caller's body
 	ok       map[int]*http.Response // successful replies, by attempt
 	winner   int                    // the attempt Do chose, or -1
 	cancel   context.CancelFunc     // the winner's context's
@@ -188,18 +204,25 @@ func (x *exchange) attempt(ctx context.Context, r Route) error {
 		x.mu.Unlock()
 		if !first {
 			if x.req.GetBody == nil {
-				return fmt.Errorf("%w: %s %s", ErrNotReplayable, x.req.Method, x.req.URL.Redacted())
+				return x.callerFault(ErrNotReplayable)
 			}
 			b, err := x.req.GetBody()
 			if err != nil {
-				return fmt.Errorf("%w: GetBody: %w", ErrNotReplayable, err)
+				return x.callerFault(fmt.Errorf("%w: GetBody: %w", ErrNotReplayable, err))
 			}
 			out.Body = b
 		}
+		out.Body = &callerBody{ReadCloser: out.Body, x: x}
 	}
 	resp, err := x.base.RoundTrip(out)
 	if err != nil {
 		x.failed(nil)
+		x.mu.Lock()
+		berr := x.bodyErr
+		x.mu.Unlock()
+		if berr != nil {
+			return x.callerFault(fmt.Errorf("%w: %w", ErrBody, berr))
+		}
 		return err
 	}
 	switch e := DecodeReply(resp.StatusCode, resp.Header).(type) {
@@ -303,4 +326,80 @@ func buffer(resp *http.Response) *http.Response {
 	resp.ContentLength = int64(len(b))
 	resp.Header.Del("Content-Length")
 	return resp
+}
+
+func (x *exchange) callerFault(err error) error {
+	return &RequestError{Method: x.req.Method, URL: x.req.URL.Redacted(), Err: err}
+}
+
+// callerBody is the caller's request body as an attempt sends it: it
+// records a failure to read it, which is the caller's, not the cell's.
+type callerBody struct {
+	io.ReadCloser
+	x *exchange
+}
+
+func (b *callerBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		b.x.mu.Lock()
+		if b.x.bodyErr == nil {
+			b.x.bodyErr = err
+		}
+		b.x.mu.Unlock()
+	}
+	return n, err
+}
+
+// checkHeaders applies net/http's rules for the headers a request can
+// carry (RFC 9110: a name is a token, a value holds no control byte but
+// tab), so that a request net/http would refuse to send is refused before it
+// is routed, as the caller's fault: ErrBadKey when the header holds the key,
+// ErrBadHeader otherwise. Names and values are quoted at most 64 bytes long.
+func checkHeaders(h http.Header, key string) error {
+	for name, vs := range h {
+		if !validHeaderName(name) {
+			return fmt.Errorf("%w: name %.64q", ErrBadHeader, name)
+		}
+		for _, v := range vs {
+			if validHeaderValue(v) {
+				continue
+			}
+			if strings.Trim(v, " \t") == key {
+				return fmt.Errorf("%w: header %.64s holds a byte a header cannot carry", ErrBadKey, name)
+			}
+			return fmt.Errorf("%w: value of %.64s holds a byte a header cannot carry", ErrBadHeader, name)
+		}
+	}
+	return nil
+}
+
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isTokenByte(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// isTokenByte reports whether c may appear in an RFC 9110 token.
+func isTokenByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+func validHeaderValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
 }

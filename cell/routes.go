@@ -61,7 +61,61 @@ type cellState struct {
 	finished atomic.Uint64
 	failures atomic.Uint64
 	rejected [numRejections]atomic.Uint64
-	_        [64]byte
+	// slowest holds the slowest success of the current and the previous
+	// slowPeriod, each as period<<32 | latency in microseconds: what the
+	// cell takes when it is healthy (see slow).
+	slowest [2]atomic.Uint64
+	_       [64]byte
+}
+
+// slowPeriod is the span over which a cell's slowest success is kept: a
+// cell is judged on how it answered in the last one to two periods.
+const slowPeriod = 10 * time.Second
+
+// slowFactor is how many times its slowest recent success an attempt must
+// have run before a caller's deadline cut it for the cut to count against
+// the cell.
+const slowFactor = 2
+
+// noteSuccess records a success's latency at now (time since the client's
+// epoch). A success as slow as the slowest already recorded costs one load.
+func (st *cellState) noteSuccess(now, lat time.Duration) {
+	p := uint64(now / slowPeriod)
+	us := uint64(min(max(lat/time.Microsecond, 1), 1<<32-1))
+	w := &st.slowest[p&1]
+	for {
+		v := w.Load()
+		if v>>32 == p && v&(1<<32-1) >= us {
+			return
+		}
+		if w.CompareAndSwap(v, p<<32|us) || v>>32 > p {
+			return
+		}
+	}
+}
+
+// slow is breaker.Attempt.Slow for the cell at now: slowFactor times its
+// slowest success of the current and the previous period, at most limit
+// (the breakers' SlowCall) when it is set; 1ns when the cell answered
+// nothing in that time, so that a cell that never answers is judged by
+// the cuts of its callers' deadlines.
+func (st *cellState) slow(now, limit time.Duration) time.Duration {
+	p := uint64(now / slowPeriod)
+	var us uint64
+	for i := range st.slowest {
+		v := st.slowest[i].Load()
+		if q := v >> 32; q == p || q+1 == p {
+			us = max(us, v&(1<<32-1))
+		}
+	}
+	if us == 0 {
+		return time.Nanosecond
+	}
+	d := slowFactor * time.Duration(us) * time.Microsecond
+	if limit > 0 {
+		d = min(d, limit)
+	}
+	return d
 }
 
 // minSpreadBuckets is the bucket count from which a key's bucket spreads

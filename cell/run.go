@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"strconv"
 	"time"
 
 	"github.com/cellkit/cellkit/placement"
@@ -200,12 +199,7 @@ func (c *Client) awaitVersion(ctx context.Context, v uint64) (*routeTable, error
 	if t := c.table.Load(); t != nil && t.version >= v {
 		return t, nil
 	}
-	key := strconv.FormatUint(v, 10)
-	ch := c.flights.DoChan(key, func() (any, error) {
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.RefreshTimeout)
-		defer cancel()
-		return c.waitFor(wctx, v)
-	})
+	key, ch := c.versionFlight(ctx, v)
 	select {
 	case r := <-ch:
 		if r.Err != nil {
