@@ -275,13 +275,14 @@ func TestUnknownCells(t *testing.T) {
 }
 
 // TestRetiredBreaker covers a breaker dropped by Sync while an Allow or a
-// Force holds it: both answer as for an unknown cell.
+// Force holds it: the call is admitted untracked (it was routed before the
+// Sync, and must finish), the Force answers as for an unknown cell.
 func TestRetiredBreaker(t *testing.T) {
 	s := newSet(t, Config{}, "a", "b")
 	b := s.cells.Load().get("a")
 	s.Sync([]string{"b"})
-	if _, err := b.allow(); !errors.Is(err, ErrUnknownCell) {
-		t.Fatalf("allow on a dropped breaker = %v; want ErrUnknownCell", err)
+	if tk, err := b.allow(); err != nil || tk.gen != 0 {
+		t.Fatalf("allow on a dropped breaker = %+v, %v; want an untracked Ticket", tk, err)
 	}
 	if changed, ok := b.force(ForcedOpen, time.Now()); changed || ok {
 		t.Fatalf("force on a dropped breaker = %v, %v; want false, false", changed, ok)

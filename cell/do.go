@@ -229,7 +229,7 @@ func (cl *call) admit(cr *cellRoute, id string) (breaker.Ticket, bool) {
 	case cr == nil: // not in the table: cannot happen with a valid map
 		cl.unavailable(nil, id, RejectDisabled, nil)
 		return breaker.Ticket{}, false
-	case cr.state == placement.Disabled:
+	case cr.state == placement.Disabled || cr.br == nil:
 		cl.unavailable(cr, id, RejectDisabled, nil)
 		return breaker.Ticket{}, false
 	}
@@ -237,7 +237,9 @@ func (cl *call) admit(cr *cellRoute, id string) (breaker.Ticket, bool) {
 		cl.unavailable(cr, id, RejectBulkhead, nil)
 		return breaker.Ticket{}, false
 	}
-	tk, err := cl.c.breakers.Allow(id)
+	// The breaker the call's table holds, not the Set's by name: a swap
+	// that drops the cell must not fail a call routed before it.
+	tk, err := cr.br.Allow()
 	if err != nil {
 		if cr.st.sem != nil {
 			cr.st.sem.Release(1)
@@ -300,7 +302,7 @@ func (cl *call) attemptDeadline(rest []string) (time.Time, bool) {
 		if cl.attempts+left > cl.hops {
 			break
 		}
-		if cr := cl.t.lookup(id); cr != nil && cr.state != placement.Disabled && cl.c.breakers.Available(id) {
+		if cr := cl.t.lookup(id); cr != nil && cr.br != nil && cr.br.Available() {
 			left++
 		}
 	}

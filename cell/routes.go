@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cellkit/cellkit/breaker"
 	"github.com/cellkit/cellkit/placement"
 	"github.com/cellkit/cellkit/ring"
 	"golang.org/x/sync/semaphore"
@@ -37,6 +38,20 @@ type cellRoute struct {
 	state placement.State
 	eps   []*endpoint // the preferred endpoints: same zone as the client if any, else all
 	st    *cellState
+	// br is the cell's breaker, bound when the table is swapped in (nil for
+	// a disabled cell). Calls routed on this table keep using it after a
+	// later map drops the cell, so that they finish.
+	br *breaker.Breaker
+}
+
+// bind gives each cell that is not disabled its breaker; the Set must
+// have been synced with them.
+func (t *routeTable) bind(s *breaker.Set) {
+	for _, cr := range t.cells {
+		if cr.state != placement.Disabled {
+			cr.br = s.Breaker(cr.id)
+		}
+	}
 }
 
 // An endpoint is a cell's URL, parsed once per map.

@@ -153,6 +153,7 @@ func (c *Client) swap(m *placement.Map, origin string) {
 		}
 	}
 	c.breakers.Sync(ids)
+	t.bind(c.breakers)
 	c.table.Store(t)
 	ch := make(chan struct{})
 	close(*c.swapped.Swap(&ch))
