@@ -85,15 +85,22 @@ func classOf(r *http.Request) Class {
 	return Write
 }
 
-// A StatusError is a cell's 5xx reply, as the Transport reports it to Do
-// and to Config.Classify. A Transport whose calls all fail returns the last
-// such reply as its response, not as an error.
+// A StatusError is a cell's failed reply, as the Transport reports it to Do
+// and to Config.Classify: a 5xx, or a gRPC reply whose grpc-status is
+// UNAVAILABLE. A Transport whose calls all fail returns the last such reply
+// as its response, not as an error.
 type StatusError struct {
 	Cell       string
 	StatusCode int
+	// GRPCStatus is the grpc-status of a gRPC reply judged a failure: 14
+	// (UNAVAILABLE). It is 0 for any other reply.
+	GRPCStatus int
 }
 
 func (e *StatusError) Error() string {
+	if e.GRPCStatus != 0 {
+		return fmt.Sprintf("cell: cell %q replied grpc-status %d", e.Cell, e.GRPCStatus)
+	}
 	return fmt.Sprintf("cell: cell %q replied %d %s", e.Cell, e.StatusCode, http.StatusText(e.StatusCode))
 }
 
@@ -239,6 +246,12 @@ func (x *exchange) attempt(ctx context.Context, r Route) error {
 	if code := resp.StatusCode; code >= 500 {
 		x.failed(buffer(resp))
 		return &StatusError{Cell: r.Cell, StatusCode: code}
+	}
+	if isGRPC(resp) {
+		if code := grpcStatus(resp); code == grpcUnavailable {
+			x.failed(resp)
+			return &StatusError{Cell: r.Cell, StatusCode: resp.StatusCode, GRPCStatus: code}
+		}
 	}
 	x.mu.Lock()
 	if x.ok == nil {
@@ -403,3 +416,57 @@ func validHeaderValue(s string) bool {
 	}
 	return true
 }
+
+// grpcUnavailable is gRPC's UNAVAILABLE: the server cannot serve now, the
+// one code that says the cell failed (the others are the application's
+// answer).
+const grpcUnavailable = 14
+
+// maxGRPCBody is how much of a gRPC reply the Transport reads to find its
+// trailers: gRPC's default largest received message, with its frame header.
+const maxGRPCBody = 4<<20 + 5
+
+// isGRPC reports whether a reply speaks the gRPC protocol over HTTP
+// (Content-Type application/grpc, application/grpc+proto, …).
+func isGRPC(resp *http.Response) bool {
+	ct := resp.Header.Get("Content-Type")
+	return resp.StatusCode == http.StatusOK && strings.HasPrefix(ct, "application/grpc") &&
+		(len(ct) == len("application/grpc") || ct[len("application/grpc")] == '+' || ct[len("application/grpc")] == ';')
+}
+
+// grpcStatus returns a gRPC reply's grpc-status: from its headers for a
+// trailers-only reply, else from its trailers, for which it reads the body
+// into memory (up to maxGRPCBody; the body is then replaced by the copy, and
+// the trailers stay in resp.Trailer). It returns -1 when the reply carries
+// no status, or its body is longer than maxGRPCBody: such a reply is not
+// judged.
+func grpcStatus(resp *http.Response) int {
+	if v := resp.Header.Get("Grpc-Status"); v != "" {
+		return parseGRPCStatus(v)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxGRPCBody+1))
+	if err != nil || len(b) > maxGRPCBody {
+		resp.Body = &prefixBody{Reader: io.MultiReader(bytes.NewReader(b), resp.Body), c: resp.Body}
+		return -1
+	}
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	return parseGRPCStatus(resp.Trailer.Get("Grpc-Status"))
+}
+
+func parseGRPCStatus(v string) int {
+	n, err := strconv.ParseUint(v, 10, 8)
+	if err != nil {
+		return -1
+	}
+	return int(n)
+}
+
+// prefixBody is a body partly read into memory: what was read, then the
+// rest.
+type prefixBody struct {
+	io.Reader
+	c io.Closer
+}
+
+func (b *prefixBody) Close() error { return b.c.Close() }
