@@ -99,11 +99,26 @@ func NewClient(cfg Config) (*Client, error) {
 // now is the time since the client's epoch: one read of the monotonic clock.
 func (c *Client) now() time.Duration { return time.Since(c.epoch) }
 
-// Ready returns a channel that is closed once the first map is in force.
-func (c *Client) Ready() <-chan struct{} { return c.ready }
+// made reports whether c was made by NewClient. A Client that was not (the
+// zero Client, or a nil one) is never ready: every method answers as before
+// the first map, with ErrNotReady where it returns an error, and none
+// panics.
+func (c *Client) made() bool { return c != nil && c.budget != nil }
+
+// Ready returns a channel that is closed once the first map is in force;
+// for a Client not made by NewClient, one that is never closed.
+func (c *Client) Ready() <-chan struct{} {
+	if !c.made() {
+		return nil
+	}
+	return c.ready
+}
 
 // Map returns the map in force, or nil before the first.
 func (c *Client) Map() *placement.Map {
+	if c == nil {
+		return nil
+	}
 	if t := c.table.Load(); t != nil {
 		return t.m
 	}
@@ -112,8 +127,13 @@ func (c *Client) Map() *placement.Map {
 
 // Breakers returns the client's breakers, for operators: Force a cell open or
 // closed, read Snapshot. Sync belongs to the client, which calls it at every
-// map swap.
-func (c *Client) Breakers() *breaker.Set { return c.breakers }
+// map swap. It is nil for a Client not made by NewClient.
+func (c *Client) Breakers() *breaker.Set {
+	if !c.made() {
+		return nil
+	}
+	return c.breakers
+}
 
 func (c *Client) breakerEvent(e breaker.Event, user func(breaker.Event)) {
 	log := c.cfg.Logger
@@ -192,6 +212,9 @@ func (c *Client) AppendResolve(ctx context.Context, dst []string, key string) (r
 // apart, so that Resolve's stack buffer never flows into a returned Route.
 func (c *Client) route(r *Route, dst []string, key string) ([]string, error) {
 	r.Key = key
+	if c == nil {
+		return nil, ErrNotReady
+	}
 	t := c.table.Load()
 	if t == nil {
 		return nil, ErrNotReady

@@ -105,6 +105,9 @@ func (c *Client) do(ctx context.Context, key string, class Class, fn func(contex
 	if fn == nil {
 		return ErrNoFunc
 	}
+	if c == nil {
+		return ErrNotReady
+	}
 	t := c.table.Load()
 	if t == nil {
 		return ErrNotReady

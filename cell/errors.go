@@ -16,8 +16,9 @@ var (
 	// ErrNoKey rejects an empty key, and an HTTP request its KeyFunc finds
 	// no key in. It is the same value as placement.ErrNoKey.
 	ErrNoKey = placement.ErrNoKey
-	// ErrNotReady is returned by Resolve and Do until the first map is in
-	// force (see Client.Ready).
+	// ErrNotReady is returned by Resolve, Do and the Transport until the
+	// first map is in force (see Client.Ready), and by every method of a
+	// Client not made by NewClient that returns an error, Run included.
 	ErrNotReady = errors.New("cell: no placement map yet")
 	// ErrFrozen refuses a write while the key's migration is frozen. It is
 	// retryable: the migration flips within moments.

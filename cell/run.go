@@ -26,6 +26,9 @@ import (
 // than the one in force, and a different document under the version in
 // force. The same document again is not news and is dropped silently.
 func (c *Client) Run(ctx context.Context) error {
+	if !c.made() {
+		return ErrNotReady // not made by NewClient: no source to run
+	}
 	if !c.running.CompareAndSwap(false, true) {
 		return ErrRunning
 	}
