@@ -114,7 +114,7 @@ func (c *Client) do(ctx context.Context, key string, class Class, fn func(contex
 	}
 	var buf [8]string
 	cl := call{c: c, ctx: ctx, key: key, class: class, fn: fn, t: t}
-	a, err := t.m.AppendLocate(buf[:0], key)
+	a, err := cl.locate(t.m, buf[:0])
 	if err != nil && a.Cell == "" {
 		return err
 	}
@@ -162,6 +162,16 @@ func (c *Client) do(ctx context.Context, key string, class Class, fn func(contex
 		return cl.hedged(cands)
 	}
 	return cl.sequential(cands)
+}
+
+// locate places the call's key in m with dst as scratch: the shard only
+// for a Stateless call, since Write and Read use the home and read cells
+// only, and in a large map with large shards the shard costs the most.
+func (cl *call) locate(m *placement.Map, dst []string) (placement.Assignment, error) {
+	if cl.class == Stateless {
+		return m.AppendLocate(dst, cl.key)
+	}
+	return m.AppendLocateHome(dst, cl.key)
 }
 
 // assign takes what the call needs from the key's Assignment, whose Read
@@ -458,7 +468,7 @@ func (cl *call) redirect(me *MovedError, from string) error {
 		return cl.fail()
 	}
 	var buf [8]string
-	a, err := t.m.AppendLocate(buf[:0], cl.key)
+	a, err := cl.locate(t.m, buf[:0])
 	if err != nil && a.Cell == "" {
 		cl.lastErr = err
 		return cl.fail()
