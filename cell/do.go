@@ -28,13 +28,19 @@ import (
 // ends with its last error, matching ErrBudget.
 //
 // Every attempt runs under its own deadline (see Config.AttemptTimeout) and
-// its outcome is told to its cell's breaker with its latency: a nil error is
-// a Success; the caller's cancellation or deadline (judged from ctx, not from
-// the error) is Ignored; an attempt that ran out of its own deadline is a
-// Failure; other errors go through Config.Classify. Only a Failure fails
-// over: any other error, a 4xx that Classify calls a Success say, is the
-// call's answer. When fn was called and the call failed, Do returns a
-// *CallError that names the cells tried and wraps fn's last error.
+// its outcome is told to its cell's breaker with its latency, judged by
+// breaker.Blame (see "Outcomes" in the package documentation): the caller's
+// faults and cancellation are Ignored, fn's context errors while the caller
+// waits, an attempt's own deadline and a silent cell cut by the caller's
+// deadline are Failures, other errors go through Config.Classify. Only a
+// Failure fails over: any other error, a 4xx that Classify calls a Success
+// say, is the call's answer. When fn was called and the call failed, Do
+// returns a *CallError that names the cells tried and wraps fn's last
+// error, except for a *RefusedError and a *RequestError (the caller's
+// fault), which are returned as they are, in the same shape as the client's
+// own refusals. A refusal also asks the source for a newer map (coalesced),
+// and a Read or Stateless call refused by a cell whose map is behind tries
+// its next cell, as routing. Do with a nil fn returns ErrNoFunc.
 //
 // When fn returns a *MovedError, Do waits (at most until ctx is done) for a
 // map of at least the reply's version, asking the source to poll at once,
