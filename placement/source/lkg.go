@@ -244,7 +244,7 @@ func LoadFile(path string, opt placement.Options) (*placement.Map, error) {
 			return nil, err
 		}
 	}
-	m, err := placement.ParseSigned(doc, sigs, opt)
+	m, err := parseNext(nil, doc, sigs, opt)
 	if err != nil {
 		return nil, &SourceError{Source: path, Err: err}
 	}
