@@ -365,9 +365,10 @@ cellctl get --from etcd:10.0.0.1:2379/cellkit/placement/prod/`,
 
 // fetchHTTP gets the map in force at url through the HTTP source.
 func fetchHTTP(ctx context.Context, url string, opt placement.Options) (*placement.Map, error) {
-	s, err := source.NewHTTP(url, source.HTTPConfig{Options: opt, Jitter: -1})
+	s, err := source.NewHTTP(url, source.HTTPConfig{Jitter: -1})
 	if err != nil {
 		return nil, usageError{err.Error()}
 	}
+	s.SetParse(opt, nil)
 	return s.Next(ctx)
 }
