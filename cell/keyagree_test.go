@@ -42,7 +42,7 @@ func TestKeyFromHeaderTrims(t *testing.T) {
 func TestGuardTwoKeys(t *testing.T) {
 	m := oneCellMap(t, "http://c1.test")
 	served := false
-	g, err := cell.NewGuard(cell.GuardConfig{Cell: "c1", Map: func() *placement.Map { return m },
+	g, err := cell.NewGuard(cell.GuardConfig{Cell: "c1", Map: source.Fixed(m),
 		Key: cell.KeyFromHeader("Tenant"), Next: http.HandlerFunc(func(http.ResponseWriter, *http.Request) { served = true })})
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +89,7 @@ func FuzzKeyAgreement(f *testing.F) {
 	var mode atomic.Int32
 	guardKey := func(r *http.Request) (string, bool) { return keyf[mode.Load()](r) }
 	var m *placement.Map
-	g, err := cell.NewGuard(cell.GuardConfig{Cell: "c1", Map: func() *placement.Map { return m }, Key: guardKey,
+	g, err := cell.NewGuard(cell.GuardConfig{Cell: "c1", Map: source.HolderFunc(func() *placement.Map { return m }), Key: guardKey,
 		Next: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			k, _ := guardKey(r)
 			seen.Store(k)
