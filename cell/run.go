@@ -39,13 +39,24 @@ func (c *Client) Run(ctx context.Context) error {
 
 // Follower returns the Follower the client runs on: Config.Follower, or the
 // one it built from Config.Source.
-func (c *Client) Follower() *source.Follower { return c.follower }
+// It is nil for a Client not made by NewClient.
+func (c *Client) Follower() *source.Follower {
+	if !c.made() {
+		return nil
+	}
+	return c.follower
+}
 
 // Close unregisters the client from its Follower: the client keeps the map
 // it has, and hears of no later one. A client sharing a Follower with
 // others should be closed when it is dropped; one that built its own
-// Follower needs no Close.
-func (c *Client) Close() { c.unregister() }
+// Follower needs no Close. Close of a Client not made by NewClient does
+// nothing.
+func (c *Client) Close() {
+	if c.made() {
+		c.unregister()
+	}
+}
 
 // swap is the client's swap step: it makes m the client's map in force.
 // The Follower runs it before m goes live, one map at a time.
