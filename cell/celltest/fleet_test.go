@@ -3,10 +3,10 @@ package celltest_test
 import (
 	"context"
 	"errors"
-	"io/fs"
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io/fs"
 	"runtime"
 	"strings"
 	"sync"
@@ -395,5 +395,3 @@ func exportedRecv(fl *ast.FieldList) bool {
 	id, ok := t.(*ast.Ident)
 	return ok && id.IsExported()
 }
-
-
