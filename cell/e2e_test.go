@@ -551,7 +551,10 @@ func TestE2EMigration(t *testing.T) {
 		if _, _, err := send(ctx, mainHTTP, http.MethodPost, key); !errors.Is(err, cell.ErrFrozen) {
 			t.Fatalf("frozen: POST through the current client = %v; want ErrFrozen", err)
 		}
-		expect("frozen, stale", staleHTTP, http.MethodPost, http.StatusServiceUnavailable, "")
+		// The Guard's refusal has the shape of the client's own: an error.
+		if _, _, err := send(ctx, staleHTTP, http.MethodPost, key); !errors.Is(err, cell.ErrFrozen) {
+			t.Fatalf("frozen, stale: POST = %v; want the guard's ErrFrozen", err)
+		}
 		if err := stale.Do(ctx, key, cell.Write, f.Call); !errors.Is(err, cell.ErrFrozen) {
 			t.Fatalf("frozen: stale Do(Write) = %v; want the guard's ErrFrozen", err)
 		}

@@ -127,7 +127,8 @@ type RefusedError struct {
 	Key        string
 	Cell       string
 	RetryAfter time.Duration
-	Err        error // ErrFrozen or ErrCellBehind
+	Version    uint64 // the version of the refusing cell's map; 0 when the client refused on its own
+	Err        error  // ErrFrozen or ErrCellBehind
 }
 
 func (e *RefusedError) Error() string {

@@ -9,24 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
-)
-
-// The headers of the cell protocol. A client sends HeaderCell and
-// HeaderMapVersion with every request; a cell that does not own the key
-// answers 421 Misdirected Request with HeaderOwner and HeaderMapVersion, and
-// a cell that refuses for now answers 503 with Retry-After and HeaderRefused.
-const (
-	HeaderCell       = "Cell-Id"          // the cell the client chose
-	HeaderMapVersion = "Cell-Map-Version" // the version of the sender's map, decimal
-	HeaderOwner      = "Cell-Owner"       // the cell that owns the key, in the replying cell's map
-	HeaderRefused    = "Cell-Refused"     // "frozen" or "behind"; see Guard
-)
-
-// Values of HeaderRefused.
-const (
-	refusedFrozen = "frozen"
-	refusedBehind = "behind"
 )
 
 // A KeyFunc finds a request's partition key. It reports false when the
@@ -220,24 +202,18 @@ func (x *exchange) attempt(ctx context.Context, r Route) error {
 		x.failed(nil)
 		return err
 	}
-	switch code := resp.StatusCode; {
-	case code == http.StatusMisdirectedRequest && resp.Header.Get(HeaderOwner) != "":
-		v, perr := strconv.ParseUint(resp.Header.Get(HeaderMapVersion), 10, 64)
-		if perr != nil {
-			break // not the cell protocol's 421: a reply like any other
-		}
+	switch e := DecodeReply(resp.StatusCode, resp.Header).(type) {
+	case *MovedError:
 		drain(resp)
 		x.failed(nil)
-		return &MovedError{Cell: resp.Header.Get(HeaderOwner), Version: v}
-	case code == http.StatusServiceUnavailable && resp.Header.Get(HeaderRefused) != "":
-		e := &RefusedError{Key: "", Cell: r.Cell, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now()), Err: ErrFrozen}
-		if resp.Header.Get(HeaderRefused) == refusedBehind {
-			e.Err = ErrCellBehind
-		}
-		e.Key = r.Key
-		x.failed(buffer(resp))
 		return e
-	case code >= 500:
+	case *RefusedError:
+		e.Key, e.Cell = r.Key, r.Cell
+		drain(resp)
+		x.failed(nil)
+		return e
+	}
+	if code := resp.StatusCode; code >= 500 {
 		x.failed(buffer(resp))
 		return &StatusError{Cell: r.Cell, StatusCode: code}
 	}
@@ -327,18 +303,4 @@ func buffer(resp *http.Response) *http.Response {
 	resp.ContentLength = int64(len(b))
 	resp.Header.Del("Content-Length")
 	return resp
-}
-
-// retryAfter reads a Retry-After header: seconds, or an HTTP date.
-func retryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseUint(v, 10, 32); err == nil {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }
