@@ -82,7 +82,7 @@ func TestKeyFromPath(t *testing.T) {
 		{3, "/tenants/t42/orders", "", false},
 		{1, "/tenants/t42", "t42", true},
 		{1, "/tenants/t42/", "t42", true},
-		{1, "/tenants//orders", "", false}, // an empty segment is no key
+		{1, "/tenants//orders", "", false},      // an empty segment is no key
 		{1, "/tenants/a%2Fb/orders", "a", true}, // the decoded path: %2F is a slash
 		{1, "/tenants/a%20b/orders", "a b", true},
 		{0, "/", "", false},
