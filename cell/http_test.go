@@ -603,7 +603,7 @@ type guardFixture struct {
 	served int
 }
 
-func newGuardFixture(t *testing.T, stateless bool) *guardFixture {
+func newGuardFixture(t testing.TB, stateless bool) *guardFixture {
 	t.Helper()
 	b := placement.NewBuilder(nil)
 	for _, id := range []string{"c0", "c1", "c2"} {
@@ -645,7 +645,7 @@ func newGuardFixture(t *testing.T, stateless bool) *guardFixture {
 
 // keyIn returns the skip-th key whose home in m is id and, when next is not
 // "", whose shard's second cell is next.
-func (*guardFixture) keyIn(t *testing.T, m *placement.Map, id, next string, skip int) string {
+func (*guardFixture) keyIn(t testing.TB, m *placement.Map, id, next string, skip int) string {
 	t.Helper()
 	for i := range 100000 {
 		k := "g" + strconv.Itoa(i)

@@ -1,0 +1,284 @@
+package cell_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cellkit/cellkit/breaker"
+	"github.com/cellkit/cellkit/cell"
+	"github.com/cellkit/cellkit/placement"
+)
+
+// Fuzz targets of the two places where the outside reaches the package: the
+// Transport decoding a cell's reply, and the Guard parsing a request. Both go
+// through the public API only.
+
+// maxErrorLen bounds the message of any error the Transport returns for one
+// reply: whatever a reply holds, the error quotes only bounded, checked
+// parts of it.
+const maxErrorLen = 512
+
+// fuzzReply is a base RoundTripper that answers every request with one reply.
+type fuzzReply struct {
+	status  int
+	header  http.Header
+	trailer http.Header
+	body    []byte
+	sent    int
+	bodies  []*trackedBody
+}
+
+func (f *fuzzReply) RoundTrip(r *http.Request) (*http.Response, error) {
+	f.sent++
+	if r.Body != nil {
+		r.Body.Close()
+	}
+	tb := &trackedBody{r: io.NopCloser(bytes.NewReader(f.body))}
+	f.bodies = append(f.bodies, tb)
+	return &http.Response{
+		StatusCode: f.status, Status: strconv.Itoa(f.status), Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: f.header.Clone(), Trailer: f.trailer.Clone(), Body: tb, ContentLength: int64(len(f.body)), Request: r,
+	}, nil
+}
+
+func FuzzTransportReply(f *testing.F) {
+	// Seeds: status, Cell-Owner, Cell-Map-Version, Cell-Refused,
+	// Retry-After, Content-Type, grpc-status (header), grpc-status
+	// (trailer), body, write.
+	f.Add(200, "", "", "", "", "text/plain", "", "", []byte("ok"), false)
+	f.Add(421, "c1", "5", "", "", "", "", "", []byte{}, true)
+	f.Add(421, "c0", "99", "", "", "", "", "", []byte{}, false)
+	f.Add(421, "bad owner\x7f", "5", "", "", "", "", "", []byte{}, true)
+	f.Add(503, "", "5", "frozen", "2", "", "", "", []byte{}, true)
+	f.Add(503, "", "", "behind", "Wed, 21 Oct 2015 07:28:00 GMT", "", "", "", []byte{}, false)
+	f.Add(503, "", "", "other", "999999999999", "", "", "", []byte("x"), false)
+	f.Add(500, "", "", "", "", "", "", "", []byte("boom"), true)
+	f.Add(200, "", "", "", "", "application/grpc", "14", "", []byte{}, false)
+	f.Add(200, "", "", "", "", "application/grpc+proto", "", "0", []byte{}, true)
+	f.Add(0, "", "", "", "", "", "", "", []byte{}, false)
+
+	m := mapOf(f, 1<<40, "", "c0/z0/active/http://c0.test", "c1/z0/active/http://c1.test")
+	c := startClient(f, m, cell.Config{
+		RefreshTimeout: time.Millisecond,
+		// Breakers that never open: every exec reaches its cell.
+		Breakers: breaker.Config{ConsecutiveFailures: 1 << 30, MinRequests: 1 << 30},
+	})
+	key := "k0"
+	home := ""
+	for i := 0; home != "c0"; i++ {
+		key = "k" + strconv.Itoa(i)
+		a, _ := m.Locate(key)
+		home = a.Cell
+	}
+	totals := func() breaker.Totals {
+		for _, s := range c.Breakers().Snapshot() {
+			if s.Cell == "c0" {
+				return s.Totals
+			}
+		}
+		return breaker.Totals{}
+	}
+
+	f.Fuzz(func(t *testing.T, status int, owner, version, refused, retry, ctype, grpcHeader, grpcTrailer string, body []byte, write bool) {
+		h := http.Header{}
+		set := func(name, v string) {
+			if v != "" {
+				h[name] = []string{v}
+			}
+		}
+		set(cell.HeaderOwner, owner)
+		set(cell.HeaderMapVersion, version)
+		set(cell.HeaderRefused, refused)
+		set(cell.HeaderRetryAfter, retry)
+		set("Content-Type", ctype)
+		set("Grpc-Status", grpcHeader)
+		var tr http.Header
+		if grpcTrailer != "" {
+			tr = http.Header{"Grpc-Status": {grpcTrailer}}
+		}
+		base := &fuzzReply{status: status, header: h, trailer: tr, body: body}
+		method := http.MethodGet
+		if write {
+			method = http.MethodPost
+		}
+		req, err := http.NewRequest(method, "http://svc/x", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Tenant", key)
+		before := totals()
+		resp, err := c.Transport(base, cell.KeyFromHeader("Tenant")).RoundTrip(req)
+		after := totals()
+
+		if err != nil && len(err.Error()) > maxErrorLen {
+			t.Fatalf("an error of %d bytes: %.200q…", len(err.Error()), err.Error())
+		}
+		if (resp == nil) == (err == nil) {
+			t.Fatalf("RoundTrip = %v, %v; want a response or an error", resp, err)
+		}
+		if base.sent == 0 {
+			t.Fatal("nothing sent")
+		}
+
+		// The classification agrees with the protocol's one decoder.
+		var me *cell.MovedError
+		var re *cell.RefusedError
+		switch want := cell.DecodeReply(status, h); {
+		case errors.As(want, &me):
+			if !errors.Is(err, cell.ErrMoved) {
+				t.Fatalf("a moved reply (%v) gave %v, %v; want an error matching ErrMoved", want, resp, err)
+			}
+			if placement.CheckCellID(me.Cell) != nil {
+				t.Fatalf("DecodeReply followed an invalid owner %q", me.Cell)
+			}
+		case errors.As(want, &re):
+			var got *cell.RefusedError
+			if !errors.As(err, &got) || !errors.Is(err, re.Err) {
+				t.Fatalf("a refusal (%v) gave %v, %v; want a RefusedError matching %v", want, resp, err, re.Err)
+			}
+			if got.RetryAfter < 0 || got.RetryAfter > time.Hour || got.Cell != "c0" || got.Key != key {
+				t.Fatalf("RefusedError %+v; want c0, key %q, Retry-After in [0, 1h]", got, key)
+			}
+		default:
+			// Any other reply is the cell's answer or its failure, and
+			// comes back as the response.
+			if err != nil || resp.StatusCode != status {
+				t.Fatalf("a plain %d reply gave %v, %v; want it as the response", status, resp, err)
+			}
+			got, rerr := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if rerr != nil || !bytes.Equal(got, body[:min(len(body), 64<<10)]) {
+				t.Fatalf("response body %d bytes, %v; want the reply's %d", len(got), rerr, len(body))
+			}
+			if !strings.HasPrefix(ctype, "application/grpc") {
+				wantFail := status >= 500
+				if d := after.Failures - before.Failures; (d == 1) != wantFail || after.Successes-before.Successes+d != 1 {
+					t.Fatalf("status %d counted as %+v → %+v; want one %s", status, before, after,
+						map[bool]string{true: "failure", false: "success"}[wantFail])
+				}
+			}
+		}
+		if err != nil && after.Failures != before.Failures {
+			t.Fatalf("a protocol reply (%v) counted against its cell", err)
+		}
+		for i, b := range base.bodies {
+			if !b.isClosed() {
+				t.Fatalf("the body of reply %d of %d is open", i, len(base.bodies))
+			}
+		}
+	})
+}
+
+// FuzzGuardRequest sends requests with fuzzed headers through a real HTTP
+// round trip to a Guard (so that the key is what Go's server makes of it)
+// and checks that every answer is one the Guard documents, consistent with
+// its map: served only if owned, a 421 naming the map's owner, a 503 only
+// for a frozen write or a newer map, a 400 only for no key or a bad version.
+func FuzzGuardRequest(f *testing.F) {
+	gf := newGuardFixture(f, false)
+	m := gf.m
+	var frozen string
+	for _, mg := range m.Migrations() {
+		frozen = mg.Key
+	}
+	mine := gf.keyIn(f, m, "c0", "", 1)
+	theirs := gf.keyIn(f, m, "c2", "", 0)
+	v := strconv.FormatUint(m.Version(), 10)
+	f.Add("GET", mine, "", v)
+	f.Add("POST", frozen, "", v)
+	f.Add("GET", theirs, "", "")
+	f.Add("PUT", theirs, "", "999")
+	f.Add("GET", "", "", "")
+	f.Add("DELETE", mine, mine, "x")
+	f.Add("GET", " "+mine+" ", "", v)
+	f.Add("OPTIONS", theirs, "second", "-1")
+
+	type seen struct{ key string }
+	var last seen
+	g, err := cell.NewGuard(cell.GuardConfig{Cell: "c0", Map: func() *placement.Map { return m }, Key: cell.KeyFromHeader("Tenant"),
+		Next: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			last.key, _ = cell.KeyFromHeader("Tenant")(r)
+			io.WriteString(w, "served")
+		})})
+	if err != nil {
+		f.Fatal(err)
+	}
+	srv := httptest.NewServer(g)
+	f.Cleanup(srv.Close)
+	hc := srv.Client()
+
+	f.Fuzz(func(t *testing.T, method, key, key2, version string) {
+		req, err := http.NewRequestWithContext(context.Background(), method, srv.URL+"/x", nil)
+		if err != nil {
+			return // not a method net/http sends
+		}
+		if key != "" {
+			req.Header["Tenant"] = []string{key}
+			if key2 != "" {
+				req.Header["Tenant"] = append(req.Header["Tenant"], key2)
+			}
+		}
+		if version != "" {
+			req.Header[cell.HeaderMapVersion] = []string{version}
+		}
+		last = seen{}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return // net/http refused to send it (a header a request cannot hold)
+		}
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		h := resp.Header
+		if h.Get(cell.HeaderCell) != "c0" {
+			t.Fatalf("a %d reply without Cell-Id c0", resp.StatusCode)
+		}
+		if len(body) > 256 {
+			t.Fatalf("a %d reply of %d bytes: %.100q", resp.StatusCode, len(body), body)
+		}
+		read := method == "GET" || method == "HEAD" || method == "OPTIONS"
+		switch resp.StatusCode {
+		case http.StatusOK:
+			owned := m.OwnsWrite("c0", last.key)
+			if read {
+				owned = m.Owns("c0", last.key)
+			}
+			if !owned || last.key == "" {
+				t.Fatalf("%s served key %q, which c0 does not own", method, last.key)
+			}
+		case http.StatusMisdirectedRequest:
+			var me *cell.MovedError
+			if err := cell.DecodeReply(resp.StatusCode, h); !errors.As(err, &me) || me.Version != m.Version() {
+				t.Fatalf("a 421 that does not decode as moved at v%d: %v", m.Version(), err)
+			}
+			if me.Cell == "c0" {
+				t.Fatal("a 421 naming the cell itself")
+			}
+		case http.StatusServiceUnavailable:
+			var re *cell.RefusedError
+			if err := cell.DecodeReply(resp.StatusCode, h); !errors.As(err, &re) {
+				t.Fatalf("a 503 that does not decode as a refusal: %v", err)
+			}
+			if re.Err == cell.ErrFrozen && read {
+				t.Fatalf("a %s refused as frozen", method)
+			}
+		case http.StatusBadRequest:
+			// No key, more than one, or a version that is not a decimal
+			// uint64.
+			// Go's server trims blanks around header values.
+			_, verr := strconv.ParseUint(strings.Trim(version, " \t"), 10, 64)
+			if strings.Trim(key, " \t") != "" && key2 == "" && (version == "" || verr == nil) {
+				t.Fatalf("400 for %s key %q version %q: %s", method, key, version, body)
+			}
+		default:
+			t.Fatalf("the Guard answered %d to %s key %q version %q", resp.StatusCode, method, key, version)
+		}
+	})
+}
