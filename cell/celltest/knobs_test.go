@@ -284,7 +284,7 @@ func TestFlap(t *testing.T) {
 		}
 		start := time.Now()
 		for _, s := range steps {
-			time.Sleep(start.Add(s.at).Sub(time.Now()))
+			time.Sleep(time.Until(start.Add(s.at)))
 			err := call(ctx, f, c, key)
 			if got := err != nil; got != s.fail || (err != nil && !errors.Is(err, celltest.ErrFault)) {
 				t.Fatalf("Call at %v into the flap = %v; want failing %v", s.at, err, s.fail)
