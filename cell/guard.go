@@ -88,7 +88,7 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	key, ok := g.cfg.Key(r)
 	if !ok || key == "" {
-		http.Error(w, "cell: the request has no key", http.StatusBadRequest)
+		http.Error(w, "cell: the request has no key, or more than one", http.StatusBadRequest)
 		return
 	}
 	var theirs uint64
