@@ -66,8 +66,12 @@ func FuzzTransportReply(f *testing.F) {
 	f.Add(0, "", "", "", "", "", "", "", []byte{}, false)
 
 	m := mapOf(f, 1<<40, "", "c0/z0/active/http://c0.test", "c1/z0/active/http://c1.test")
+	// The outcomes the client judged, exec by exec (a fuzz worker runs one
+	// exec at a time).
+	var outcomes []breaker.Outcome
 	c := startClient(f, m, cell.Config{
 		RefreshTimeout: time.Millisecond,
+		Observer:       cell.Observer{Attempt: func(a cell.AttemptInfo) { outcomes = append(outcomes, a.Outcome) }},
 		// Breakers that never open: every exec reaches its cell.
 		Breakers: breaker.Config{ConsecutiveFailures: 1 << 30, MinRequests: 1 << 30},
 	})
@@ -77,14 +81,6 @@ func FuzzTransportReply(f *testing.F) {
 		key = "k" + strconv.Itoa(i)
 		a, _ := m.Locate(key)
 		home = a.Cell
-	}
-	totals := func() breaker.Totals {
-		for _, s := range c.Breakers().Snapshot() {
-			if s.Cell == "c0" {
-				return s.Totals
-			}
-		}
-		return breaker.Totals{}
 	}
 
 	f.Fuzz(func(t *testing.T, status int, owner, version, refused, retry, ctype, grpcHeader, grpcTrailer string, body []byte, write bool) {
@@ -114,9 +110,11 @@ func FuzzTransportReply(f *testing.F) {
 			t.Fatal(err)
 		}
 		req.Header.Set("Tenant", key)
-		before := totals()
+		outcomes = outcomes[:0]
 		resp, err := c.Transport(base, cell.KeyFromHeader("Tenant")).RoundTrip(req)
-		after := totals()
+		if len(outcomes) != 1 {
+			t.Fatalf("%d attempts judged (%v); want 1", len(outcomes), outcomes)
+		}
 
 		if err != nil && len(err.Error()) > maxErrorLen {
 			t.Fatalf("an error of %d bytes: %.200q…", len(err.Error()), err.Error())
@@ -155,19 +153,31 @@ func FuzzTransportReply(f *testing.F) {
 			}
 			got, rerr := io.ReadAll(resp.Body)
 			resp.Body.Close()
-			if rerr != nil || !bytes.Equal(got, body[:min(len(body), 64<<10)]) {
-				t.Fatalf("response body %d bytes, %v; want the reply's %d", len(got), rerr, len(body))
+			want := body
+			if status >= 500 {
+				want = body[:min(len(body), 64<<10)] // a failed reply, buffered
 			}
-			if !strings.HasPrefix(ctype, "application/grpc") {
-				wantFail := status >= 500
-				if d := after.Failures - before.Failures; (d == 1) != wantFail || after.Successes-before.Successes+d != 1 {
-					t.Fatalf("status %d counted as %+v → %+v; want one %s", status, before, after,
-						map[bool]string{true: "failure", false: "success"}[wantFail])
-				}
+			if rerr != nil || !bytes.Equal(got, want) {
+				t.Fatalf("response body %d bytes, %v; want the reply's %d", len(got), rerr, len(want))
+			}
+			// The cell's failure: a 5xx, or a gRPC reply (200 with a
+			// gRPC Content-Type) whose grpc-status, from its headers
+			// else its trailers, is UNAVAILABLE.
+			grpcStatus := grpcHeader
+			if grpcStatus == "" {
+				grpcStatus = grpcTrailer
+			}
+			wantFail := status >= 500 || (status == 200 && isGRPCType(ctype) && grpcStatus == "14")
+			judged := breaker.Success
+			if wantFail {
+				judged = breaker.Failure
+			}
+			if outcomes[0] != judged {
+				t.Fatalf("status %d (%q, grpc-status %q) judged %v; want %v", status, ctype, grpcStatus, outcomes[0], judged)
 			}
 		}
-		if err != nil && after.Failures != before.Failures {
-			t.Fatalf("a protocol reply (%v) counted against its cell", err)
+		if err != nil && outcomes[0] != breaker.Ignored {
+			t.Fatalf("a protocol reply (%v) judged %v; want Ignored: the cell answered", err, outcomes[0])
 		}
 		for i, b := range base.bodies {
 			if !b.isClosed() {
@@ -175,6 +185,13 @@ func FuzzTransportReply(f *testing.F) {
 			}
 		}
 	})
+}
+
+// isGRPCType reports whether a Content-Type is gRPC's over HTTP:
+// application/grpc, alone or followed by "+" or ";".
+func isGRPCType(ct string) bool {
+	rest, ok := strings.CutPrefix(ct, "application/grpc")
+	return ok && (rest == "" || rest[0] == '+' || rest[0] == ';')
 }
 
 // FuzzGuardRequest sends requests with fuzzed headers through a real HTTP
