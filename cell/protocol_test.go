@@ -1,6 +1,7 @@
 package cell_test
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cellkit/cellkit/cell"
+	"github.com/cellkit/cellkit/cell/celltest"
 )
 
 // TestProtocolRoundTrip: what WriteMoved and WriteRefused write,
@@ -67,5 +69,31 @@ func TestProtocolMalformed(t *testing.T) {
 	var re *cell.RefusedError
 	if err := cell.DecodeReply(503, h); !errors.As(err, &re) || re.RetryAfter > time.Hour {
 		t.Fatalf("DecodeReply(Retry-After: 4e9) = %v; want a refusal with RetryAfter at most 1h", err)
+	}
+}
+
+// TestHugeOwnerNotQuoted is Why bullet 8: a 421 whose Cell-Owner is 9 MiB
+// is not the protocol's (not a valid cell ID): it is not followed, and the
+// caller gets the reply, not a 9 MiB error message.
+func TestHugeOwnerNotQuoted(t *testing.T) {
+	huge := strings.Repeat("x", 9<<20)
+	f := celltest.NewFleet(t, celltest.Config{Cells: 2, Handler: func(string) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set(cell.HeaderOwner, huge)
+			w.Header().Set(cell.HeaderMapVersion, "1")
+			w.WriteHeader(http.StatusMisdirectedRequest)
+		})
+	}})
+	for range 3 {
+		resp, _, err := send(context.Background(), f.HTTPClient(), http.MethodGet, "tenant-1")
+		if err != nil {
+			if n := len(err.Error()); n > 4096 {
+				t.Fatalf("GET answered by a 9 MiB Cell-Owner: an error of %d bytes; want the reply", n)
+			}
+			t.Fatalf("GET answered by a 9 MiB Cell-Owner = %.200v; want the reply", err)
+		}
+		if resp.StatusCode != http.StatusMisdirectedRequest {
+			t.Fatalf("GET answered by a 9 MiB Cell-Owner = %d; want its 421", resp.StatusCode)
+		}
 	}
 }
