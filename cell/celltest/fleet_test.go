@@ -1,6 +1,7 @@
 package celltest_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"go/ast"
@@ -400,4 +401,111 @@ func exportedRecv(fl *ast.FieldList) bool {
 	}
 	id, ok := t.(*ast.Ident)
 	return ok && id.IsExported()
+}
+
+// TestPublishKinds: a publication of each kind reaches a source once, as a
+// real source would deliver it; Polls counts the polls.
+func TestPublishKinds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := celltest.NewFleet(t, celltest.Config{InMemory: true, PollInterval: time.Hour})
+		ctx := context.Background()
+		s := f.Source()
+		if m, err := s.Next(ctx); err != nil || m.Version() != 1 {
+			t.Fatalf("first Next = %v, %v", m, err)
+		}
+		v1 := f.Map()
+		polls := f.Polls()
+
+		// Publish: the next version, in force at the guards at once.
+		m2, err := f.Publish(func(b *placement.Builder) error { return b.SetLabels("c02", map[string]string{"a": "b"}) })
+		if err != nil || m2.Version() != 2 || f.Map() != m2 {
+			t.Fatalf("Publish = %v, %v; want v2, the fleet's map", m2, err)
+		}
+		if m, err := s.Next(ctx); err != nil || m != m2 {
+			t.Fatalf("Next after Publish = %v, %v; want v2", m, err)
+		}
+		// An edit that fails publishes nothing.
+		if _, err := f.Publish(func(b *placement.Builder) error { return b.SetState("c99", placement.Draining) }); err == nil {
+			t.Fatal("Publish of an edit naming no cell succeeded")
+		}
+		if f.Map() != m2 {
+			t.Fatal("a failed edit changed the fleet's map")
+		}
+
+		// PublishMap of an older map: delivered as it is (a misbehaving
+		// control plane), the guards stay on the newest.
+		f.PublishMap(v1)
+		if m, err := s.Next(ctx); err != nil || m != v1 {
+			t.Fatalf("Next after PublishMap(v1) = %v, %v; want v1 as it is", m, err)
+		}
+		if f.Map() != m2 || f.Cells()[0].Map() != m2 {
+			t.Fatal("PublishMap of an older map moved the guards back")
+		}
+
+		// PublishDocument: a bad document reaches the source as an error, a
+		// good one as its map.
+		f.PublishDocument([]byte(`{"version": 9, "cells": []}`))
+		var se *placement.SourceError
+		if m, err := s.Next(ctx); m != nil || !errors.As(err, &se) {
+			t.Fatalf("Next after a bad document = %v, %v; want a SourceError", m, err)
+		}
+		f.PublishDocument(m2.Bytes())
+		if m, err := s.Next(ctx); err != nil || m.Version() != 2 || !bytes.Equal(m.Bytes(), m2.Bytes()) {
+			t.Fatalf("Next after a good document = %v, %v; want v2 again", m, err)
+		}
+		if got := f.Polls() - polls; got < 4 {
+			t.Fatalf("Polls counted %d polls for four publications; want at least 4", got)
+		}
+		// Once everything is idle, one Refresh is one poll.
+		synctest.Wait()
+		polls = f.Polls()
+		ctx2, cancel := context.WithCancel(ctx)
+		defer cancel()
+		returned, _ := nextAsync(ctx2, s)
+		if returned() || f.Polls() != polls {
+			t.Fatalf("a Next with nothing new: %d polls, returned %v; want none, waiting", f.Polls()-polls, returned())
+		}
+		s.Refresh()
+		if returned() || f.Polls() != polls+1 {
+			t.Fatalf("a Refresh with nothing new: %d polls, returned %v; want 1 poll, still waiting", f.Polls()-polls, returned())
+		}
+
+		// The fleet's client (whose source sees the newest publication
+		// when it polls) stayed on v2 through them all.
+		synctest.Wait()
+		if st := f.Client().Stats(); st.Version != 2 {
+			t.Fatalf("the fleet's client: %+v; want v2", st)
+		}
+	})
+}
+
+// TestKeys: Keys are the sequence key-0, key-1, …; KeysOf its first keys
+// homed at a cell.
+func TestKeys(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := celltest.NewFleet(t, celltest.Config{Cells: 4, InMemory: true})
+		keys := f.Keys(3)
+		if len(keys) != 3 || keys[0] != "key-0" || keys[2] != "key-2" {
+			t.Fatalf("Keys(3) = %v", keys)
+		}
+		all := f.Keys(1000)
+		for _, c := range f.Cells() {
+			of := f.KeysOf(c.ID(), 5)
+			if len(of) != 5 {
+				t.Fatalf("KeysOf(%s, 5) = %v", c.ID(), of)
+			}
+			i := 0
+			for _, k := range all {
+				if a, _ := f.Map().Locate(k); a.Cell == c.ID() && i < 5 {
+					if of[i] != k {
+						t.Fatalf("KeysOf(%s)[%d] = %q; want %q, the next of Keys homed there", c.ID(), i, of[i], k)
+					}
+					i++
+				}
+			}
+		}
+		if got := f.KeysOf("nope", 3); len(got) != 0 {
+			t.Fatalf("KeysOf of an unknown cell = %v", got)
+		}
+	})
 }
