@@ -28,13 +28,19 @@ import (
 // ends with its last error, matching ErrBudget.
 //
 // Every attempt runs under its own deadline (see Config.AttemptTimeout) and
-// its outcome is told to its cell's breaker with its latency: a nil error is
-// a Success; the caller's cancellation or deadline (judged from ctx, not from
-// the error) is Ignored; an attempt that ran out of its own deadline is a
-// Failure; other errors go through Config.Classify. Only a Failure fails
-// over: any other error, a 4xx that Classify calls a Success say, is the
-// call's answer. When fn was called and the call failed, Do returns a
-// *CallError that names the cells tried and wraps fn's last error.
+// its outcome is told to its cell's breaker with its latency, judged by
+// breaker.Blame (see "Outcomes" in the package documentation): the caller's
+// faults and cancellation are Ignored, fn's context errors while the caller
+// waits, an attempt's own deadline and a silent cell cut by the caller's
+// deadline are Failures, other errors go through Config.Classify. Only a
+// Failure fails over: any other error, a 4xx that Classify calls a Success
+// say, is the call's answer. When fn was called and the call failed, Do
+// returns a *CallError that names the cells tried and wraps fn's last
+// error, except for a *RefusedError and a *RequestError (the caller's
+// fault), which are returned as they are, in the same shape as the client's
+// own refusals. A refusal also asks the source for a newer map (coalesced),
+// and a Read or Stateless call refused by a cell whose map is behind tries
+// its next cell, as routing. Do with a nil fn returns ErrNoFunc.
 //
 // When fn returns a *MovedError, Do waits (at most until ctx is done) for a
 // map of at least the reply's version, asking the source to poll at once,
@@ -114,7 +120,7 @@ func (c *Client) do(ctx context.Context, key string, class Class, fn func(contex
 	}
 	var buf [8]string
 	cl := call{c: c, ctx: ctx, key: key, class: class, fn: fn, t: t}
-	a, err := t.m.AppendLocate(buf[:0], key)
+	a, err := cl.locate(t.m, buf[:0])
 	if err != nil && a.Cell == "" {
 		return err
 	}
@@ -162,6 +168,16 @@ func (c *Client) do(ctx context.Context, key string, class Class, fn func(contex
 		return cl.hedged(cands)
 	}
 	return cl.sequential(cands)
+}
+
+// locate places the call's key in m with dst as scratch: the shard only
+// for a Stateless call, since Write and Read use the home and read cells
+// only, and in a large map with large shards the shard costs the most.
+func (cl *call) locate(m *placement.Map, dst []string) (placement.Assignment, error) {
+	if cl.class == Stateless {
+		return m.AppendLocate(dst, cl.key)
+	}
+	return m.AppendLocateHome(dst, cl.key)
 }
 
 // assign takes what the call needs from the key's Assignment, whose Read
@@ -458,7 +474,7 @@ func (cl *call) redirect(me *MovedError, from string) error {
 		return cl.fail()
 	}
 	var buf [8]string
-	a, err := t.m.AppendLocate(buf[:0], cl.key)
+	a, err := cl.locate(t.m, buf[:0])
 	if err != nil && a.Cell == "" {
 		cl.lastErr = err
 		return cl.fail()

@@ -116,13 +116,19 @@ func (e *StatusError) Error() string {
 // headers Cell-Id and Cell-Map-Version are added. A request with a body is
 // retried (failover, hedge, redirect) only when it has GetBody.
 //
-// Replies: a transport error or a 5xx is a failure of the cell (a
-// *StatusError), other statuses are successes; a 421 with Cell-Owner and
-// Cell-Map-Version becomes a *MovedError, and a 503 with Cell-Refused a
-// *RefusedError (neither counted against the cell). The response returned is
-// the winning attempt's; when every attempt failed, it is the last reply
-// (its body read into memory, at most 64 KiB), or the error when the last
-// attempt got no reply. Bodies of the replies that lost (failed attempts
+// Before routing, the request's headers are checked as net/http will: a
+// key or header that no request can carry is the caller's *RequestError
+// (ErrBadKey, ErrBadHeader), and nothing is sent. Replies: a transport
+// error, a 5xx and a gRPC reply with grpc-status UNAVAILABLE are failures
+// of the cell (a *StatusError for a reply); a 421 moved reply becomes a
+// *MovedError and a 503 refusal a *RefusedError (see DecodeReply), neither
+// counted against the cell; a body that fails to read is the caller's
+// *RequestError (ErrBody). The response returned is the winning attempt's;
+// refusals and moves not followed are returned as errors, the same shape
+// as the client's own; when every attempt failed, the response is the last
+// failed reply (its body read into memory, at most 64 KiB), or the error
+// when the last attempt got no reply. The package documentation's table
+// lists every case. Bodies of the replies that lost (failed attempts
 // followed by a failover, hedges) are closed.
 func (c *Client) Transport(base http.RoundTripper, key KeyFunc) http.RoundTripper {
 	if base == nil {

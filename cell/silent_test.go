@@ -12,14 +12,14 @@ import (
 	"github.com/cellkit/cellkit/cell/celltest"
 )
 
-// writeWithin makes a Write of key through the fleet's HTTP path under a
+// writeWithin makes a Write of key through the fleet's Call under a
 // deadline of d, and returns its error and how long it took.
-func writeWithin(c *cell.Client, f *celltest.Fleet, key string, d time.Duration) (error, time.Duration) {
+func writeWithin(c *cell.Client, f *celltest.Fleet, key string, d time.Duration) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	start := time.Now()
 	err := c.Do(ctx, key, cell.Write, f.Call)
-	return err, time.Since(start)
+	return time.Since(start), err
 }
 
 func homeState(t *testing.T, c *cell.Client, key string) (string, breaker.State) {
@@ -49,7 +49,7 @@ func TestSilentHomeFound(t *testing.T) {
 			home, _ := homeState(t, c, key)
 			if answeredBefore {
 				for range 3 {
-					if err, _ := writeWithin(c, f, key, 200*time.Millisecond); err != nil {
+					if _, err := writeWithin(c, f, key, 200*time.Millisecond); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -60,7 +60,7 @@ func TestSilentHomeFound(t *testing.T) {
 				if _, st := homeState(t, c, key); st == breaker.Open {
 					break
 				}
-				err, took := writeWithin(c, f, key, 200*time.Millisecond)
+				took, err := writeWithin(c, f, key, 200*time.Millisecond)
 				if err == nil || took < 200*time.Millisecond {
 					t.Fatalf("Write %d to the silent home = %v after %v; want the caller's deadline", calls, err, took)
 				}
@@ -68,7 +68,7 @@ func TestSilentHomeFound(t *testing.T) {
 			if _, st := homeState(t, c, key); st != breaker.Open || calls > 5 {
 				t.Fatalf("answered before %v: home %s is %v after %d silent writes; want open within 5", answeredBefore, home, st, calls)
 			}
-			err, took := writeWithin(c, f, key, 200*time.Millisecond)
+			took, err := writeWithin(c, f, key, 200*time.Millisecond)
 			if !errors.Is(err, cell.ErrCellUnavailable) || took != 0 {
 				t.Fatalf("Write with the silent home open = %v after %v; want ErrCellUnavailable at once", err, took)
 			}
@@ -96,7 +96,7 @@ func TestSlowHomeNotOpened(t *testing.T) {
 			if i%4 == 0 {
 				d = time.Second // a patient one
 			}
-			err, _ := writeWithin(c, f, key, d)
+			_, err := writeWithin(c, f, key, d)
 			switch {
 			case d == time.Second && err != nil:
 				t.Fatalf("patient Write %d = %v; want served in 50ms", i, err)

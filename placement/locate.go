@@ -73,6 +73,19 @@ func (m *Map) Locate(key string) (Assignment, error) {
 // It fills in the named result in place: the Assignment is fifteen words,
 // and copying it out would cost more than hashing the key.
 func (m *Map) AppendLocate(dst []string, key string) (a Assignment, err error) {
+	return m.locate(dst, key, true)
+}
+
+// AppendLocateHome is AppendLocate without the shard: Read is appended to
+// dst, and Shard is nil whatever the shard size. A caller that uses only
+// the home and the read cells (a stateful write or read) calls it: in a
+// large map with large shards the shard is most of Locate's cost.
+func (m *Map) AppendLocateHome(dst []string, key string) (a Assignment, err error) {
+	return m.locate(dst, key, false)
+}
+
+// locate is AppendLocate, with the shard when shard is set.
+func (m *Map) locate(dst []string, key string, shard bool) (a Assignment, err error) {
 	if m == nil || m.table == nil {
 		return a, ErrNoMap
 	}
@@ -101,7 +114,7 @@ func (m *Map) AppendLocate(dst []string, key string) (a Assignment, err error) {
 		a.Reason = ReasonOverride
 	}
 	a.Read = dst[n:len(dst):len(dst)]
-	if m.shardSize > 1 {
+	if shard && m.shardSize > 1 {
 		s := len(dst)
 		dst = m.appendShard(dst, h, int(home))
 		a.Shard = dst[s:len(dst):len(dst)]
