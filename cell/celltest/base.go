@@ -10,13 +10,19 @@ import (
 // value takes base's. A struct field whose fields are all exported (Budget,
 // Hedge, Breakers, Observer, …) is completed field by field, so that
 // cfg.Hedge.Max set alone keeps base's Hedge.Delay; any other field is taken
-// whole. Source is never taken from base: a Source delivers each map to one
-// client only.
+// whole. Where the maps come from (Source, and a Follower should the Config
+// have one) is never taken from base: a Source delivers each map to one
+// client only, and the argument's own origin must not meet another.
 //
 // It works by reflection so that it covers every field cell.Config has or
 // will have, with no list of fields to keep up to date.
 func withBase(cfg, base cell.Config) cell.Config {
-	base.Source = nil
+	b := reflect.ValueOf(&base).Elem()
+	for _, name := range [...]string{"Source", "Follower"} { // where the maps come from
+		if f := b.FieldByName(name); f.IsValid() && f.CanSet() {
+			f.SetZero()
+		}
+	}
 	out := base
 	overlay(reflect.ValueOf(&out).Elem(), reflect.ValueOf(cfg))
 	return out
