@@ -223,7 +223,7 @@ func FuzzGuardRequest(f *testing.F) {
 
 	keyOf := cell.KeyFromHeader("Tenant")
 	var served string
-	g, err := cell.NewGuard(cell.GuardConfig{Cell: "c0", Map: func() *placement.Map { return m }, Key: keyOf,
+	g, err := cell.NewGuard(cell.GuardConfig{Cell: "c0", Map: mapFunc(func() *placement.Map { return m }), Key: keyOf,
 		Next: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			served, _ = keyOf(r)
 			io.WriteString(w, "served")

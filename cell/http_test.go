@@ -608,6 +608,14 @@ func TestTransportStatusError(t *testing.T) {
 	}
 }
 
+// mapFunc gives a Guard its map. It is a func with a Map method so that it
+// fits GuardConfig.Map both as a func and as the interface the map life
+// cycle work makes of it.
+type mapFunc func() *placement.Map
+
+// Map returns the map.
+func (f mapFunc) Map() *placement.Map { return f() }
+
 // guardFixture is a Guard for cell c0 of a map with a frozen migration.
 type guardFixture struct {
 	m      *placement.Map
@@ -645,7 +653,7 @@ func newGuardFixture(t testing.TB, stateless bool) *guardFixture {
 	if gf.m, err = b.Build(); err != nil {
 		t.Fatal(err)
 	}
-	g, err := cell.NewGuard(cell.GuardConfig{Cell: "c0", Map: func() *placement.Map { return gf.m }, Key: cell.KeyFromHeader("Tenant"),
+	g, err := cell.NewGuard(cell.GuardConfig{Cell: "c0", Map: mapFunc(func() *placement.Map { return gf.m }), Key: cell.KeyFromHeader("Tenant"),
 		Stateless: stateless, RetryAfter: 1500 * time.Millisecond,
 		Next: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { gf.served++; io.WriteString(w, "served") })})
 	if err != nil {
@@ -776,7 +784,7 @@ func TestGuardStateless(t *testing.T) {
 }
 
 func TestNewGuardConfig(t *testing.T) {
-	good := cell.GuardConfig{Cell: "c0", Map: func() *placement.Map { return nil }, Key: cell.KeyFromHeader("T"), Next: http.NotFoundHandler()}
+	good := cell.GuardConfig{Cell: "c0", Map: mapFunc(func() *placement.Map { return nil }), Key: cell.KeyFromHeader("T"), Next: http.NotFoundHandler()}
 	for _, tt := range []struct {
 		field string
 		edit  func(*cell.GuardConfig)
