@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -129,6 +130,7 @@ type trace struct {
 	failovers   []string
 	unavailable []string
 	started     map[string]int
+	ended       map[string]error // what fn returned, by cell
 	running     int
 	maxRunning  int
 	startOrder  []string
@@ -179,32 +181,38 @@ func (tr *trace) fn(s script) func(context.Context, cell.Route) error {
 		tr.running++
 		tr.maxRunning = max(tr.maxRunning, tr.running)
 		tr.mu.Unlock()
-		defer func() {
-			tr.mu.Lock()
-			tr.running--
-			tr.mu.Unlock()
-		}()
-		if st.kind == stepSilent {
-			<-ctx.Done()
-			return ctx.Err()
-		}
-		t := time.NewTimer(st.lat)
-		defer t.Stop()
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		switch st.kind {
-		case stepFail:
-			return errScriptFail
-		case stepAnswer:
-			return errScriptAnswer
-		case stepIgnored:
-			return errScriptIgnored
-		}
-		return nil
+		err := st.play(ctx)
+		tr.mu.Lock()
+		tr.running--
+		tr.ended[r.Cell] = err
+		tr.mu.Unlock()
+		return err
 	}
+}
+
+// play waits for the step's latency (forever when silent) or the end of
+// ctx, and returns the step's result or ctx's error.
+func (st step) play(ctx context.Context) error {
+	if st.kind == stepSilent {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	t := time.NewTimer(st.lat)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	switch st.kind {
+	case stepFail:
+		return errScriptFail
+	case stepAnswer:
+		return errScriptAnswer
+	case stepIgnored:
+		return errScriptIgnored
+	}
+	return nil
 }
 
 const diffKey = "tenant-7"
@@ -221,7 +229,7 @@ func diffMap(tb testing.TB) *placement.Map {
 // play runs the script on a new client with the given hedging, in the
 // caller's synctest bubble.
 func play(t *testing.T, m *placement.Map, s script, hedge cell.Hedge) *trace {
-	tr := &trace{started: map[string]int{}}
+	tr := &trace{started: map[string]int{}, ended: map[string]error{}}
 	c := startClient(t, m, cell.Config{
 		Hops:           s.hops,
 		Budget:         s.budget,
@@ -409,6 +417,19 @@ func TestHedgeDifferentialFiring(t *testing.T) {
 			}
 			if got := hed.totals[id].Failures; got != uint64(fails) {
 				fail("breaker of %s counts %d failures; its attempts judged Failure are %d", id, got, fails)
+			}
+		}
+		// An attempt the call cancelled itself (the caller's context only
+		// has a deadline, so context.Canceled comes from the call: a loser)
+		// is never the cell's failure.
+		for id, err := range hed.ended {
+			if !errors.Is(err, context.Canceled) {
+				continue
+			}
+			for _, a := range hed.attempts {
+				if strings.HasPrefix(a, id+"#") && !strings.HasSuffix(a, ":"+breaker.Ignored.String()) {
+					fail("the loser %s was judged %s; want ignored", id, a)
+				}
 			}
 		}
 		// A success only from a cell that succeeds.
