@@ -70,7 +70,9 @@
 // caller is wrong, the cell is not down) and Available reports false. So a
 // mistyped cell ID can neither be called nor change how many real cells may
 // be ejected or how many must be closed; a client Syncs the map's cell IDs
-// before routing to them.
+// before routing to them. A client that routes on a snapshot of its cells
+// holds their Breaker handles (Set.Breaker) instead: a handle outlives the
+// Sync that drops its cell, so that the calls routed before it finish.
 //
 // MaxEjected bounds how many cells open breakers may make unavailable at
 // once: the fraction MaxEjected of the known cells, rounded down, but at least

@@ -31,6 +31,9 @@ type Client struct {
 	running atomic.Bool
 	stopped chan struct{} // closed when Run returns: no map will come any more
 	flights singleflight.Group
+	// refreshing is the version a refusal's refresh waits for, 0 when none
+	// runs.
+	refreshing atomic.Uint64
 
 	// answer judges an error that breaker.Blame leaves to classification:
 	// the protocol's answers first, then Config.Classify.
@@ -249,7 +252,18 @@ func (c *Client) refresh(v uint64) {
 	if t == nil {
 		return
 	}
-	c.versionFlight(context.Background(), max(v, t.version+1))
+	v = max(v, t.version+1)
+	// Refusals come in bursts (every write of a frozen key): while a
+	// refresh for v or newer runs, they cost one atomic load.
+	w := c.refreshing.Load()
+	if w >= v || !c.refreshing.CompareAndSwap(w, v) {
+		return
+	}
+	go func() {
+		defer c.refreshing.CompareAndSwap(v, 0)
+		_, ch := c.versionFlight(context.Background(), v)
+		<-ch
+	}()
 }
 
 // versionFlight returns the shared wait for a map of at least version v,

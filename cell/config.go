@@ -84,8 +84,9 @@ type Config struct {
 	// allowed, so that a cell that never answers cannot eat the whole
 	// deadline; a call with a single attempt left (every Write) then runs
 	// under the caller's own deadline. A positive value bounds every attempt
-	// by it as well (it is how a Write's silent cell gets judged; see the
-	// package documentation); negative means no bound but the caller's.
+	// by it as well (a Write's silent cell is found without it; see
+	// "Outcomes" in the package documentation); negative means no bound
+	// but the caller's.
 	AttemptTimeout time.Duration
 
 	// RefreshTimeout bounds the shared wait for a newer map after a moved

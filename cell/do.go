@@ -392,7 +392,7 @@ func (cl *call) finish(cr *cellRoute, tk breaker.Ticket, attempt int, hedge bool
 	case breaker.Failure:
 		st.failures.Add(1)
 	case breaker.Success:
-		st.noteSuccess(cl.c.now(), lat)
+		st.noteSuccess(cl.clock, lat) // cl.clock: about now, read once per attempt already
 	}
 	if st.sem != nil {
 		st.sem.Release(1)

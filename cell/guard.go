@@ -33,7 +33,9 @@ type GuardConfig struct {
 // Next only the requests whose key the cell owns in its map, and answers the
 // others so that a cell-aware client finds the owner:
 //
-//   - a request without a key (Key reports false) gets 400;
+//   - a request without a key (Key reports false) gets 400, and so does one
+//     with several values of the header KeyFromHeader reads, which client
+//     and cell could each read differently;
 //   - a request the cell does not own (Map.Owns for GET, HEAD and OPTIONS,
 //     Map.OwnsWrite for other methods; shard membership when Stateless)
 //     gets 421 Misdirected Request with Cell-Owner (the owner in the cell's

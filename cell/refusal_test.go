@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -332,4 +333,35 @@ func awaitMap(t *testing.T, c *cell.Client, v uint64) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// TestBehindStatelessMovesOn: a Stateless call refused by a cell whose map
+// is behind tries its next cell, sequential or hedged, counting no failure.
+func TestBehindStatelessMovesOn(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := celltest.NewFleet(t, celltest.Config{Cells: 3, ShardSize: 3, InMemory: true})
+		for _, hedge := range []cell.Hedge{{}, {Delay: 10 * time.Millisecond}} {
+			c, err := f.NewClient(cell.Config{Hedge: hedge})
+			if err != nil {
+				t.Fatal(err)
+			}
+			<-c.Ready()
+			r, _ := c.Resolve(context.Background(), "k")
+			var mu sync.Mutex
+			var tried []string
+			err = c.Do(context.Background(), "k", cell.Stateless, func(ctx context.Context, rt cell.Route) error {
+				mu.Lock()
+				tried = append(tried, rt.Cell)
+				mu.Unlock()
+				if rt.Cell == r.Cell {
+					return &cell.RefusedError{Key: "k", Cell: rt.Cell, Err: cell.ErrCellBehind}
+				}
+				return nil
+			})
+			if err != nil || len(tried) != 2 || failuresOf(c, r.Cell) != 0 {
+				t.Fatalf("hedge %v: Do(Stateless) refused by a behind home = %v, tried %v, %d failures; want served by the next cell, none counted",
+					hedge, err, tried, failuresOf(c, r.Cell))
+			}
+		}
+	})
 }
