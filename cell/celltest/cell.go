@@ -207,11 +207,8 @@ func (c *Cell) serve(w http.ResponseWriter, r *http.Request, guard http.Handler)
 	}
 	if ft.moveTo != "" {
 		c.refused.Add(1)
-		h := w.Header()
-		h.Set(cell.HeaderCell, c.id)
-		h.Set(cell.HeaderOwner, ft.moveTo)
-		h.Set(cell.HeaderMapVersion, strconv.FormatUint(c.f.Map().Version(), 10))
-		http.Error(w, "celltest: moved to "+ft.moveTo, http.StatusMisdirectedRequest)
+		w.Header().Set(cell.HeaderCell, c.id)
+		cell.WriteMoved(w, ft.moveTo, c.f.Map().Version())
 		return
 	}
 	guard.ServeHTTP(w, r)
@@ -256,23 +253,23 @@ func (c *Cell) call(ctx context.Context, r cell.Route) error {
 	req.Header.Set(cell.HeaderMapVersion, strconv.FormatUint(r.Version, 10))
 	w := newRecorder()
 	c.serve(w, req, c.callGuard)
-	switch code := w.code; {
-	case !w.wrote:
+	if !w.wrote {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
 		return errors.New("celltest: cell " + c.id + " gave no answer")
-	case code == http.StatusMisdirectedRequest:
-		v, _ := strconv.ParseUint(w.h.Get(cell.HeaderMapVersion), 10, 64)
-		return &cell.MovedError{Cell: w.h.Get(cell.HeaderOwner), Version: v}
-	case code == http.StatusServiceUnavailable && w.h.Get(cell.HeaderRefused) != "":
-		e := &cell.RefusedError{Key: r.Key, Cell: c.id, Err: cell.ErrFrozen}
-		if w.h.Get(cell.HeaderRefused) == "behind" {
-			e.Err = cell.ErrCellBehind
-		}
-		secs, _ := strconv.Atoi(w.h.Get("Retry-After"))
-		e.RetryAfter = time.Duration(secs) * time.Second
-		return e
+	}
+	// The reply is decoded as the Transport decodes it: by the protocol's
+	// one decoder.
+	switch err := cell.DecodeReply(w.code, w.h).(type) {
+	case *cell.RefusedError:
+		err.Key, err.Cell = r.Key, c.id
+		return err
+	case nil:
+	default:
+		return err
+	}
+	switch code := w.code; {
 	case code >= 500:
 		return &faultError{cell: c.id, code: code}
 	case code == http.StatusBadRequest:

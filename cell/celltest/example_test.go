@@ -34,3 +34,21 @@ func Example() {
 	// Output:
 	// 101 of 1000 keys failed, 0 of them outside c01
 }
+
+// The zone layout: cells are dealt to the zones in turn.
+func ExampleConfig_zones() {
+	f, err := celltest.New(celltest.Config{Cells: 5, Zones: 2, InMemory: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+	for _, c := range f.Cells() {
+		fmt.Println(c.ID(), c.Zone())
+	}
+	// Output:
+	// c01 z1
+	// c02 z2
+	// c03 z1
+	// c04 z2
+	// c05 z1
+}

@@ -31,8 +31,10 @@ type Config struct {
 	// Cells is the number of cells; default 3. They are named c01, c02, …
 	// (two digits, or as many as the count needs).
 	Cells int
-	// Zones is the number of zones, z1, z2, …; cell i is in zone i mod
-	// Zones. Default 1.
+	// Zones is the number of zones, z1, z2, …; default 1. The cells are
+	// dealt to them in turn: c01 in z1, c02 in z2, and so on, back to z1
+	// after the last zone (the n-th cell is in zone z((n-1) mod Zones + 1)).
+	// Each cell has one endpoint, in its own zone.
 	Zones int
 	// ShardSize is the map's shard size; default 1.
 	ShardSize int
@@ -61,8 +63,8 @@ type Config struct {
 	Handler func(cell string) http.Handler
 
 	// Client is the configuration of the fleet's client (Fleet.Client) and
-	// the base of those made with Fleet.NewClient. Its Source is the
-	// fleet's; its Logger defaults to discarding.
+	// the base of those made with Fleet.NewClient (see there). A nil Source
+	// is a new Source of the fleet; a nil Logger discards.
 	Client cell.Config
 
 	// PollInterval is how often the fleet's sources poll when nothing wakes
@@ -90,7 +92,8 @@ type Fleet struct {
 	seq     uint64         // publications so far
 	pub     publication    // the latest publication
 	down    bool
-	changed chan struct{} // closed and replaced at every publication and control-plane change
+	gen     uint64        // publications and control-plane changes so far; see Source.Next
+	changed chan struct{} // closed and replaced at every change of gen
 
 	client *cell.Client
 	stops  []func()
@@ -302,11 +305,15 @@ func (f *Fleet) Close() {
 // Config.Client. It runs until the test's cleanup.
 func (f *Fleet) Client() *cell.Client { return f.client }
 
-// NewClient returns another client on the fleet, configured by cfg, whose
-// Run goroutine the fleet starts now and stops at cleanup. A nil cfg.Source
-// is replaced by a new Source of the fleet, and a nil Logger by one that
+// NewClient returns another client on the fleet, whose Run goroutine the
+// fleet starts now and stops at cleanup. Its configuration is cfg on the
+// base of Config.Client: a field cfg leaves at its zero value takes
+// Config.Client's, field by field inside Budget, Hedge, Breakers, Observer
+// and the like. A nil Source is replaced by a new Source of the fleet (never
+// Config.Client's: a source feeds one client), and a nil Logger by one that
 // discards. It does not wait for the client to be ready.
 func (f *Fleet) NewClient(cfg cell.Config) (*cell.Client, error) {
+	cfg = withBase(cfg, f.cfg.Client)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -314,7 +321,7 @@ func (f *Fleet) NewClient(cfg cell.Config) (*cell.Client, error) {
 }
 
 func (f *Fleet) newClient(cfg cell.Config) (*cell.Client, error) {
-	if cfg.Source == nil {
+	if cfg.Source == nil && cfg.Follower == nil {
 		cfg.Source = f.Source()
 	}
 	cl, err := cell.NewClient(cfg)
@@ -435,6 +442,13 @@ func (f *Fleet) PublishDocument(doc []byte) {
 func (f *Fleet) publishLocked(p publication) {
 	f.seq++
 	f.pub = p
+	f.changedLocked()
+}
+
+// changedLocked counts a change of the control plane and wakes the sources
+// waiting for one; a source between two calls of Next sees the count.
+func (f *Fleet) changedLocked() {
+	f.gen++
 	close(f.changed)
 	f.changed = make(chan struct{})
 }
@@ -450,8 +464,7 @@ func (f *Fleet) setDown(down bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.down = down
-	close(f.changed)
-	f.changed = make(chan struct{})
+	f.changedLocked()
 }
 
 // Keys returns n keys, "key-0", "key-1", …

@@ -15,19 +15,22 @@ import (
 //
 // It polls at once on its first Next, at every Config.PollInterval, and on
 // Refresh; unless held, a publish or a change of the control plane also
-// wakes it at once, so that clients follow the fleet without waiting. While
-// the control plane is down every poll reports an error matching
-// source.ErrFetch.
+// makes it poll at once, whether it lands while Next waits or between two
+// calls of Next (the next call then polls without waiting), so that clients
+// follow the fleet without waiting. While the control plane is down every
+// poll reports an error matching source.ErrFetch.
 type Source struct {
 	f       *Fleet
 	seq     uint64 // the fleet's publication last delivered
+	gen     uint64 // the fleet's generation at the last poll
 	started bool
 	held    chan struct{} // closed: not held
 	refresh chan struct{}
 }
 
 // Hold makes the source poll only when Refresh asks: its client stays on
-// the map it has until it sees a moved reply. Hold(false) ends it.
+// the map it has until it sees a moved reply. Hold(false) ends it, and the
+// changes made while it was held make the source poll at once.
 func (s *Source) Hold(on bool) {
 	s.f.mu.Lock()
 	defer s.f.mu.Unlock()
@@ -52,6 +55,12 @@ func (s *Source) Refresh() {
 }
 
 // Next returns the next publication of the fleet; see source.Source.
+//
+// The fleet's generation counts its publications and control-plane changes;
+// Next polls whenever it differs from the one of the source's last poll.
+// That, not only the fleet's changed channel (which wakes a Next that is
+// waiting), is what catches a change made between two calls of Next: the
+// channel a later Next waits on is already the next one.
 func (s *Source) Next(ctx context.Context) (*placement.Map, error) {
 	f := s.f
 	poll := !s.started
@@ -60,9 +69,19 @@ func (s *Source) Next(ctx context.Context) (*placement.Map, error) {
 	defer timer.Stop()
 	for {
 		f.mu.Lock()
-		down, seq, pub, changed, held := f.down, f.seq, f.pub, f.changed, s.held
+		down, seq, pub, gen, changed, held := f.down, f.seq, f.pub, f.gen, f.changed, s.held
 		f.mu.Unlock()
+		isHeld := true
+		select {
+		case <-held:
+			isHeld = false
+		default:
+		}
+		if !isHeld && gen != s.gen {
+			poll = true
+		}
 		if poll {
+			s.gen = gen
 			f.polls.Add(1)
 			switch {
 			case down:
@@ -76,12 +95,9 @@ func (s *Source) Next(ctx context.Context) (*placement.Map, error) {
 			}
 		}
 		poll = false
-		select {
-		case <-held:
-			// Not held: a publish or a control-plane change wakes us.
+		if !isHeld {
 			select {
 			case <-changed:
-				poll = true
 			case <-timer.C:
 				poll = true
 				timer.Reset(f.cfg.PollInterval)
@@ -90,14 +106,14 @@ func (s *Source) Next(ctx context.Context) (*placement.Map, error) {
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			}
-		default:
-			select {
-			case <-s.refresh:
-				poll = true
-			case <-held:
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			}
+			continue
+		}
+		select {
+		case <-s.refresh:
+			poll = true
+		case <-held: // released: the generation tells whether to poll
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
 	}
 }
