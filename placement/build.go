@@ -13,8 +13,9 @@ import (
 // build validates a document and builds its map. It is the one set of rules
 // of the package: Parse runs it on what decode read, the Builder on its
 // draft, so whatever one accepts the other accepts under the same limits.
-// It does not modify d.
-func build(d *document, lim Limits) (*Map, error) {
+// It does not modify d. prev, when not nil, is the map d replaces: build
+// reuses its ring and table when their inputs are unchanged (see reuse).
+func build(d *document, lim Limits, prev *Map) (*Map, error) {
 	if d.version < 1 {
 		return nil, &FieldError{Field: "version", Err: ErrVersion, Value: "0", Detail: "the version is an integer from 1 to 18446744073709551615"}
 	}
@@ -25,14 +26,14 @@ func build(d *document, lim Limits) (*Map, error) {
 		return nil, err
 	}
 	m := &Map{version: d.version, seed: d.seed, buckets: d.buckets, shardSize: d.shardSize}
-	if err := m.buildCells(d.cells, lim); err != nil {
+	if err := m.buildCells(d.cells, lim, prev); err != nil {
 		return nil, err
 	}
 	if eligible := m.ring.Eligible(); m.shardSize > eligible {
 		return nil, fieldErr(ErrShardSize, "shardSize", strconv.Itoa(m.shardSize),
 			"shardSize is at most the number of active cells with positive weight, %d", eligible)
 	}
-	if err := m.buildTable(d.table, lim); err != nil {
+	if err := m.buildTable(d.table, lim, prev); err != nil {
 		return nil, err
 	}
 	if err := m.buildOverrides(&d.overrides, lim); err != nil {
@@ -61,7 +62,7 @@ func checkShardSize(k int, lim Limits) error {
 	return nil
 }
 
-func (m *Map) buildCells(cells []Cell, lim Limits) error {
+func (m *Map) buildCells(cells []Cell, lim Limits, prev *Map) error {
 	if len(cells) > lim.MaxCells {
 		return fieldErr(ErrLimit, "cells", "", "%d cells, more than %d (Limits.MaxCells)", len(cells), lim.MaxCells)
 	}
@@ -81,12 +82,10 @@ func (m *Map) buildCells(cells []Cell, lim Limits) error {
 		}
 		m.index[c.ID] = int32(i)
 	}
-	members := make([]ring.Member, len(m.cells))
-	for i, c := range m.cells {
-		members[i] = ring.Member{ID: c.ID, Zone: c.Zone}
-		if c.State == Active {
-			members[i].Weight = c.Weight
-		}
+	members := m.members()
+	if prev.ok() && sameMembers(prev.ring, members, true) {
+		m.ring = prev.ring // immutable, and built from exactly these members
+		return nil
 	}
 	r, err := ring.New(members)
 	if err != nil {
@@ -94,6 +93,51 @@ func (m *Map) buildCells(cells []Cell, lim Limits) error {
 	}
 	m.ring = r
 	return nil
+}
+
+// sameMembers reports whether r's members are members, which are in ID
+// order: their IDs and weights, and their zones when zones is set. The
+// derived table of a ring reads only its members' IDs (in order: the table
+// holds member indexes) and weights; shards read their zones too.
+func sameMembers(r *ring.Ring, members []ring.Member, zones bool) bool {
+	if r.Len() != len(members) {
+		return false
+	}
+	for i, want := range members {
+		got := r.Member(i)
+		if got.ID != want.ID || got.Weight != want.Weight || zones && got.Zone != want.Zone {
+			return false
+		}
+	}
+	return true
+}
+
+// reusableTable returns prev's derived table when m's derived table would
+// be the same: every input of the derivation (ring.NewTable) is equal. The
+// seed is not one today (bucket b is ranked by ring.BucketHash(b)), but it
+// is compared all the same, so that a derivation that came to read it could
+// not silently reuse a table of another seed.
+func (m *Map) reusableTable(prev *Map) *ring.Table {
+	if !prev.ok() || prev.explicit || prev.buckets != m.buckets || prev.seed != m.seed {
+		return nil
+	}
+	if prev.ring != m.ring && !sameMembers(prev.ring, m.members(), false) {
+		return nil
+	}
+	return prev.table
+}
+
+// members returns the ring members of m's cells, in ID order: every cell,
+// weighing its weight when active and 0 otherwise.
+func (m *Map) members() []ring.Member {
+	members := make([]ring.Member, len(m.cells))
+	for i, c := range m.cells {
+		members[i] = ring.Member{ID: c.ID, Zone: c.Zone}
+		if c.State == Active {
+			members[i].Weight = c.Weight
+		}
+	}
+	return members
 }
 
 // checkCell applies the rules of one cell. The error's Field is relative:
@@ -279,12 +323,25 @@ func (m *Map) cellRef(field, id string) (int32, *FieldError) {
 	return i, nil
 }
 
-func (m *Map) buildTable(rs []TableRange, lim Limits) error {
+func (m *Map) buildTable(rs []TableRange, lim Limits, prev *Map) error {
 	if rs == nil {
+		// The limit applies to a table reused too: ParseNext accepts what
+		// ParseSigned accepts.
 		if work := m.buckets * m.ring.Eligible(); work > lim.MaxTableWork {
 			return fieldErr(ErrLimit, "buckets", strconv.Itoa(m.buckets),
 				"deriving %d buckets over %d active cells exceeds the table work limit %d (Limits.MaxTableWork): use an explicit table or fewer buckets",
 				m.buckets, m.ring.Eligible(), lim.MaxTableWork)
+		}
+		if t := m.reusableTable(prev); t != nil {
+			if t.Ring() != m.ring {
+				// Same owners, other zones: the table's ring is the map's.
+				var err error
+				if t, err = ring.NewTableOwners(m.ring, t.Owners()); err != nil {
+					return fieldErr(ErrTable, "table", "", "%v", err)
+				}
+			}
+			m.table = t
+			return nil
 		}
 		t, err := ring.NewTable(m.ring, m.buckets)
 		if err != nil {

@@ -51,6 +51,9 @@ type Builder struct {
 	// edits of single keys keep it and list the keys in stale instead.
 	cur   *Map
 	stale map[string]bool
+	// last is the base map or the last draft built: build reuses its
+	// table when the draft's has the same inputs (see ParseNext).
+	last *Map
 }
 
 // NewBuilder starts the next version of m with the default Limits. A nil or
@@ -68,6 +71,7 @@ func NewBuilderWith(m *Map, lim Limits) *Builder {
 		return b
 	}
 	b.base, b.next = m.version, m.version+1 // 0 past the largest version: Build says so
+	b.last = m
 	b.seed, b.buckets, b.shardSize = m.seed, m.buckets, m.shardSize
 	b.cells = m.Cells()
 	b.migs = slices.Clone(m.migs)
@@ -116,11 +120,11 @@ func (b *Builder) current() (*Map, error) {
 	if v == 0 {
 		v = b.base
 	}
-	m, err := build(b.document(v), b.lim)
+	m, err := build(b.document(v), b.lim, b.last)
 	if err != nil {
 		return nil, err
 	}
-	b.cur, b.stale = m, nil
+	b.cur, b.stale, b.last = m, nil, m
 	return m, nil
 }
 
