@@ -519,19 +519,13 @@ func (m *Map) buildMigrations(ws []Migration, lim Limits) error {
 	slices.SortStableFunc(order, func(a, b int32) int { return compareMigrations(ws[a], ws[b]) })
 	m.migs = make([]Migration, len(ws))
 	for i, o := range order {
-		g := ws[o]
-		m.migs[i] = g
+		m.migs[i] = ws[o]
+	}
+	// Bucket migrations first: a key's home without its own migration may
+	// be its bucket's.
+	for i, o := range order {
+		g := &ws[o]
 		if g.Key != "" {
-			if _, pinned := m.Override(g.Key); pinned {
-				return fieldErr(ErrConflict, at(int(o))+".key", g.Key, "key has both an override and a migration")
-			}
-			if m.keyMig == nil {
-				m.keyMig = make(map[string]int32)
-			}
-			if _, dup := m.keyMig[g.Key]; dup {
-				return fieldErr(ErrConflict, at(int(o))+".key", g.Key, "key has two migrations")
-			}
-			m.keyMig[g.Key] = int32(i)
 			continue
 		}
 		if m.bucketMig == nil {
@@ -546,6 +540,45 @@ func (m *Map) buildMigrations(ws []Migration, lim Limits) error {
 			}
 			m.bucketMig[b] = int32(i)
 		}
+	}
+	for i, o := range order {
+		g := &ws[o]
+		if g.Key == "" {
+			break // keys come first
+		}
+		if m.keyMig == nil {
+			m.keyMig = make(map[string]int32)
+		}
+		if _, dup := m.keyMig[g.Key]; dup {
+			return fieldErr(ErrConflict, at(int(o))+".key", g.Key, "key has two migrations")
+		}
+		if fe := m.checkKeyFrom(g); fe != nil {
+			fe.Field = at(int(o)) + fe.Field
+			return fe
+		}
+		m.keyMig[g.Key] = int32(i)
+	}
+	return nil
+}
+
+// checkKeyFrom applies the rule that keeps a key on its data: a key
+// migration's From is the cell where the key lives without the migration
+// (settled: its override, else its bucket's migration, else its table
+// cell). A migration from another cell would send the key's reads to a
+// cell that holds none of its data. The error's Field is relative.
+func (m *Map) checkKeyFrom(g *Migration) *FieldError {
+	h := ring.Hash(m.seed, g.Key)
+	home, why := m.settled(g.Key, h, m.table.Bucket(h))
+	if id := m.cells[home].ID; id != g.From {
+		by := "its table bucket"
+		switch {
+		case why == placeOverride:
+			by = "its override"
+		case why >= 0:
+			by = "its bucket's migration"
+		}
+		return fieldErr(ErrMigration, ".from", g.From,
+			"key %s lives on %q (%s), not on %q: a key migration starts from the cell that holds the key's data", quote(g.Key), id, by, g.From)
 	}
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/cellkit/cellkit/ring"
 )
 
 // A Builder edits a draft of the next version of a map: the control plane's
@@ -360,11 +362,15 @@ func (b *Builder) Pin(key, cell string) error {
 }
 
 // Unpin removes key's override; the key returns to its table home, or to
-// its bucket's migration.
+// its bucket's migration. The override of a migrating key holds it on its
+// data and stays until the migration ends (ErrConflict).
 func (b *Builder) Unpin(key string) error {
 	b.ready()
 	if _, ok := b.overrides[key]; !ok {
 		return fieldErr(ErrNotFound, overrideField(key), "", "the key is not pinned")
+	}
+	if b.keyMigration(key) >= 0 {
+		return fieldErr(ErrConflict, overrideField(key), "", "the key is migrating, and its override holds it on its data: advance or roll back its migration first")
 	}
 	delete(b.overrides, key)
 	b.keyEdit(key)
@@ -389,9 +395,11 @@ func (b *Builder) Quarantine(key, cell string) error {
 
 // MigrateKey starts moving key to cell to, in phase Copying, from the home
 // that Locate gives the key now: its override, a bucket migration (after a
-// flip, the new cell) or its table bucket. The override of a pinned key
-// gives way to the migration; the migration ends with the key pinned again:
-// to To when it is done, to From when it is rolled back before the flip.
+// flip, the new cell) or its table bucket. The key is pinned to that cell
+// for the migration (its migration decides where it goes, and the override
+// records where its data is, as Parse requires of a key migration's From),
+// and stays pinned when it ends: to To when it is done, to From when it is
+// rolled back before the flip.
 func (b *Builder) MigrateKey(key, to string) error {
 	b.ready()
 	field := "migrations[" + quote(key) + "]"
@@ -406,7 +414,10 @@ func (b *Builder) MigrateKey(key, to string) error {
 	if err != nil {
 		return err
 	}
-	from := m.cells[m.home(key)].ID
+	// Parse's rule (checkKeyFrom) finds the key's data where settled does.
+	h := ring.Hash(m.seed, key)
+	home, _ := m.settled(key, h, m.table.Bucket(h))
+	from := m.cells[home].ID
 	if from == to {
 		return fieldErr(ErrMigration, field+".to", to, "the key lives on this cell already")
 	}
@@ -415,7 +426,9 @@ func (b *Builder) MigrateKey(key, to string) error {
 		fe.Field = field + fe.Field
 		return fe
 	}
-	delete(b.overrides, key)
+	// Pinned to its data for the whole migration: no table edit can move
+	// the key's home, from which the migration starts, under it.
+	b.overrides[key] = from
 	b.migs = append(b.migs, g)
 	b.keyEdit(key)
 	return nil
@@ -524,8 +537,8 @@ func (b *Builder) Advance(g Migration) error {
 // a pinned key had, and keeping any other key on its data if the table has
 // changed since), and buckets stay with their owner in the table. After the
 // flip the new cell has taken writes: the migration turns around, from the
-// new cell back to the old in phase Copying (the buckets' table entries now
-// name the new cell), and finishes like any other.
+// new cell back to the old in phase Copying (the buckets' table entries, or
+// the key's override, now name the new cell), and finishes like any other.
 func (b *Builder) Rollback(g Migration) error {
 	b.ready()
 	i, err := b.find(g)
@@ -545,6 +558,8 @@ func (b *Builder) Rollback(g Migration) error {
 			for bucket := m.Buckets.Lo; bucket <= m.Buckets.Hi; bucket++ {
 				b.table[bucket] = m.To
 			}
+		} else {
+			b.overrides[m.Key] = m.To
 		}
 		m.From, m.To, m.Phase = m.To, m.From, Copying
 	}

@@ -37,7 +37,7 @@ func homes(t testing.TB, m *Map, n int) []string {
 // TestBuilderRefusals: every refused edit returns its sentinel and leaves the
 // builder as it was: the built map is byte for byte the unedited one.
 func TestBuilderRefusals(t *testing.T) {
-	base := mustParse(t, fleetDoc(5, `, "overrides": {"pinned": "c01"}, "migrations": [{"key": "moving", "from": "c00", "to": "c02", "phase": "flipped"}]`))
+	base := mustParse(t, fleetDoc(5, `, "overrides": {"pinned": "c01", "moving": "c00"}, "migrations": [{"key": "moving", "from": "c00", "to": "c02", "phase": "flipped"}]`))
 	b := NewBuilder(base)
 	want := mustBuild(t, NewBuilder(base)).Bytes()
 	if err := b.SetState("c04", Canary); err != nil {

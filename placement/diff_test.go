@@ -77,7 +77,7 @@ func diffBase() *diffDoc {
 	}
 	d.Overrides = map[string]string{"k1": "c1", "k2": "c2"}
 	d.Migrations = []diffMig{
-		{Key: "m1", From: "c1", To: "c2", Phase: "copying"},
+		{Key: "m525", From: "c1", To: "c2", Phase: "copying"},
 		{Buckets: "0-3", From: "c1", To: "c2", Phase: "copying"},
 	}
 	return d
@@ -235,19 +235,19 @@ func TestDiff(t *testing.T) {
 			edit: func(d *diffDoc) {
 				d.Migrations = []diffMig{
 					{Buckets: "0-5", From: "c1", To: "c2", Phase: "copying"},
-					{Key: "m1", From: "c1", To: "c2", Phase: "frozen"},
-					{Key: "m0", From: "c2", To: "c3", Phase: "copying"},
+					{Key: "m525", From: "c1", To: "c2", Phase: "frozen"},
+					{Key: "m5", From: "c2", To: "c3", Phase: "copying"},
 				}
 			},
 			want: Changes{
 				MigrationsAdded: []Migration{
-					{Key: "m0", From: "c2", To: "c3", Phase: Copying},
+					{Key: "m5", From: "c2", To: "c3", Phase: Copying},
 					{Buckets: Range{0, 5}, From: "c1", To: "c2", Phase: Copying},
 				},
 				MigrationsRemoved: []Migration{bucketMig("copying")},
 				MigrationsChanged: []MigrationChange{{
-					Old: Migration{Key: "m1", From: "c1", To: "c2", Phase: Copying},
-					New: Migration{Key: "m1", From: "c1", To: "c2", Phase: Frozen},
+					Old: Migration{Key: "m525", From: "c1", To: "c2", Phase: Copying},
+					New: Migration{Key: "m525", From: "c1", To: "c2", Phase: Frozen},
 				}},
 			},
 		},
@@ -255,8 +255,8 @@ func TestDiff(t *testing.T) {
 			name: "migration target",
 			edit: func(d *diffDoc) { d.Migrations[0].To = "c3" },
 			want: Changes{MigrationsChanged: []MigrationChange{{
-				Old: Migration{Key: "m1", From: "c1", To: "c2", Phase: Copying},
-				New: Migration{Key: "m1", From: "c1", To: "c3", Phase: Copying},
+				Old: Migration{Key: "m525", From: "c1", To: "c2", Phase: Copying},
+				New: Migration{Key: "m525", From: "c1", To: "c3", Phase: Copying},
 			}}},
 		},
 		{
@@ -334,7 +334,7 @@ func TestDiffSelf(t *testing.T) {
 			if !c.Empty() {
 				t.Errorf("%s: Diff with itself = %v; want empty", name, c)
 			}
-			if got := c.Moved([]string{"tenant-42", "tenant-7", "k1", "m1", "x"}); got != nil {
+			if got := c.Moved([]string{"tenant-42", "tenant-7", "k1", "m525", "x"}); got != nil {
 				t.Errorf("%s: Moved = %v; want none", name, got)
 			}
 			if want := fmt.Sprintf("v%d→v%d: no changes", m.Version(), m.Version()); c.String() != want {
@@ -395,11 +395,11 @@ func TestDiffMoved(t *testing.T) {
 	doc.Migrations[0].Phase = "flipped"
 	doc.Table = diffTable("0-15", "c1", "16-31", "c3", "32-47", "c3", "48-63", "c4")
 	b := diffParse(t, doc)
-	keys := []string{"k1", "k2", k5, "m1", k20, k40, k50, "k1"}
+	keys := []string{"k1", "k2", k5, "m525", k20, k40, k50, "k1"}
 	want := []KeyMove{
 		{"k1", "c1", "c4"}, // pinned to a disabled cell: still its home
 		{k5, "c1", "c3"},   // pinned
-		{"m1", "c1", "c2"}, // flipped
+		{"m525", "c1", "c2"}, // flipped
 		{k20, "c2", "c3"},  // table
 		{"k1", "c1", "c4"}, // asked twice, reported twice
 	}
@@ -527,6 +527,8 @@ func diffRandDoc(version uint64, seeds *[diffParts]uint64, keys []string) *diffD
 		}
 		from, to := placeable[r.IntN(len(placeable))], placeable[r.IntN(len(placeable))]
 		if from != to {
+			// Pinned to its data: a key migration's From is the key's home.
+			d.Overrides[k] = from
 			d.Migrations = append(d.Migrations, diffMig{Key: k, From: from, To: to, Phase: phaseNames[r.IntN(3)]})
 		}
 	}
