@@ -397,11 +397,11 @@ func TestDiffMoved(t *testing.T) {
 	b := diffParse(t, doc)
 	keys := []string{"k1", "k2", k5, "m525", k20, k40, k50, "k1"}
 	want := []KeyMove{
-		{"k1", "c1", "c4"}, // pinned to a disabled cell: still its home
-		{k5, "c1", "c3"},   // pinned
+		{"k1", "c1", "c4"},   // pinned to a disabled cell: still its home
+		{k5, "c1", "c3"},     // pinned
 		{"m525", "c1", "c2"}, // flipped
-		{k20, "c2", "c3"},  // table
-		{"k1", "c1", "c4"}, // asked twice, reported twice
+		{k20, "c2", "c3"},    // table
+		{"k1", "c1", "c4"},   // asked twice, reported twice
 	}
 	got := Diff(a, b).Moved(keys)
 	if !slices.Equal(got, want) {
