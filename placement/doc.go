@@ -13,7 +13,9 @@
 // A key resolves in this order; the first rule that matches is reported as
 // the Assignment's Reason:
 //
-//  1. override: the document's override table pins the key to a cell;
+//  1. override: the document's override table pins the key to a cell,
+//     unless the key itself is migrating: then its migration decides, and
+//     its override says where its data is (the migration's From);
 //  2. migration: a migration of the key, or of its bucket, decides (below);
 //  3. table: the key's bucket b = XXH64(key, seed) mod buckets (see
 //     ring.Hash; the seed is the document's) names the home cell. The table
@@ -57,11 +59,17 @@
 //	flipped   to, then from          to        (to is authoritative)
 //	done      to                     to        (entry removed; override or table updated)
 //
-// A migration names a key or a range of buckets. Bucket migrations need an
-// explicit table, and their from cell must own every bucket of the range;
-// canary cells take part in neither tables nor migrations.
+// A migration names a key or a range of buckets. A migration starts from
+// the cell that holds the data: a bucket migration needs an explicit table,
+// and its from cell must own every bucket of the range; a key migration's
+// from must be the key's home without that migration — its override, else
+// its bucket's migration (the new cell after the flip), else its table
+// cell — or Parse refuses it (ErrMigration, naming the key, the stated from
+// and the home), since Locate would send the key's reads to a cell without
+// its data. Canary cells take part in neither tables nor migrations.
 // Builder.MigrateKey starts a key's migration from the home Locate gives it
-// now; Builder.Advance moves a migration one phase on, and from flipped
+// now, and pins the key there while it moves, so that no edit of the table
+// moves its home under it; Builder.Advance moves a migration one phase on, and from flipped
 // finishes it; Builder.Rollback undoes one, leaving the keys on the cell
 // that holds their data. Owns and OwnsWrite give cells the same answers for
 // the requests they receive.
@@ -91,8 +99,8 @@
 // [1, 2²⁰], shard sizes above the active cells, bad or duplicate cell IDs,
 // unknown states, weights out of range, maps without an active cell,
 // endpoints of another form, table ranges out of bounds, overlapping or
-// leaving gaps, references to undefined cells, keys with both an override
-// and a migration, and migrations to the same cell. Each refusal is a
+// leaving gaps, references to undefined cells, key migrations that do not
+// start from the key's home, and migrations to the same cell. Each refusal is a
 // *FieldError naming the field (cells[3].weight, overrides["tenant-9"]) and
 // quoting the offending value as written, with what is expected: "placement:
 // seed: the seed is a string: a 64-bit integer in decimal, or in hex after
