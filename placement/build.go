@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/cellkit/cellkit/ring"
@@ -77,8 +78,7 @@ func (m *Map) buildCells(cells []Cell, lim Limits, prev *Map) error {
 	m.index = make(map[string]int32, len(m.cells))
 	for i, c := range m.cells {
 		if i > 0 && m.cells[i-1].ID == c.ID {
-			at := slices.IndexFunc(cells, func(x Cell) bool { return x.ID == c.ID })
-			return fieldErr(ErrDuplicateCell, "cells["+strconv.Itoa(at)+"].id", c.ID, "")
+			return duplicateCell(cells)
 		}
 		m.index[c.ID] = int32(i)
 	}
@@ -140,6 +140,19 @@ func (m *Map) members() []ring.Member {
 	return members
 }
 
+// duplicateCell reports the first cell, in document order, whose ID an
+// earlier cell has, at its own index and naming the earlier one's.
+func duplicateCell(cells []Cell) *FieldError {
+	first := make(map[string]int, len(cells))
+	for i, c := range cells {
+		if j, dup := first[c.ID]; dup {
+			return fieldErr(ErrDuplicateCell, "cells["+strconv.Itoa(i)+"].id", c.ID, "cell ID %s is already the ID of cells[%d]", quote(c.ID), j)
+		}
+		first[c.ID] = i
+	}
+	return nil
+}
+
 // checkCell applies the rules of one cell. The error's Field is relative:
 // ".weight", ".endpoints[2].url".
 func checkCell(c *Cell, lim Limits) *FieldError {
@@ -147,8 +160,9 @@ func checkCell(c *Cell, lim Limits) *FieldError {
 		fe.Field = ".id"
 		return fe
 	}
-	if !utf8.ValidString(c.Zone) {
-		return fieldErr(ErrUTF8, ".zone", c.Zone, "")
+	if fe := checkName(c.Zone); fe != nil {
+		fe.Field = ".zone"
+		return fe
 	}
 	if err := checkWeight(c.Weight); err != nil {
 		return fieldErr(ErrWeight, ".weight", strconv.FormatFloat(c.Weight, 'g', -1, 64), "")
@@ -167,14 +181,19 @@ func checkCell(c *Cell, lim Limits) *FieldError {
 		if detail := checkEndpoint(e.URL); detail != "" {
 			return fieldErr(ErrEndpoint, at+".url", e.URL, "%s", detail)
 		}
-		if !utf8.ValidString(e.Zone) {
-			return fieldErr(ErrUTF8, at+".zone", e.Zone, "")
+		if fe := checkName(e.Zone); fe != nil {
+			fe.Field = at + ".zone"
+			return fe
 		}
 	}
 	size := 0
 	for k, v := range c.Labels {
 		if !utf8.ValidString(k) {
 			return fieldErr(ErrUTF8, ".labels", k, "a label key is not valid UTF-8")
+		}
+		if fe := checkName(k); fe != nil {
+			fe.Field = ".labels[" + quote(k) + "]"
+			return fe
 		}
 		if !utf8.ValidString(v) {
 			return fieldErr(ErrUTF8, ".labels["+quote(k)+"]", v, "")
@@ -183,6 +202,21 @@ func checkCell(c *Cell, lim Limits) *FieldError {
 	}
 	if size > lim.MaxLabelBytes {
 		return fieldErr(ErrLimit, ".labels", "", "%d bytes of labels, more than %d (Limits.MaxLabelBytes)", size, lim.MaxLabelBytes)
+	}
+	return nil
+}
+
+// checkName applies the rule of the names that group cells (zones, label
+// keys): valid UTF-8, without leading or trailing Unicode White_Space, so
+// that "z1" and "z1 " never become two zones. The error's Field is empty.
+func checkName(s string) *FieldError {
+	if !utf8.ValidString(s) {
+		return fieldErr(ErrUTF8, "", s, "")
+	}
+	first, _ := utf8.DecodeRuneInString(s)
+	last, _ := utf8.DecodeLastRuneInString(s)
+	if s != "" && (unicode.Is(unicode.White_Space, first) || unicode.Is(unicode.White_Space, last)) {
+		return fieldErr(ErrSpace, "", s, "a zone or label key does not start or end with white space (a look-alike of another name)")
 	}
 	return nil
 }
@@ -199,6 +233,9 @@ func checkCellID(id string) *FieldError {
 	}
 	if id == "" || len(id) > MaxCellID {
 		return fieldErr(ErrCellID, "", id, want)
+	}
+	if t := strings.TrimFunc(id, unicode.IsSpace); t != id && checkCellID(t) == nil {
+		return fieldErr(ErrSpace, "", id, "a cell ID has no white space: %s, not %s", quote(t), quote(id))
 	}
 	for i := 0; i < len(id); i++ {
 		c := id[i]

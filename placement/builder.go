@@ -238,10 +238,17 @@ func (b *Builder) SetShardSize(k int) error {
 	return nil
 }
 
-// AddCell adds a cell, as given: a zero Weight is weight 0 (the cell then
-// takes no derived buckets), and a zero State is Active.
+// AddCell adds a cell, as given; a zero State is Active. A zero Weight is
+// refused (ErrWeight): a document without a weight means 1, and a Cell
+// cannot tell a weight left out from a weight of 0, so AddCell takes
+// neither silently. Give the weight, 1 for the document's default; to add
+// a cell that takes no derived buckets yet, add it and SetWeight(id, 0).
 func (b *Builder) AddCell(c Cell) error {
 	b.ready()
+	if c.Weight == 0 {
+		return fieldErr(ErrWeight, cellField(c.ID)+".weight", "0",
+			"AddCell needs a weight: 0 would take no derived buckets, where a document's default is 1; give 1, or add the cell and SetWeight(%s, 0)", quote(c.ID))
+	}
 	if fe := checkCell(&c, b.lim); fe != nil {
 		fe.Field = cellField(c.ID) + fe.Field
 		return fe

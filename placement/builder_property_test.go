@@ -325,6 +325,7 @@ func randomEdit(rng *rand.Rand, md *model, keys []string) edit {
 			}}
 	case 9:
 		c := Cell{ID: fmt.Sprintf("n%d", rng.IntN(30)), Zone: fmt.Sprintf("az%d", rng.IntN(3)), Weight: []float64{0, 0.5, 1, 2}[rng.IntN(4)], State: State(rng.IntN(2))}
+		// Weight 0 is refused (ErrWeight), leaving the draft as it was.
 		return edit{"AddCell " + c.ID, "", func(b *Builder) error { return b.AddCell(c) },
 			func(md *model, _ *Builder) { md.cells[c.ID] = c }}
 	case 10:
@@ -386,7 +387,11 @@ func randomMap(t *testing.T, rng *rand.Rand) *Map {
 			c.Weight = []float64{0, 0.5, 1, 2}[rng.IntN(4)]
 			c.State = State(rng.IntN(4))
 		}
-		if err := b.AddCell(c); err != nil {
+		w := c.Weight
+		if w == 0 {
+			c.Weight = 1 // AddCell wants a weight; SetWeight gives 0
+		}
+		if err := errors.Join(b.AddCell(c), b.SetWeight(c.ID, w)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -88,7 +88,12 @@
 // differ only in invalid bytes never become one. A cell ID is an ASCII
 // letter or digit followed by up to 62 letters, digits, '.', '_' or '-'
 // (the pattern [A-Za-z0-9][A-Za-z0-9._-]{0,62}): safe unescaped in HTTP
-// headers, URL paths, logs and metric labels. Override and migration keys
+// headers, URL paths, logs and metric labels. Zones (of cells and of
+// endpoints) and label keys are compared exactly, so none starts or ends
+// with Unicode White_Space, nor does a cell ID (ErrSpace): "z1 " would be a
+// zone of its own beside "z1", and shards spread over zones would count one
+// zone twice. A duplicate cell ID is reported at the duplicate, naming the
+// first cell with it. Override and migration keys
 // are any non-empty UTF-8 of at most Limits.MaxKeyBytes. A weight is 0 or
 // within [MinWeight, MaxWeight] (see there why). An endpoint URL is
 // scheme://host[:port][/path-prefix], as Endpoint documents, with the

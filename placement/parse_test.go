@@ -42,7 +42,7 @@ var invalidDocs = []struct {
 	{"no cells", `{"version": 1}`, ErrNoEligible, "cells"},
 	{"empty cell ID", `{"version": 1, "cells": [{"id": ""}]}`, ErrCellID, "cells[0].id"},
 	{"cell ID with space", `{"version": 1, "cells": [{"id": "c 1"}]}`, ErrCellID, "cells[0].id"},
-	{"duplicate cell", `{"version": 1, "cells": [{"id": "c1"}, {"id": "c2"}, {"id": "c1"}]}`, ErrDuplicateCell, "cells[0].id"},
+	{"duplicate cell", `{"version": 1, "cells": [{"id": "c1"}, {"id": "c2"}, {"id": "c1"}]}`, ErrDuplicateCell, "cells[2].id"},
 	{"bad state", `{"version": 1, "cells": [{"id": "c1", "state": "sleeping"}]}`, ErrState, "cells[0].state"},
 	{"negative weight", `{"version": 1, "cells": [{"id": "c1", "weight": -1}]}`, ErrWeight, "cells[0].weight"},
 	{"infinite weight", `{"version": 1, "cells": [{"id": "c1", "weight": 1e999}]}`, ErrWeight, "cells[0].weight"},
