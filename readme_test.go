@@ -98,8 +98,8 @@ func TestReadmeExampleCompiles(t *testing.T) {
 	dir := t.TempDir()
 	sum, _ := os.ReadFile(filepath.Join(root, "go.sum"))
 	files := map[string]string{
-		"go.mod": "module readmeexample\n\ngo 1.26.0\n\nrequire github.com/cellkit/cellkit v0.0.0\n\nreplace github.com/cellkit/cellkit => " + root + "\n",
-		"go.sum": string(sum),
+		"go.mod":  "module readmeexample\n\ngo 1.26.0\n\nrequire github.com/cellkit/cellkit v0.0.0\n\nreplace github.com/cellkit/cellkit => " + root + "\n",
+		"go.sum":  string(sum),
 		"main.go": src,
 	}
 	for name, text := range files {
