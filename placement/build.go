@@ -3,6 +3,7 @@ package placement
 import (
 	"cmp"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode"
@@ -37,7 +38,7 @@ func build(d *document, lim Limits, prev *Map) (*Map, error) {
 	if err := m.buildTable(d.table, lim, prev); err != nil {
 		return nil, err
 	}
-	if err := m.buildOverrides(&d.overrides, lim); err != nil {
+	if err := m.buildOverridesOf(d, lim); err != nil {
 		return nil, err
 	}
 	if err := m.buildMigrations(d.migrations, lim); err != nil {
@@ -442,6 +443,235 @@ func (m *Map) buildTable(rs []TableRange, lim Limits, prev *Map) error {
 
 // overrideField names the override of key.
 func overrideField(key string) string { return "overrides[" + quote(key) + "]" }
+
+// buildOverridesOf indexes the document's overrides: those it lists, or
+// those of a base map's index edited by pins, merged into that index when
+// the seed and bucket count, which order it, are the base's.
+func (m *Map) buildOverridesOf(d *document, lim Limits) error {
+	base := d.baseOver
+	if base == nil {
+		return m.buildOverrides(&d.overrides, lim)
+	}
+	if base.seed == m.seed && base.buckets == m.buckets {
+		return m.mergeOverrides(base, d.pins, lim)
+	}
+	// Another order: list them all and index them afresh.
+	o := overrideList{names: make([]string, len(base.cells))}
+	for i, c := range base.cells {
+		o.names[i] = c.ID
+	}
+	for i, k := range base.overrides.key {
+		if _, edited := d.pins[k]; !edited {
+			o.keys = append(o.keys, k)
+			o.cells = append(o.cells, base.overrides.cell[i])
+		}
+	}
+	names := map[string]int32{}
+	for k, c := range d.pins {
+		if c == "" {
+			continue
+		}
+		j, ok := names[c]
+		if !ok {
+			j = int32(len(o.names))
+			names[c] = j
+			o.names = append(o.names, c)
+		}
+		o.keys = append(o.keys, k)
+		o.cells = append(o.cells, j)
+	}
+	return m.buildOverrides(&o, lim)
+}
+
+// mergeOverrides indexes the overrides of base's index edited by pins (key
+// → cell, or "" to unpin), for a map of base's seed and bucket count: the
+// edits, checked with Parse's rules, are sorted and merged into a copy of
+// base's entries, which are in the same order and were checked when base
+// was built, but for the Limits, checked here again. Runs of buckets
+// without edits are copied whole, and the key order of base (byKey), when
+// known, is merged likewise, so that nothing is sorted but the edits.
+func (m *Map) mergeOverrides(base *Map, pins map[string]string, lim Limits) error {
+	bx := &base.overrides
+	// Base cell index → m's.
+	ref := make([]int32, len(base.cells))
+	identity := len(base.cells) == len(m.cells)
+	for i, c := range base.cells {
+		j, ok := m.index[c.ID]
+		if !ok {
+			j = -1
+		}
+		ref[i] = j
+		identity = identity && j == int32(i)
+	}
+	type edit struct {
+		b    int
+		h    uint64
+		key  string
+		cell int32 // −1: unpin
+	}
+	edits := make([]edit, 0, len(pins))
+	for k, c := range pins {
+		if fe := checkKey(k, lim); fe != nil {
+			fe.Field = overrideField(k)
+			return fe
+		}
+		e := edit{key: k, cell: -1}
+		e.b, e.h = m.bucketOf(k)
+		if c != "" {
+			i, fe := m.cellRef(overrideField(k), c)
+			if fe != nil {
+				return fe
+			}
+			e.cell = i
+		}
+		edits = append(edits, e)
+	}
+	slices.SortFunc(edits, func(x, y edit) int {
+		if x.b != y.b {
+			return cmp.Compare(x.b, y.b)
+		}
+		return compareEntries(x.h, x.key, y.h, y.key)
+	})
+	for i, k := range bx.key {
+		if len(k) > lim.MaxKeyBytes {
+			return fieldErr(ErrLimit, overrideField(k), k, "key of %d bytes, more than %d (Limits.MaxKeyBytes)", len(k), lim.MaxKeyBytes)
+		}
+		if ref[bx.cell[i]] >= 0 {
+			continue
+		}
+		if _, edited := pins[k]; !edited {
+			_, fe := m.cellRef(overrideField(k), base.cells[bx.cell[i]].ID)
+			return fe
+		}
+	}
+
+	// Where each edit goes: its position in base, and whether it replaces
+	// the entry there.
+	n := bx.len()
+	at := make([]int, len(edits))
+	found := make([]bool, len(edits))
+	size := n
+	for i, e := range edits {
+		if bx.off == nil {
+			continue
+		}
+		lo, hi := int(bx.off[e.b]), int(bx.off[e.b+1])
+		j := lo + sort.Search(hi-lo, func(j int) bool {
+			return compareEntries(bx.hash[lo+j], bx.key[lo+j], e.h, e.key) >= 0
+		})
+		at[i] = j
+		found[i] = j < hi && bx.hash[j] == e.h && bx.key[j] == e.key
+		switch {
+		case found[i] && e.cell < 0:
+			size--
+		case !found[i] && e.cell >= 0:
+			size++
+		}
+	}
+	if size > lim.MaxOverrides {
+		return fieldErr(ErrLimit, "overrides", "", "%d overrides, more than %d (Limits.MaxOverrides)", size, lim.MaxOverrides)
+	}
+	if size == 0 {
+		m.overrides = keyIndex{}
+		return nil
+	}
+	x := keyIndex{off: make([]uint32, m.buckets+1), hash: make([]uint64, size), key: make([]string, size), cell: make([]int32, size)}
+	// moved[p] is the new position of base entry p, −1 when unpinned;
+	// kept only when base's key order is known, to merge it.
+	var moved []int32
+	if bx.byKey != nil {
+		moved = make([]int32, n)
+	}
+	copyRun := func(from, to, dst int) {
+		copy(x.hash[dst:], bx.hash[from:to])
+		copy(x.key[dst:], bx.key[from:to])
+		if identity {
+			copy(x.cell[dst:], bx.cell[from:to])
+		} else {
+			for p := from; p < to; p++ {
+				x.cell[dst+p-from] = ref[bx.cell[p]]
+			}
+		}
+		if moved != nil {
+			for p := from; p < to; p++ {
+				moved[p] = int32(dst + p - from)
+			}
+		}
+	}
+	src, dst := 0, 0
+	pos := make([]int32, len(edits)) // new position of each edit pinned
+	for i, e := range edits {
+		j := at[i]
+		if bx.off == nil {
+			j = 0
+		}
+		copyRun(src, j, dst)
+		dst += j - src
+		src = j
+		if found[i] {
+			if moved != nil {
+				moved[src] = -1
+			}
+			src++ // replaced or unpinned
+		}
+		if e.cell >= 0 {
+			x.hash[dst], x.key[dst], x.cell[dst] = e.h, e.key, e.cell
+			pos[i] = int32(dst)
+			dst++
+		}
+	}
+	copyRun(src, n, dst)
+	// Bucket offsets: base's, shifted by the edits before each bucket.
+	shift, k := 0, 0
+	for b := 0; b <= m.buckets; b++ {
+		for k < len(edits) && edits[k].b < b {
+			switch e := edits[k]; {
+			case found[k] && e.cell < 0:
+				shift--
+			case !found[k] && e.cell >= 0:
+				shift++
+			}
+			k++
+		}
+		base := 0
+		if bx.off != nil {
+			base = int(bx.off[b])
+		}
+		x.off[b] = uint32(base + shift)
+	}
+	if moved != nil {
+		// The key order: base's, without the entries edited, with the
+		// keys pinned by the edits inserted where they sort.
+		var adds []int
+		for i, e := range edits {
+			if e.cell >= 0 {
+				adds = append(adds, i)
+			}
+		}
+		slices.SortFunc(adds, func(a, b int) int { return strings.Compare(edits[a].key, edits[b].key) })
+		order := make([]int32, 0, size)
+		from := 0
+		for _, i := range adds {
+			key := edits[i].key
+			to := from + sort.Search(n-from, func(j int) bool { return bx.key[bx.byKey[from+j]] >= key })
+			for _, p := range bx.byKey[from:to] {
+				if q := moved[p]; q >= 0 {
+					order = append(order, q)
+				}
+			}
+			order = append(order, pos[i])
+			from = to
+		}
+		for _, p := range bx.byKey[from:] {
+			if q := moved[p]; q >= 0 {
+				order = append(order, q)
+			}
+		}
+		x.byKey = order
+	}
+	m.overrides = x
+	return nil
+}
 
 // buildOverrides indexes the override table. An override may name any cell
 // defined in the document, whatever its state: pinning a key to a disabled

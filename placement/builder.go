@@ -45,9 +45,15 @@ type Builder struct {
 	buckets   int
 	shardSize int
 	cells     []Cell            // in ID order; edits replace a cell's Endpoints and Labels, never change them in place
-	table     []string          // owner of each bucket when explicit, else nil
-	overrides map[string]string // key → cell
-	migs      []Migration
+	table     []string // owner of each bucket when explicit, else nil
+	// The overrides: those of base, indexed there, but for the keys in
+	// pins, the edits since, where a key maps to its cell or to "" when
+	// unpinned. An edit of one key costs one map entry, and Build merges
+	// the pins into the base's index (mergeOverrides) instead of indexing
+	// every key again.
+	baseOver *Map
+	pins     map[string]string
+	migs     []Migration
 
 	// cur is the draft built, nil after an edit that may move any key;
 	// edits of single keys keep it and list the keys in stale instead.
@@ -68,15 +74,24 @@ func NewBuilder(m *Map) *Builder { return NewBuilderWith(m, Limits{}) }
 // limits the clients parse with.
 func NewBuilderWith(m *Map, lim Limits) *Builder {
 	b := &Builder{lim: lim.withDefaults(), next: 1, buckets: DefaultBuckets, shardSize: DefaultShardSize,
-		overrides: map[string]string{}}
+		pins: map[string]string{}}
 	if !m.ok() {
 		return b
 	}
 	b.base, b.next = m.version, m.version+1 // 0 past the largest version: Build says so
 	b.last = m
 	b.seed, b.buckets, b.shardSize = m.seed, m.buckets, m.shardSize
-	b.cells = m.Cells()
-	b.migs = slices.Clone(m.migs)
+	// Copies of the strings too: the maps built keep none of m's document
+	// alive (their override keys point into their own; see Build).
+	b.cells = make([]Cell, len(m.cells))
+	for i, c := range m.cells {
+		b.cells[i] = c.deepClone()
+	}
+	b.migs = make([]Migration, len(m.migs))
+	for i, g := range m.migs {
+		g.Key, g.From, g.To = strings.Clone(g.Key), strings.Clone(g.From), strings.Clone(g.To)
+		b.migs[i] = g
+	}
 	if m.explicit {
 		b.table = make([]string, m.buckets)
 		for i := range b.table {
@@ -84,11 +99,50 @@ func NewBuilderWith(m *Map, lim Limits) *Builder {
 			b.table[i] = m.cells[o].ID
 		}
 	}
-	b.overrides = make(map[string]string, m.overrides.len())
-	for i, k := range m.overrides.key {
-		b.overrides[k] = m.cells[m.overrides.cell[i]].ID
+	if m.overrides.len() > 0 {
+		b.baseOver = m
 	}
 	return b
+}
+
+// override returns the cell key is pinned to in the draft.
+func (b *Builder) override(key string) (string, bool) {
+	if c, ok := b.pins[key]; ok {
+		return c, c != ""
+	}
+	return b.baseOver.Override(key)
+}
+
+// pin pins key to cell in the draft; unpin removes its override.
+func (b *Builder) pin(key, cell string) { b.pins[key] = cell }
+
+func (b *Builder) unpin(key string) {
+	if _, ok := b.baseOver.Override(key); ok {
+		b.pins[key] = ""
+	} else {
+		delete(b.pins, key)
+	}
+}
+
+// pinnedTo returns a key pinned to cell id in the draft, if there is one.
+func (b *Builder) pinnedTo(id string) (string, bool) {
+	for k, c := range b.pins {
+		if c == id {
+			return k, true
+		}
+	}
+	if base := b.baseOver; base != nil {
+		if c, ok := base.index[id]; ok {
+			for i, x := range base.overrides.cell {
+				if k := base.overrides.key[i]; x == c {
+					if _, edited := b.pins[k]; !edited {
+						return k, true
+					}
+				}
+			}
+		}
+	}
+	return "", false
 }
 
 // ready makes a zero Builder the builder of a first map, as NewBuilder(nil).
@@ -153,14 +207,21 @@ func (b *Builder) document(version uint64) *document {
 			lo = hi + 1
 		}
 	}
+	if b.baseOver != nil {
+		d.baseOver, d.pins = b.baseOver, b.pins
+		return d
+	}
 	o := &d.overrides
-	o.keys = make([]string, 0, len(b.overrides))
-	o.cells = make([]int32, 0, len(b.overrides))
+	o.keys = make([]string, 0, len(b.pins))
+	o.cells = make([]int32, 0, len(b.pins))
 	o.names = make([]string, len(b.cells))
 	for i, c := range b.cells {
 		o.names[i] = c.ID
 	}
-	for k, c := range b.overrides {
+	for k, c := range b.pins {
+		if c == "" {
+			continue
+		}
 		i, _ := slices.BinarySearchFunc(b.cells, c, func(x Cell, id string) int { return strings.Compare(x.ID, id) })
 		o.keys = append(o.keys, k)
 		o.cells = append(o.cells, int32(i))
@@ -186,8 +247,7 @@ func (b *Builder) Build() (*Map, error) {
 		return nil, err
 	}
 	if m.raw == "" {
-		data, _ := m.MarshalJSON()
-		m.raw = string(data)
+		m.raw = m.canonical()
 	}
 	return m, nil
 }
@@ -273,10 +333,8 @@ func (b *Builder) RemoveCell(id string) error {
 	if slices.Contains(b.table, id) {
 		return fieldErr(ErrEdit, cellField(id), "", "the cell still owns table buckets: migrate them or Rebalance first")
 	}
-	for k, v := range b.overrides {
-		if v == id {
-			return fieldErr(ErrEdit, cellField(id), "", "the cell still holds the pinned key %s", quote(k))
-		}
+	if k, ok := b.pinnedTo(id); ok {
+		return fieldErr(ErrEdit, cellField(id), "", "the cell still holds the pinned key %s", quote(k))
 	}
 	for _, g := range b.migs {
 		if g.From == id || g.To == id {
@@ -363,7 +421,7 @@ func (b *Builder) Pin(key, cell string) error {
 	if b.keyMigration(key) >= 0 {
 		return fieldErr(ErrConflict, overrideField(key), "", "the key is migrating: advance or roll back its migration first")
 	}
-	b.overrides[key] = cell
+	b.pin(key, cell)
 	b.keyEdit(key)
 	return nil
 }
@@ -373,13 +431,13 @@ func (b *Builder) Pin(key, cell string) error {
 // data and stays until the migration ends (ErrConflict).
 func (b *Builder) Unpin(key string) error {
 	b.ready()
-	if _, ok := b.overrides[key]; !ok {
+	if _, ok := b.override(key); !ok {
 		return fieldErr(ErrNotFound, overrideField(key), "", "the key is not pinned")
 	}
 	if b.keyMigration(key) >= 0 {
 		return fieldErr(ErrConflict, overrideField(key), "", "the key is migrating, and its override holds it on its data: advance or roll back its migration first")
 	}
-	delete(b.overrides, key)
+	b.unpin(key)
 	b.keyEdit(key)
 	return nil
 }
@@ -395,7 +453,7 @@ func (b *Builder) Quarantine(key, cell string) error {
 	if i := b.keyMigration(key); i >= 0 {
 		b.migs = slices.Delete(b.migs, i, i+1)
 	}
-	b.overrides[key] = cell
+	b.pin(key, cell)
 	b.keyEdit(key)
 	return nil
 }
@@ -435,7 +493,7 @@ func (b *Builder) MigrateKey(key, to string) error {
 	}
 	// Pinned to its data for the whole migration: no table edit can move
 	// the key's home, from which the migration starts, under it.
-	b.overrides[key] = from
+	b.pin(key, from)
 	b.migs = append(b.migs, g)
 	b.keyEdit(key)
 	return nil
@@ -526,7 +584,7 @@ func (b *Builder) Advance(g Migration) error {
 	case m.Phase < Flipped:
 		m.Phase++
 	case m.Key != "":
-		b.overrides[m.Key] = m.To
+		b.pin(m.Key, m.To)
 		b.migs = slices.Delete(b.migs, i, i+1)
 	default:
 		for bucket := m.Buckets.Lo; bucket <= m.Buckets.Hi; bucket++ {
@@ -556,7 +614,7 @@ func (b *Builder) Rollback(g Migration) error {
 	g = *m
 	switch {
 	case m.Phase < Flipped && m.Key != "":
-		b.overrides[m.Key] = m.From
+		b.pin(m.Key, m.From)
 		b.migs = slices.Delete(b.migs, i, i+1)
 	case m.Phase < Flipped:
 		b.migs = slices.Delete(b.migs, i, i+1)
@@ -566,7 +624,7 @@ func (b *Builder) Rollback(g Migration) error {
 				b.table[bucket] = m.To
 			}
 		} else {
-			b.overrides[m.Key] = m.To
+			b.pin(m.Key, m.To)
 		}
 		m.From, m.To, m.Phase = m.To, m.From, Copying
 	}

@@ -183,7 +183,20 @@ func TestBuilderDocumentRules(t *testing.T) {
 // encoding/json, bypassing build: what a control plane that skipped the
 // Builder's checks would publish.
 func (b *Builder) cellsDocument() ([]byte, error) {
-	d := &diffDoc{Version: b.next, Seed: fmt.Sprintf("%#x", b.seed), Buckets: b.buckets, ShardSize: b.shardSize, Overrides: b.overrides}
+	overrides := map[string]string{}
+	if base := b.baseOver; base != nil {
+		for i, k := range base.overrides.key {
+			overrides[k] = base.cells[base.overrides.cell[i]].ID
+		}
+	}
+	for k, c := range b.pins {
+		if c == "" {
+			delete(overrides, k)
+		} else {
+			overrides[k] = c
+		}
+	}
+	d := &diffDoc{Version: b.next, Seed: fmt.Sprintf("%#x", b.seed), Buckets: b.buckets, ShardSize: b.shardSize, Overrides: overrides}
 	for _, c := range b.cells {
 		dc := diffCell{ID: c.ID, Zone: c.Zone, Weight: c.Weight, State: c.State.String(), Labels: c.Labels}
 		for _, e := range c.Endpoints {

@@ -17,6 +17,11 @@ type document struct {
 	cells      []Cell       // in document order
 	table      []TableRange // nil: derived; otherwise explicit (and possibly empty)
 	overrides  overrideList
+	// baseOver, when not nil, holds the overrides instead of overrides:
+	// those of baseOver's index, but for the keys of pins, each pinned to
+	// its cell or, mapped to "", unpinned (a Builder's draft).
+	baseOver   *Map
+	pins       map[string]string
 	migrations []Migration // key migrations have a non-empty Key
 	text       string      // the JSON text, when decoded; the map keeps it as Bytes
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/cellkit/cellkit/ring"
 )
@@ -117,6 +118,25 @@ type Cell struct {
 	State     State
 	Endpoints []Endpoint
 	Labels    map[string]string
+}
+
+// deepClone is clone with copies of the strings, which share no memory with
+// a document.
+func (c Cell) deepClone() Cell {
+	c.ID, c.Zone = strings.Clone(c.ID), strings.Clone(c.Zone)
+	c.Endpoints = slices.Clone(c.Endpoints)
+	for i := range c.Endpoints {
+		e := &c.Endpoints[i]
+		e.URL, e.Zone = strings.Clone(e.URL), strings.Clone(e.Zone)
+	}
+	if c.Labels != nil {
+		l := make(map[string]string, len(c.Labels))
+		for k, v := range c.Labels {
+			l[strings.Clone(k)] = strings.Clone(v)
+		}
+		c.Labels = l
+	}
+	return c
 }
 
 func (c Cell) clone() Cell {

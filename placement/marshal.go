@@ -2,8 +2,10 @@ package placement
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -17,7 +19,80 @@ func (m *Map) MarshalJSON() ([]byte, error) {
 	if !m.ok() {
 		return nil, ErrNoMap
 	}
-	b := make([]byte, 0, 256+len(m.cells)*96+m.overrides.len()*48)
+	w := canonWriter{buf: make([]byte, 0, m.canonicalSize())}
+	m.writeCanonical(&w, nil)
+	return w.buf, nil
+}
+
+// canonical returns the canonical form as a string written once, without
+// a copy, and points the override keys of m's index into it: a map built
+// by a Builder keeps one text, its own, and no other document alive. m
+// must not be shared yet: its index is written.
+func (m *Map) canonical() string {
+	var sb strings.Builder
+	sb.Grow(m.canonicalSize())
+	w := canonWriter{sb: &sb, buf: make([]byte, 0, 2*flushSize)}
+	x := &m.overrides
+	keyAt := make([]int32, x.len()) // where each entry's key is written, or −1
+	m.writeCanonical(&w, keyAt)
+	w.flush(0)
+	raw := sb.String()
+	for p, at := range keyAt {
+		if at >= 0 {
+			x.key[p] = raw[at : int(at)+len(x.key[p])]
+		}
+	}
+	return raw
+}
+
+// canonicalSize is about the length of the canonical form, a little more
+// when no string needs escapes.
+func (m *Map) canonicalSize() int {
+	n := 256 + len(m.cells)*128 + len(m.migs)*96 + m.buckets/8
+	for _, c := range m.cells {
+		n += 2 * len(c.ID)
+		for _, e := range c.Endpoints {
+			n += len(e.URL) + len(e.Zone) + 24
+		}
+		for k, v := range c.Labels {
+			n += len(k) + len(v) + 8
+		}
+	}
+	x := &m.overrides
+	for i, k := range x.key {
+		n += len(k) + len(m.cells[x.cell[i]].ID) + 9
+	}
+	for _, g := range m.migs {
+		n += len(g.Key)
+	}
+	return n
+}
+
+// flushSize is how much a canonWriter holds before it writes to its
+// strings.Builder.
+const flushSize = 64 << 10
+
+// canonWriter collects the canonical form: in buf alone, or, with sb, in
+// sb, buf holding only the last bytes written.
+type canonWriter struct {
+	sb      *strings.Builder
+	buf     []byte
+	flushed int // bytes written to sb
+}
+
+// flush moves buf to sb once it holds at least min bytes.
+func (w *canonWriter) flush(min int) {
+	if w.sb != nil && len(w.buf) >= min {
+		w.sb.Write(w.buf)
+		w.flushed += len(w.buf)
+		w.buf = w.buf[:0]
+	}
+}
+
+// writeCanonical writes the canonical form to w. With keyAt, it records
+// where each override entry's key is written unescaped, or −1.
+func (m *Map) writeCanonical(w *canonWriter, keyAt []int32) {
+	b := w.buf
 	b = fmt.Appendf(b, "{\n \"version\": %d,\n \"seed\": \"%#x\",\n \"buckets\": %d,\n \"shardSize\": %d,\n \"cells\": [",
 		m.version, m.seed, m.buckets, m.shardSize)
 	for i, c := range m.cells {
@@ -58,6 +133,9 @@ func (m *Map) MarshalJSON() ([]byte, error) {
 			b = append(b, '}')
 		}
 		b = append(b, '}')
+		w.buf = b
+		w.flush(flushSize)
+		b = w.buf
 	}
 	b = append(b, "\n ]"...)
 	if m.explicit {
@@ -74,9 +152,21 @@ func (m *Map) MarshalJSON() ([]byte, error) {
 		b = append(b, ",\n \"overrides\": {"...)
 		for i, e := range o.sorted() {
 			b = append(b, sep(i)...)
-			b = appendString(b, o.key[e])
+			at, k := len(b), o.key[e]
+			b = appendString(b, k)
+			if keyAt != nil {
+				keyAt[e] = -1
+				if pos := w.flushed + at + 1; len(b)-at == len(k)+2 && pos <= math.MaxInt32-len(k) {
+					keyAt[e] = int32(pos) // written as it is: the text can hold it
+				}
+			}
 			b = append(b, ": "...)
 			b = appendString(b, m.cells[o.cell[e]].ID)
+			if len(b) >= flushSize {
+				w.buf = b
+				w.flush(flushSize)
+				b = w.buf
+			}
 		}
 		b = append(b, "\n }"...)
 	}
@@ -95,10 +185,15 @@ func (m *Map) MarshalJSON() ([]byte, error) {
 			b = append(b, `, "to": `...)
 			b = appendString(b, g.To)
 			b = fmt.Appendf(b, `, "phase": "%s"}`, g.Phase)
+			if len(b) >= flushSize {
+				w.buf = b
+				w.flush(flushSize)
+				b = w.buf
+			}
 		}
 		b = append(b, "\n ]"...)
 	}
-	return append(b, "\n}\n"...), nil
+	w.buf = append(b, "\n}\n"...)
 }
 
 func sep(i int) string {
