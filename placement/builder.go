@@ -44,7 +44,7 @@ type Builder struct {
 	seed      uint64
 	buckets   int
 	shardSize int
-	cells     []Cell            // in ID order; edits replace a cell's Endpoints and Labels, never change them in place
+	cells     []Cell   // in ID order; edits replace a cell's Endpoints and Labels, never change them in place
 	table     []string // owner of each bucket when explicit, else nil
 	// The overrides: those of base, indexed there, but for the keys in
 	// pins, the edits since, where a key maps to its cell or to "" when
