@@ -576,12 +576,6 @@ func (m *Map) mergeOverrides(base *Map, pins map[string]string, lim Limits) erro
 		return nil
 	}
 	x := keyIndex{off: make([]uint32, m.buckets+1), hash: make([]uint64, size), key: make([]string, size), cell: make([]int32, size)}
-	// moved[p] is the new position of base entry p, −1 when unpinned;
-	// kept only when base's key order is known, to merge it.
-	var moved []int32
-	if bx.byKey != nil {
-		moved = make([]int32, n)
-	}
 	copyRun := func(from, to, dst int) {
 		copy(x.hash[dst:], bx.hash[from:to])
 		copy(x.key[dst:], bx.key[from:to])
@@ -590,11 +584,6 @@ func (m *Map) mergeOverrides(base *Map, pins map[string]string, lim Limits) erro
 		} else {
 			for p := from; p < to; p++ {
 				x.cell[dst+p-from] = ref[bx.cell[p]]
-			}
-		}
-		if moved != nil {
-			for p := from; p < to; p++ {
-				moved[p] = int32(dst + p - from)
 			}
 		}
 	}
@@ -609,9 +598,6 @@ func (m *Map) mergeOverrides(base *Map, pins map[string]string, lim Limits) erro
 		dst += j - src
 		src = j
 		if found[i] {
-			if moved != nil {
-				moved[src] = -1
-			}
 			src++ // replaced or unpinned
 		}
 		if e.cell >= 0 {
@@ -639,7 +625,29 @@ func (m *Map) mergeOverrides(base *Map, pins map[string]string, lim Limits) erro
 		}
 		x.off[b] = uint32(base + shift)
 	}
-	if moved != nil {
+	if bx.byKey != nil {
+		// The new position of base entry p: p shifted by the edits before
+		// it (in index order), or −1 for an entry an edit replaced or
+		// unpinned. The edits are few; a table of every entry's would
+		// cost 4 bytes an entry.
+		shifts := make([]int, len(edits)+1) // shifts[i]: of the edits before i
+		for i, e := range edits {
+			d := 0
+			switch {
+			case found[i] && e.cell < 0:
+				d = -1
+			case !found[i] && e.cell >= 0:
+				d = 1
+			}
+			shifts[i+1] = shifts[i] + d
+		}
+		moved := func(p int32) int32 {
+			i := sort.Search(len(edits), func(i int) bool { return at[i] > int(p) || at[i] == int(p) && found[i] })
+			if i < len(edits) && at[i] == int(p) && found[i] {
+				return -1
+			}
+			return p + int32(shifts[i])
+		}
 		// The key order: base's, without the entries edited, with the
 		// keys pinned by the edits inserted where they sort.
 		var adds []int
@@ -655,7 +663,7 @@ func (m *Map) mergeOverrides(base *Map, pins map[string]string, lim Limits) erro
 			key := edits[i].key
 			to := from + sort.Search(n-from, func(j int) bool { return bx.key[bx.byKey[from+j]] >= key })
 			for _, p := range bx.byKey[from:to] {
-				if q := moved[p]; q >= 0 {
+				if q := moved(p); q >= 0 {
 					order = append(order, q)
 				}
 			}
@@ -663,7 +671,7 @@ func (m *Map) mergeOverrides(base *Map, pins map[string]string, lim Limits) erro
 			from = to
 		}
 		for _, p := range bx.byKey[from:] {
-			if q := moved[p]; q >= 0 {
+			if q := moved(p); q >= 0 {
 				order = append(order, q)
 			}
 		}

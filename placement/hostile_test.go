@@ -71,7 +71,8 @@ func TestHostileCost(t *testing.T) {
 		{"overrides", repeat(`{"version":1,"cells":[{"id":"c"}],"overrides":{`, `"#":"c"`, `}}`, n), nil, "", 0},
 		{"overrides with escapes", repeat(`{"version":1,"cells":[{"id":"c"}],"overrides":{`, `"\u0041#":"c"`, `}}`, n), nil, "", 0},
 		{"overrides past MaxOverrides", repeat(`{"version":1,"cells":[{"id":"c"}],"overrides":{`, `"#":"c"`, `}}`, n), ErrLimit, "overrides", -1},
-		{"key migrations", repeat(`{"version":1,"cells":[{"id":"c"},{"id":"d"}],"migrations":[`, `{"key":"#","from":"c","to":"d","phase":"copying"}`, `]}`, n), nil, "", 0},
+		// d of weight 0: every key's home is c, where its migration starts.
+		{"key migrations", repeat(`{"version":1,"cells":[{"id":"c"},{"id":"d","weight":0}],"migrations":[`, `{"key":"#","from":"c","to":"d","phase":"copying"}`, `]}`, n), nil, "", 0},
 		{"bucket migrations", repeat(`{"version":1,"buckets":1048576,"cells":[{"id":"c"},{"id":"d"}],"table":[{"buckets":"0-1048575","cell":"c"}],"migrations":[`,
 			`{"buckets":"#","from":"c","to":"d","phase":"copying"}`, `]}`, n), nil, "", 1 << 20},
 		{"a number of 8 MiB", []byte(`{"version":` + mb + `}`), ErrVersion, "version", 0},

@@ -2,7 +2,6 @@ package placement
 
 import (
 	"fmt"
-	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,7 +19,7 @@ func (m *Map) MarshalJSON() ([]byte, error) {
 		return nil, ErrNoMap
 	}
 	w := canonWriter{buf: make([]byte, 0, m.canonicalSize())}
-	m.writeCanonical(&w, nil)
+	m.writeCanonical(&w)
 	return w.buf, nil
 }
 
@@ -32,15 +31,27 @@ func (m *Map) canonical() string {
 	var sb strings.Builder
 	sb.Grow(m.canonicalSize())
 	w := canonWriter{sb: &sb, buf: make([]byte, 0, 2*flushSize)}
-	x := &m.overrides
-	keyAt := make([]int32, x.len()) // where each entry's key is written, or −1
-	m.writeCanonical(&w, keyAt)
+	m.writeCanonical(&w)
 	w.flush(0)
 	raw := sb.String()
-	for p, at := range keyAt {
-		if at >= 0 {
-			x.key[p] = raw[at : int(at)+len(x.key[p])]
+	// The overrides are written in key order from w.overrides on, each
+	// entry as sep(i), the key quoted, ": " and the cell ID quoted (which
+	// needs no escapes): the keys are found again without a table of
+	// their places, which would cost 4 bytes an entry.
+	x := &m.overrides
+	at := w.overrides
+	var scratch []byte
+	for i, e := range x.sorted() {
+		at += len(sep(i))
+		k := x.key[e]
+		n := len(k) + 2
+		if end := at + 1 + len(k); end < len(raw) && raw[at+1:end] == k && raw[end] == '"' {
+			x.key[e] = raw[at+1 : end] // written as it is
+		} else {
+			scratch = appendString(scratch[:0], k)
+			n = len(scratch)
 		}
+		at += n + 2 + len(m.cells[x.cell[e]].ID) + 2
 	}
 	return raw
 }
@@ -60,7 +71,7 @@ func (m *Map) canonicalSize() int {
 	}
 	x := &m.overrides
 	for i, k := range x.key {
-		n += len(k) + len(m.cells[x.cell[i]].ID) + 9
+		n += len(k) + len(m.cells[x.cell[i]].ID) + 10 // ,\n  "k": "c"
 	}
 	for _, g := range m.migs {
 		n += len(g.Key)
@@ -75,9 +86,10 @@ const flushSize = 64 << 10
 // canonWriter collects the canonical form: in buf alone, or, with sb, in
 // sb, buf holding only the last bytes written.
 type canonWriter struct {
-	sb      *strings.Builder
-	buf     []byte
-	flushed int // bytes written to sb
+	sb        *strings.Builder
+	buf       []byte
+	flushed   int // bytes written to sb
+	overrides int // where the first override entry's separator starts
 }
 
 // flush moves buf to sb once it holds at least min bytes.
@@ -89,9 +101,8 @@ func (w *canonWriter) flush(min int) {
 	}
 }
 
-// writeCanonical writes the canonical form to w. With keyAt, it records
-// where each override entry's key is written unescaped, or −1.
-func (m *Map) writeCanonical(w *canonWriter, keyAt []int32) {
+// writeCanonical writes the canonical form to w.
+func (m *Map) writeCanonical(w *canonWriter) {
 	b := w.buf
 	b = fmt.Appendf(b, "{\n \"version\": %d,\n \"seed\": \"%#x\",\n \"buckets\": %d,\n \"shardSize\": %d,\n \"cells\": [",
 		m.version, m.seed, m.buckets, m.shardSize)
@@ -150,18 +161,19 @@ func (m *Map) writeCanonical(w *canonWriter, keyAt []int32) {
 	}
 	if o := &m.overrides; o.len() > 0 {
 		b = append(b, ",\n \"overrides\": {"...)
+		w.overrides = w.flushed + len(b)
+		// Cell IDs need no escapes (their alphabet), and a table of them
+		// stays in cache where the cells would not.
+		ids := make([]string, len(m.cells))
+		for i := range m.cells {
+			ids[i] = m.cells[i].ID
+		}
 		for i, e := range o.sorted() {
 			b = append(b, sep(i)...)
-			at, k := len(b), o.key[e]
-			b = appendString(b, k)
-			if keyAt != nil {
-				keyAt[e] = -1
-				if pos := w.flushed + at + 1; len(b)-at == len(k)+2 && pos <= math.MaxInt32-len(k) {
-					keyAt[e] = int32(pos) // written as it is: the text can hold it
-				}
-			}
-			b = append(b, ": "...)
-			b = appendString(b, m.cells[o.cell[e]].ID)
+			b = appendString(b, o.key[e])
+			b = append(b, `: "`...)
+			b = append(b, ids[o.cell[e]]...)
+			b = append(b, '"')
 			if len(b) >= flushSize {
 				w.buf = b
 				w.flush(flushSize)
@@ -246,6 +258,18 @@ func sortedKeys(m map[string]string) []string {
 // characters escaped, and <, >, & and the line separators left alone; invalid
 // UTF-8 becomes U+FFFD as encoding/json does.
 func appendString(b []byte, s string) []byte {
+	plain := true // printable ASCII but " and \: written as it is
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"')
+	}
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	for i := 0; i < len(s); {
