@@ -147,7 +147,7 @@ func duplicateCell(cells []Cell) *FieldError {
 	first := make(map[string]int, len(cells))
 	for i, c := range cells {
 		if j, dup := first[c.ID]; dup {
-			return fieldErr(ErrDuplicateCell, "cells["+strconv.Itoa(i)+"].id", c.ID, "cell ID %s is already the ID of cells[%d]", quote(c.ID), j)
+			return fieldErr(ErrDuplicateCell, "cells["+strconv.Itoa(i)+"].id", c.ID, "duplicate cell ID %s: cells[%d] has it already", quote(c.ID), j)
 		}
 		first[c.ID] = i
 	}
