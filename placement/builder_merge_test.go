@@ -1,6 +1,7 @@
 package placement
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"runtime"
@@ -105,5 +106,31 @@ func TestEditCostsAParse(t *testing.T) {
 	t.Logf("an edit allocated %.2f times the document (%d bytes)", float64(alloc)/float64(len(doc)), len(doc))
 	if alloc > uint64(len(doc))*5/2 {
 		t.Errorf("an edit allocated %d bytes, %.1f times the document; want at most 2.5", alloc, float64(alloc)/float64(len(doc)))
+	}
+}
+
+// TestBuildMaxBytes: Build refuses a map whose document Parse would refuse
+// for its size, as it refuses any other the client would.
+func TestBuildMaxBytes(t *testing.T) {
+	b := NewBuilderWith(nil, Limits{MaxBytes: 300})
+	for i := range 3 {
+		if err := b.AddCell(Cell{ID: fmt.Sprintf("cell-%d", i), Zone: "zone-a", Weight: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := mustBuild(t, b)
+	if _, err := ParseWith(m.Bytes(), Options{Limits: Limits{MaxBytes: 300}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		if err := b.Pin(fmt.Sprintf("tenant-%d", i), "cell-0"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.Build(); !errors.Is(err, ErrLimit) {
+		t.Errorf("Build of a document over MaxBytes: %v; want ErrLimit", err)
+	}
+	if _, err := b.Build(); !errors.Is(err, ErrLimit) {
+		t.Errorf("second Build of a document over MaxBytes: %v; want ErrLimit", err)
 	}
 }

@@ -28,6 +28,10 @@ func (m *Map) MarshalJSON() ([]byte, error) {
 // by a Builder keeps one text, its own, and no other document alive. m
 // must not be shared yet: its index is written.
 func (m *Map) canonical() string {
+	x := &m.overrides
+	if x.byKey == nil && x.len() > 0 {
+		x.byKey = x.sorted() // sorted once, and kept for the next edit
+	}
 	var sb strings.Builder
 	sb.Grow(m.canonicalSize())
 	w := canonWriter{sb: &sb, buf: make([]byte, 0, 2*flushSize)}
@@ -38,7 +42,6 @@ func (m *Map) canonical() string {
 	// entry as sep(i), the key quoted, ": " and the cell ID quoted (which
 	// needs no escapes): the keys are found again without a table of
 	// their places, which would cost 4 bytes an entry.
-	x := &m.overrides
 	at := w.overrides
 	var scratch []byte
 	for i, e := range x.sorted() {
