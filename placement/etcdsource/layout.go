@@ -58,6 +58,10 @@ func (k keys) chunkKey(id string, i int) string {
 	return fmt.Sprintf("%s%06d", k.chunkDir(id), i)
 }
 
+// watchFrom is the first key after the chunk directory: a Source watches
+// from there to the end of the prefix (see Source.watch).
+func (k keys) watchFrom() string { return rangeEnd(k.chunks) }
+
 // rangeEnd is the end of the range of keys that start with p.
 func rangeEnd(p string) string { return clientv3.GetPrefixRangeEnd(p) }
 
@@ -129,29 +133,15 @@ func checkID(id string) error {
 	return nil
 }
 
-// assemble joins the chunks of m, given as the key-value pairs found under
-// its directory in key order, and checks them against m.
-func assemble(k keys, m manifest, kvs [][2][]byte) ([]byte, error) {
-	if len(kvs) != m.Chunks {
-		return nil, layoutErr("manifest names %d chunks, %d are stored", m.Chunks, len(kvs))
-	}
-	doc := make([]byte, 0, m.Bytes)
-	for i, kv := range kvs {
-		if want := k.chunkKey(m.ID, i); string(kv[0]) != want {
-			return nil, layoutErr("chunk %d of %s is missing, found %q", i, m.ID, shorten(string(kv[0])))
-		}
-		if len(kv[1]) == 0 || len(doc)+len(kv[1]) > m.Bytes {
-			return nil, layoutErr("chunks of %s do not add up to %d bytes", m.ID, m.Bytes)
-		}
-		doc = append(doc, kv[1]...)
-	}
+// checkDoc checks the joined chunks of m against m.
+func checkDoc(m manifest, doc []byte) error {
 	if len(doc) != m.Bytes {
-		return nil, layoutErr("chunks of %s hold %d bytes, the manifest says %d", m.ID, len(doc), m.Bytes)
+		return layoutErr("chunks of %s hold %d bytes, the manifest says %d", m.ID, len(doc), m.Bytes)
 	}
 	if sum := sha256.Sum256(doc); hex.EncodeToString(sum[:]) != m.SHA256 {
-		return nil, layoutErr("chunks of %s do not have the manifest's sha256", m.ID)
+		return layoutErr("chunks of %s do not have the manifest's sha256", m.ID)
 	}
-	return doc, nil
+	return nil
 }
 
 // parseSigs reads the signature key: standard base64 (with padding), one

@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/cellkit/cellkit/placement"
@@ -90,16 +88,16 @@ type Source struct {
 	lastFail string // cause of the failure last reported, until a read succeeds
 }
 
-// state holds the keys of the layout at one revision. It is exact for every
-// key it holds: chunks holds every chunk key (with its value once fetched).
+// state holds the keys of the layout that name a document, at one
+// revision. It holds no chunk: the chunks of a manifest are read when the
+// manifest is judged, and dropped once the document they make is judged, so
+// that a source holds at most one document's chunks, whatever is written
+// under the chunk directory.
 type state struct {
 	doc, sig, manifest value
-	dir                string // chunk directory of a valid manifest, or ""
-	chunks             map[string]value
 }
 
-// A value is a key's value; ok is false for an absent key (or a chunk whose
-// value has not been fetched).
+// A value is a key's value; ok is false for an absent key.
 type value struct {
 	v  []byte
 	ok bool
@@ -214,8 +212,8 @@ func (s *Source) failed(ctx context.Context, err error) error {
 func compacted(err error) bool { return errors.Is(err, rpctypes.ErrCompacted) }
 
 // read reads the keys of the layout at one revision, at (0: the current
-// one): the document, the signature, the manifest and the names of the
-// chunks. The values of the chunks are read at that revision when needed.
+// one): the document, the signature and the manifest. The chunks a manifest
+// names are read at that revision when it is judged.
 func (s *Source) read(ctx context.Context, at int64) error {
 	rctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
@@ -224,13 +222,12 @@ func (s *Source) read(ctx context.Context, at int64) error {
 		clientv3.OpGet(s.keys.doc, rev),
 		clientv3.OpGet(s.keys.sig, rev),
 		clientv3.OpGet(s.keys.manifest, rev),
-		clientv3.OpGet(s.keys.chunks, rev, clientv3.WithPrefix(), clientv3.WithKeysOnly()),
 	).Commit()
 	if err != nil {
 		return fmt.Errorf("read: %w", err)
 	}
-	if len(resp.Responses) != 4 {
-		return fmt.Errorf("read: %d responses to 4 gets", len(resp.Responses))
+	if len(resp.Responses) != 3 {
+		return fmt.Errorf("read: %d responses to 3 gets", len(resp.Responses))
 	}
 	one := func(i int) value {
 		kvs := resp.Responses[i].GetResponseRange().GetKvs()
@@ -239,25 +236,8 @@ func (s *Source) read(ctx context.Context, at int64) error {
 		}
 		return value{v: kvs[0].Value, ok: true}
 	}
-	st := state{doc: one(0), sig: one(1), manifest: one(2), chunks: map[string]value{}}
-	for _, kv := range resp.Responses[3].GetResponseRange().GetKvs() {
-		st.chunks[string(kv.Key)] = value{}
-	}
-	st.dir = s.dirOf(st.manifest)
-	s.st, s.rev, s.dirty = st, cmp.Or(at, resp.Header.Revision), true
+	s.st, s.rev, s.dirty = state{doc: one(0), sig: one(1), manifest: one(2)}, cmp.Or(at, resp.Header.Revision), true
 	return nil
-}
-
-// dirOf is the chunk directory a manifest names, or "".
-func (s *Source) dirOf(v value) string {
-	if !v.ok {
-		return ""
-	}
-	m, err := parseManifest(v.v, s.maxBytes)
-	if err != nil {
-		return ""
-	}
-	return s.keys.chunkDir(m.ID)
 }
 
 // A watcher is the watch of the prefix that a Source keeps open between
@@ -283,6 +263,15 @@ func (s *Source) closeWatch() {
 
 // watch follows the prefix from the revision after rev until a change is
 // worth a return. It returns nil, nil when Next must read again.
+//
+// The watch leaves out the chunk directory: a watch delivers the value of
+// every put, and chunks under ids that no manifest names (a failed publish,
+// or any writer to the prefix) would pass through every client. A
+// publisher never changes the chunks of a manifest once it names them (each
+// publish writes a fresh id, and its transaction puts the manifest), so a
+// change of the document is a change of the doc or manifest key; chunks
+// changed under a manifest in force by someone else are seen at the next
+// read (a Refresh, a failed watch).
 func (s *Source) watch(ctx context.Context) (*placement.Map, error) {
 	if s.w != nil && s.w.done != ctx.Done() {
 		s.closeWatch() // it ends with another context than this call's
@@ -291,7 +280,8 @@ func (s *Source) watch(ctx context.Context) (*placement.Map, error) {
 		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 		s.w = &watcher{
 			done:   ctx.Done(),
-			ch:     s.client.Watch(wctx, s.keys.prefix, clientv3.WithPrefix(), clientv3.WithRev(s.rev+1), clientv3.WithCreatedNotify()),
+			ch: s.client.Watch(wctx, s.keys.watchFrom(), clientv3.WithRange(rangeEnd(s.keys.prefix)),
+				clientv3.WithRev(s.rev+1), clientv3.WithCreatedNotify()),
 			cancel: cancel,
 		}
 	}
@@ -330,39 +320,21 @@ func (s *Source) watch(ctx context.Context) (*placement.Map, error) {
 
 // apply brings the state to the revision of the last of events.
 func (s *Source) apply(events []*clientv3.Event) {
-	var touched []string // chunk keys
-	meta := false
 	for _, ev := range events {
 		key := string(ev.Kv.Key)
 		v := value{}
 		if ev.Type == clientv3.EventTypePut {
 			v = value{v: ev.Kv.Value, ok: true}
 		}
-		switch {
-		case key == s.keys.doc:
-			s.st.doc, meta = v, true
-		case key == s.keys.sig:
-			s.st.sig, meta = v, true
-		case key == s.keys.manifest:
-			s.st.manifest, meta = v, true
-		case strings.HasPrefix(key, s.keys.chunks):
-			if v.ok {
-				s.st.chunks[key] = v
-			} else {
-				delete(s.st.chunks, key)
-			}
-			touched = append(touched, key)
+		switch key {
+		case s.keys.doc:
+			s.st.doc, s.dirty = v, true
+		case s.keys.sig:
+			s.st.sig, s.dirty = v, true
+		case s.keys.manifest:
+			s.st.manifest, s.dirty = v, true
 		}
 		s.rev = max(s.rev, ev.Kv.ModRevision)
-	}
-	if meta {
-		s.st.dir = s.dirOf(s.st.manifest)
-		s.dirty = true
-	}
-	for _, k := range touched {
-		if s.st.dir != "" && strings.HasPrefix(k, s.st.dir) {
-			s.dirty = true
-		}
 	}
 }
 
@@ -414,7 +386,7 @@ func (s *Source) report(err error) error {
 var errFetchChunks = errors.New("read chunks")
 
 // document returns the stored document: the doc key's value, or the chunks
-// that the manifest names, read at rev when their values are not known.
+// that the manifest names, read at rev.
 func (s *Source) document(ctx context.Context) ([]byte, error) {
 	st := &s.st
 	switch {
@@ -429,63 +401,48 @@ func (s *Source) document(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir := s.keys.chunkDir(m.ID)
-	var names []string
-	complete := true
-	for k, v := range st.chunks {
-		if strings.HasPrefix(k, dir) {
-			names = append(names, k)
-			complete = complete && v.ok
-		}
-	}
-	if len(names) > m.Chunks {
-		return nil, layoutErr("manifest names %d chunks, %d are stored", m.Chunks, len(names))
-	}
-	if !complete {
-		if err := s.fetchChunks(ctx, dir); err != nil {
-			return nil, fmt.Errorf("%w: %w", errFetchChunks, err)
-		}
-		names = names[:0]
-		for k := range st.chunks {
-			if strings.HasPrefix(k, dir) {
-				names = append(names, k)
-			}
-		}
-	}
-	slices.Sort(names)
-	kvs := make([][2][]byte, len(names))
-	for i, k := range names {
-		kvs[i] = [2][]byte{[]byte(k), st.chunks[k].v}
-	}
-	return assemble(s.keys, m, kvs)
+	return s.fetchChunks(ctx, m)
 }
 
-// chunkPage is the number of chunks one request reads.
-const chunkPage = 8
-
-// fetchChunks reads the chunks under dir at rev, a page at a time.
-func (s *Source) fetchChunks(ctx context.Context, dir string) error {
-	for k := range s.st.chunks {
-		if strings.HasPrefix(k, dir) {
-			delete(s.st.chunks, k)
-		}
-	}
-	from, end := dir, rangeEnd(dir)
-	for {
+// fetchChunks reads the chunks of m at rev and joins them. Before it reads
+// any value it has checked m's size against MaxBytes (parseManifest) and
+// counted the chunks under m's directory; then it reads one chunk a request
+// and stops at the first that does not fit the manifest, so that it holds
+// at most m's declared bytes and one chunk, whatever the store holds.
+func (s *Source) fetchChunks(ctx context.Context, m manifest) ([]byte, error) {
+	dir := s.keys.chunkDir(m.ID)
+	get := func(key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
 		rctx, cancel := context.WithTimeout(ctx, s.timeout)
-		resp, err := s.client.Get(rctx, from, clientv3.WithRange(end), clientv3.WithRev(s.rev), clientv3.WithLimit(chunkPage))
-		cancel()
+		defer cancel()
+		resp, err := s.client.Get(rctx, key, append(opts, clientv3.WithRev(s.rev))...)
 		if err != nil {
-			return err
+			return nil, fmt.Errorf("%w: %w", errFetchChunks, err)
 		}
-		for _, kv := range resp.Kvs {
-			s.st.chunks[string(kv.Key)] = value{v: kv.Value, ok: true}
-		}
-		if !resp.More || len(resp.Kvs) == 0 {
-			return nil
-		}
-		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+		return resp, nil
 	}
+	resp, err := get(dir, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		return nil, err
+	}
+	if resp.Count != int64(m.Chunks) {
+		return nil, layoutErr("manifest names %d chunks, %d are stored", m.Chunks, resp.Count)
+	}
+	doc := make([]byte, 0, m.Bytes)
+	for i := range m.Chunks {
+		resp, err := get(s.keys.chunkKey(m.ID, i))
+		if err != nil {
+			return nil, err
+		}
+		if len(resp.Kvs) == 0 {
+			return nil, layoutErr("chunk %d of %s is missing", i, m.ID)
+		}
+		v := resp.Kvs[0].Value
+		if len(v) == 0 || len(doc)+len(v) > m.Bytes {
+			return nil, layoutErr("chunks of %s do not add up to %d bytes", m.ID, m.Bytes)
+		}
+		doc = append(doc, v...)
+	}
+	return doc, checkDoc(m, doc)
 }
 
 // A contentKey names what the source read: a document and its signature

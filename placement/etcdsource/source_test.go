@@ -234,7 +234,7 @@ func TestMisbehavingPublisher(t *testing.T) {
 		{"wrong count", []clientv3.Op{clientv3.OpPut("/cellkit/manifest", man(good.ID, good.Chunks+1, good.Bytes, good.SHA256))}, ErrLayout},
 		{"wrong hash", []clientv3.Op{clientv3.OpPut("/cellkit/manifest", man(good.ID, good.Chunks, good.Bytes, good.SHA256[1:]+"0"))}, ErrLayout},
 		{"tampered chunk", []clientv3.Op{clientv3.OpPut("/cellkit/manifest", string(stored.Kvs[0].Value)), clientv3.OpPut(chunk0, "x")}, ErrLayout},
-		{"missing chunk", []clientv3.Op{clientv3.OpDelete(chunk0)}, ErrLayout},
+		{"missing chunk", []clientv3.Op{clientv3.OpPut("/cellkit/manifest", string(stored.Kvs[0].Value)), clientv3.OpDelete(chunk0)}, ErrLayout},
 		{"nothing stored", []clientv3.Op{clientv3.OpDelete("/cellkit/", clientv3.WithPrefix())}, placement.ErrFetch},
 	}
 	for _, tt := range tests {
