@@ -279,7 +279,7 @@ func (s *Source) watch(ctx context.Context) (*placement.Map, error) {
 	if s.w == nil {
 		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 		s.w = &watcher{
-			done:   ctx.Done(),
+			done: ctx.Done(),
 			ch: s.client.Watch(wctx, s.keys.watchFrom(), clientv3.WithRange(rangeEnd(s.keys.prefix)),
 				clientv3.WithRev(s.rev+1), clientv3.WithCreatedNotify()),
 			cancel: cancel,
