@@ -10,6 +10,7 @@ import (
 
 	"github.com/cellkit/cellkit/breaker"
 	"github.com/cellkit/cellkit/placement"
+	"github.com/cellkit/cellkit/placement/source"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -18,7 +19,7 @@ import (
 // background work with Run.
 type Client struct {
 	cfg       settings
-	refresher placement.Refresher // Source, when it is one
+	refresher source.Refresher // Source, when it is one
 	breakers  *breaker.Set
 	budget    *budget
 	epoch     time.Time // the origin of the client's monotonic clock
@@ -59,7 +60,7 @@ func NewClient(cfg Config) (*Client, error) {
 		stopped: make(chan struct{}),
 		states:  make(map[string]*cellState),
 	}
-	c.refresher, _ = s.Source.(placement.Refresher)
+	c.refresher, _ = s.Source.(source.Refresher)
 	bc := s.Breakers
 	userEvent := bc.OnEvent
 	bc.OnEvent = func(e breaker.Event) { c.breakerEvent(e, userEvent) }

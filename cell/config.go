@@ -8,6 +8,7 @@ import (
 
 	"github.com/cellkit/cellkit/breaker"
 	"github.com/cellkit/cellkit/placement"
+	"github.com/cellkit/cellkit/placement/source"
 )
 
 // A Class says which cells an operation may use; see Client.Do.
@@ -43,9 +44,9 @@ func (c Class) String() string {
 // default.
 type Config struct {
 	// Source delivers the placement maps; required. When it is also a
-	// placement.Refresher, a moved reply makes the client ask it to poll at
+	// source.Refresher, a moved reply makes the client ask it to poll at
 	// once.
-	Source placement.Source
+	Source source.Source
 
 	// Breakers configures the per-cell circuit breakers. Its OnEvent is
 	// still called; the client also reports the events to Observer.Breaker

@@ -2,7 +2,7 @@
 // requests to the cell that owns their key, with no router in the path.
 //
 // A Client holds the placement map in force behind an atomic pointer, fed by
-// a placement.Source that Run consumes. Resolve answers where a key goes in
+// a source.Source that Run consumes. Resolve answers where a key goes in
 // tens of nanoseconds; Do calls a function at the right cell, through that
 // cell's circuit breaker (package breaker) and bulkhead, failing over only
 // where the operation's Class allows it. Transport does the same for HTTP

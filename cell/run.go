@@ -98,14 +98,14 @@ func (c *Client) offer(m *placement.Map, origin string) {
 		switch v := m.Version(); {
 		case v < prev:
 			c.reject(m, prev, origin, fmt.Errorf("cell: map version %d is older than version %d in force: %w",
-				v, prev, placement.ErrStaleVersion))
+				v, prev, source.ErrStaleVersion))
 			return
 		case v == prev:
 			if bytes.Equal(m.Bytes(), cur.m.Bytes()) {
 				return
 			}
 			c.reject(m, prev, origin, fmt.Errorf("cell: another document under version %d in force: %w",
-				v, placement.ErrStaleVersion))
+				v, source.ErrStaleVersion))
 			return
 		}
 	}

@@ -336,7 +336,7 @@ func (f *Fleet) newClient(cfg cell.Config) (*cell.Client, error) {
 	return cl, nil
 }
 
-// Source returns a new placement.Refresher on the fleet's control plane.
+// Source returns a new source.Refresher on the fleet's control plane.
 func (f *Fleet) Source() *Source {
 	held := make(chan struct{})
 	close(held)
@@ -440,7 +440,7 @@ func (f *Fleet) publishLocked(p publication) {
 }
 
 // ControlPlaneDown takes the control plane down: every poll of every source
-// fails (an error matching placement.ErrFetch) until ControlPlaneUp.
+// fails (an error matching source.ErrFetch) until ControlPlaneUp.
 func (f *Fleet) ControlPlaneDown() { f.setDown(true) }
 
 // ControlPlaneUp brings the control plane back.

@@ -89,7 +89,7 @@ cellctl publish --public-key control-plane.pub --to file:map.json v6.json`,
 					return &raceError{target: t.String(), expected: expect.v, found: cur, publishing: m.Version()}
 				}
 				if found && m.Version() <= cur {
-					return &placement.FieldError{Field: "version", Value: strconv.FormatUint(m.Version(), 10), Err: placement.ErrStaleVersion,
+					return &placement.FieldError{Field: "version", Value: strconv.FormatUint(m.Version(), 10), Err: source.ErrStaleVersion,
 						Detail: fmt.Sprintf("version %d does not increase on v%d, the version in force at %s", m.Version(), cur, t)}
 				}
 				return nil

@@ -64,7 +64,7 @@
 // manifest in force without a new manifest, which no publisher makes, is
 // seen at the next read (Refresh, or a watch that fails). It never
 // delivers a lower version than it delivered, nor another document under
-// the same version (placement.ErrStaleVersion); it refuses invalid
+// the same version (source.ErrStaleVersion); it refuses invalid
 // documents, documents no trusted key signed (when Options.PublicKeys is
 // set) and keys that break the layout, reporting each once while the
 // caller keeps its map. When the watch fails (a lost leader, a

@@ -1,22 +1,22 @@
 // Package source is the I/O of cellkit's placement maps: the sources a
 // client follows (NewStatic, NewFile, NewHTTP) and the last-known-good file
-// it keeps (SaveFile, LoadFile). Package placement is the pure part: the
-// document, Parse, Locate, and the Source, Refresher and SourceError types
-// that consumers use; this package does the reading, the polling and the
-// clock. It does not publish maps (a control plane writes them with
+// it keeps (SaveFile, LoadFile), with the contract every source meets
+// (Source, Refresher, SourceError). Package placement is the pure part: the
+// document, Parse, Locate; this package does the reading, the polling and
+// the clock. It does not publish maps (a control plane writes them with
 // SaveFile or serves them over HTTP) nor decide what a client does with a
 // report.
 //
 // # Sources
 //
 // A File polls a file, an HTTP polls a URL (with ETags); both implement
-// placement.Refresher, parse with the placement.Options of their config
+// Refresher, parse with the placement.Options of their config
 // (limits, trusted keys), and deliver only maps newer than the last one
 // delivered, or than FileConfig.After or HTTPConfig.After: a client that
 // restarts from its last-known-good map of version v starts its source
 // After v, so that a lagging server cannot take it back to an older map.
 // A source reports each state once (a failure, a refused document), as a
-// *placement.SourceError, and stays silent while nothing changes; the
+// *SourceError, and stays silent while nothing changes; the
 // caller keeps its current map and calls Next again.
 //
 // Signatures come beside the document, never inside it: from the

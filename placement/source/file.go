@@ -25,7 +25,7 @@ type FileConfig struct {
 	SignaturePath string
 	// After is the version the caller already holds, typically that of its
 	// last-known-good map: the source never delivers a map of version After
-	// or lower. A lower one is reported as placement.ErrStaleVersion, one of
+	// or lower. A lower one is reported as ErrStaleVersion, one of
 	// version After is not news. Default 0: any version is news.
 	After uint64
 	// FS is the file system that path and SignaturePath name files of.
@@ -42,7 +42,7 @@ type FileConfig struct {
 // when keys are trusted. Writers should replace the file by renaming a
 // complete new one over it (as SaveFile does); a reader then never sees a
 // torn document. It reads regular files only: a directory, a FIFO or a
-// device at the path is reported (placement.ErrFetch and ErrNotRegular),
+// device at the path is reported (ErrFetch and ErrNotRegular),
 // never opened for reading.
 //
 // A poll costs a stat per file while the files keep their identity, size
@@ -114,7 +114,7 @@ func NewFile(path string, cfg FileConfig) (*File, error) {
 }
 
 // Next returns the next map newer than the last it returned; see
-// placement.Source. The first call polls at once; each later poll comes an
+// Source. The first call polls at once; each later poll comes an
 // interval after the end of the previous one, or sooner on Refresh.
 func (s *File) Next(ctx context.Context) (*placement.Map, error) {
 	for {
@@ -184,12 +184,12 @@ func (s *File) poll() (*placement.Map, error) {
 	var sigs [][]byte
 	if sfi != nil {
 		if sigs, err = parseSidecar(sig); err != nil {
-			return nil, &placement.SourceError{Source: s.sigPath, Err: err}
+			return nil, &SourceError{Source: s.sigPath, Err: err}
 		}
 	}
 	m, err := s.gate.admit(doc, k, sigs, s.opt)
 	if err != nil {
-		return nil, &placement.SourceError{Source: s.path, Err: err}
+		return nil, &SourceError{Source: s.path, Err: err}
 	}
 	return m, nil
 }
@@ -208,7 +208,7 @@ func (s *File) failed(name string, err error) error {
 	}
 	if errors.Is(err, placement.ErrLimit) {
 		// One state, whatever the size.
-		return s.rep.fail("too large: "+name, &placement.SourceError{Source: name, Err: err})
+		return s.rep.fail("too large: "+name, &SourceError{Source: name, Err: err})
 	}
 	err = fetchErr(name, err)
 	return s.rep.fail(err.Error(), err)

@@ -99,15 +99,15 @@ func TestFile(t *testing.T) {
 			{name: "garbage rewritten", do: w(garbage), wantOpens: 1},
 			{name: "invalid", do: w(srcDoc(2, "c1", "c1")), wantErr: placement.ErrDuplicateCell, wantOpens: 1},
 			{name: "newer", do: w(srcDoc(3)), want: 3, wantOpens: 1},
-			{name: "older", do: w(srcDoc(2)), wantErr: placement.ErrStaleVersion, wantOpens: 1},
+			{name: "older", do: w(srcDoc(2)), wantErr: ErrStaleVersion, wantOpens: 1},
 			{name: "older again", do: w(srcDoc(2)), wantOpens: 1},
-			{name: "same version, other cells", do: w(srcDoc(3, "c1", "c3")), wantErr: placement.ErrStaleVersion, wantOpens: 1},
+			{name: "same version, other cells", do: w(srcDoc(3, "c1", "c3")), wantErr: ErrStaleVersion, wantOpens: 1},
 			{name: "back to the delivered one", do: w(srcDoc(3)), wantOpens: 1},
 			{name: "too large: the stat says so", do: w(big), wantErr: placement.ErrLimit},
 			{name: "too large, still"},
 			{name: "a FIFO", do: fsMode("map.json", fs.ModeNamedPipe|0o644), wantErr: ErrNotRegular},
 			{name: "a FIFO, still"},
-			{name: "removed", do: fsRemove("map.json"), wantErr: placement.ErrFetch},
+			{name: "removed", do: fsRemove("map.json"), wantErr: ErrFetch},
 			{name: "back, newer", do: w(srcDoc(4)), want: 4, wantOpens: 1},
 			{name: "a directory again", do: fsMode("map.json", fs.ModeDir|0o755), wantErr: ErrNotRegular},
 			{name: "a device", do: fsMode("map.json", fs.ModeDevice|fs.ModeCharDevice|0o644), wantErr: ErrNotRegular},
@@ -249,13 +249,13 @@ func TestFileAfter(t *testing.T) {
 		}
 		w := func(data []byte) func(*fakeFS) { return fsWrite("map.json", data) }
 		runFileSteps(t, fsys, s, "map.json", []fileStep{
-			{name: "older than After", do: w(srcDoc(3)), wantErr: placement.ErrStaleVersion, wantOpens: 1},
+			{name: "older than After", do: w(srcDoc(3)), wantErr: ErrStaleVersion, wantOpens: 1},
 			{name: "older, still", wantOpens: 0},
 			{name: "older, rewritten", do: w(srcDoc(3)), wantOpens: 1},
 			{name: "version After", do: w(srcDoc(5)), wantOpens: 1},
 			{name: "version After, other cells", do: w(srcDoc(5, "c1", "c3")), wantOpens: 1},
 			{name: "newer", do: w(srcDoc(6)), want: 6, wantOpens: 1},
-			{name: "After again", do: w(srcDoc(5)), wantErr: placement.ErrStaleVersion, wantOpens: 1},
+			{name: "After again", do: w(srcDoc(5)), wantErr: ErrStaleVersion, wantOpens: 1},
 		})
 	})
 }
@@ -268,7 +268,7 @@ func TestFileRefresh(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var _ placement.Refresher = s
+		var _ Refresher = s
 		if m, err := s.Next(t.Context()); err != nil || m.Version() != 1 {
 			t.Fatalf("Next() = %s; want version 1", srcOutcome(m, err))
 		}
@@ -361,8 +361,8 @@ func TestFileFIFO(t *testing.T) {
 	within(t, "Next on a FIFO", func() {
 		m, err := nextWithin(s, t.Context(), time.Minute)
 		srcCheck(t, "a FIFO", m, err, 0, ErrNotRegular)
-		if !errors.Is(err, placement.ErrFetch) {
-			t.Errorf("Next() = %v; want it to match placement.ErrFetch too", err)
+		if !errors.Is(err, ErrFetch) {
+			t.Errorf("Next() = %v; want it to match ErrFetch too", err)
 		}
 	})
 	within(t, "readRegular of a FIFO", func() {

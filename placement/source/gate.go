@@ -70,13 +70,13 @@ func (g *gate) admit(doc []byte, k contentKey, sigs [][]byte, opt placement.Opti
 	}
 	switch v := m.Version(); {
 	case v < g.version && g.hasDoc:
-		return nil, fieldErr(placement.ErrStaleVersion, "version", "%d is lower than %d, the version last delivered", v, g.version)
+		return nil, fieldErr(ErrStaleVersion, "version", "%d is lower than %d, the version last delivered", v, g.version)
 	case v < g.version:
-		return nil, fieldErr(placement.ErrStaleVersion, "version", "%d is lower than %d, the version the source started after", v, g.version)
+		return nil, fieldErr(ErrStaleVersion, "version", "%d is lower than %d, the version the source started after", v, g.version)
 	case v == g.version && (!g.hasDoc || k.doc == g.doc):
 		return nil, nil
 	case v == g.version:
-		return nil, fieldErr(placement.ErrStaleVersion, "version", "%d did not increase, but the document changed", v)
+		return nil, fieldErr(ErrStaleVersion, "version", "%d did not increase, but the document changed", v)
 	}
 	g.version, g.doc, g.hasDoc = m.Version(), k.doc, true
 	return m, nil

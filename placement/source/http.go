@@ -52,7 +52,7 @@ type HTTPConfig struct {
 	Header http.Header
 	// After is the version the caller already holds, typically that of its
 	// last-known-good map: the source never delivers a map of version After
-	// or lower. A lower one is reported as placement.ErrStaleVersion, one of
+	// or lower. A lower one is reported as ErrStaleVersion, one of
 	// version After is not news. Default 0: any version is news.
 	After uint64
 	// MaxRedirects is the number of redirects a request may follow;
@@ -72,7 +72,7 @@ type HTTPConfig struct {
 //
 // Each state is reported once: a failed request (a network error, a
 // timeout, a status other than 200 and 304, a redirect not followed, all
-// matching placement.ErrFetch) until its cause changes or a request
+// matching ErrFetch) until its cause changes or a request
 // succeeds; a bad document, until its content changes. A body larger than
 // Options.Limits.MaxBytes is refused, after reading at most that many bytes
 // of it.
@@ -193,7 +193,7 @@ func (s *HTTP) checkRedirect(req *http.Request, via []*http.Request) error {
 }
 
 // Next returns the next map newer than the last it returned; see
-// placement.Source. The first call polls at once; each later poll comes a
+// Source. The first call polls at once; each later poll comes a
 // jittered interval after the end of the previous one, or sooner on Refresh.
 func (s *HTTP) Next(ctx context.Context) (*placement.Map, error) {
 	for {
@@ -278,13 +278,13 @@ func (s *HTTP) poll(ctx context.Context) (*placement.Map, error) {
 	if len(sig) > 0 {
 		b, err := base64.StdEncoding.DecodeString(string(sig))
 		if err != nil {
-			return nil, &placement.SourceError{Source: s.url, Err: fieldErr(placement.ErrSignature, "signature", "the %s header is not base64", SignatureHeader)}
+			return nil, &SourceError{Source: s.url, Err: fieldErr(placement.ErrSignature, "signature", "the %s header is not base64", SignatureHeader)}
 		}
 		sigs = [][]byte{b}
 	}
 	m, err := s.gate.admit(body, k, sigs, s.opt)
 	if err != nil {
-		return nil, &placement.SourceError{Source: s.url, Err: err}
+		return nil, &SourceError{Source: s.url, Err: err}
 	}
 	return m, nil
 }
@@ -292,7 +292,7 @@ func (s *HTTP) poll(ctx context.Context) (*placement.Map, error) {
 // tooLarge reports a body over the limit: a state of the source, and of the
 // response's ETag.
 func (s *HTTP) tooLarge(resp *http.Response, err error) error {
-	err = &placement.SourceError{Source: s.url, Err: err}
+	err = &SourceError{Source: s.url, Err: err}
 	s.etag, s.etagIs = resp.Header.Get("ETag"), outcome{failure: "too large"}
 	return s.rep.fail("too large", err)
 }

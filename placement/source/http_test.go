@@ -120,27 +120,27 @@ func TestHTTP(t *testing.T) {
 	srcRunHTTP(t, HTTPConfig{Options: placement.Options{Limits: placement.Limits{MaxBytes: 200}}}, []srcHTTPStep{
 		{name: "first", body: string(srcDoc(1)), etag: `"a"`, want: 1},
 		{name: "not modified", status: http.StatusNotModified, wantINM: `"a"`},
-		{name: "server error", status: http.StatusInternalServerError, wantINM: `"a"`, wantErr: placement.ErrFetch},
+		{name: "server error", status: http.StatusInternalServerError, wantINM: `"a"`, wantErr: ErrFetch},
 		{name: "server error, again", status: http.StatusInternalServerError, wantINM: `"a"`},
 		{name: "server error, and again", status: http.StatusInternalServerError, wantINM: `"a"`},
-		{name: "slow", slow: true, wantINM: `"a"`, wantErr: placement.ErrFetch},
+		{name: "slow", slow: true, wantINM: `"a"`, wantErr: ErrFetch},
 		{name: "slow, again", slow: true, wantINM: `"a"`},
-		{name: "server error after the timeouts", status: http.StatusInternalServerError, wantINM: `"a"`, wantErr: placement.ErrFetch},
+		{name: "server error after the timeouts", status: http.StatusInternalServerError, wantINM: `"a"`, wantErr: ErrFetch},
 		{name: "not modified after the errors", status: http.StatusNotModified, wantINM: `"a"`},
-		{name: "server error after a success", status: http.StatusInternalServerError, wantINM: `"a"`, wantErr: placement.ErrFetch},
+		{name: "server error after a success", status: http.StatusInternalServerError, wantINM: `"a"`, wantErr: ErrFetch},
 		{name: "garbage", body: garbage, etag: `"b"`, wantINM: `"a"`, wantErr: placement.ErrSyntax},
 		{name: "garbage not modified", status: http.StatusNotModified, wantINM: `"b"`},
 		{name: "garbage again, If-None-Match ignored", body: garbage, etag: `"b"`, wantINM: `"b"`},
 		{name: "newer, no ETag", body: string(srcDoc(2)), wantINM: `"b"`, want: 2},
 		{name: "same body", body: string(srcDoc(2))},
-		{name: "older", body: string(srcDoc(1)), wantErr: placement.ErrStaleVersion},
+		{name: "older", body: string(srcDoc(1)), wantErr: ErrStaleVersion},
 		{name: "older again", body: string(srcDoc(1))},
-		{name: "same version, other cells", body: string(srcDoc(2, "c1", "c3")), wantErr: placement.ErrStaleVersion},
+		{name: "same version, other cells", body: string(srcDoc(2, "c1", "c3")), wantErr: ErrStaleVersion},
 		{name: "too large", body: big, wantErr: placement.ErrLimit},
 		{name: "too large, chunked", body: big, chunked: true},
 		{name: "too large, chunked again", body: big, chunked: true},
-		{name: "not found", status: http.StatusNotFound, wantErr: placement.ErrFetch},
-		{name: "not modified, unasked", status: http.StatusNotModified, wantErr: placement.ErrFetch},
+		{name: "not found", status: http.StatusNotFound, wantErr: ErrFetch},
+		{name: "not modified, unasked", status: http.StatusNotModified, wantErr: ErrFetch},
 		{name: "too large, chunked, after a failure", body: big, chunked: true, etag: `"big"`, wantErr: placement.ErrLimit},
 		{name: "too large, not modified", status: http.StatusNotModified, wantINM: `"big"`},
 		{name: "newer", body: string(srcDoc(3)), etag: `W/"c"`, wantINM: `"big"`, want: 3},
@@ -167,7 +167,7 @@ func TestHTTPSigned(t *testing.T) {
 // is reported once and never delivered; the same version is not news.
 func TestHTTPAfter(t *testing.T) {
 	srcRunHTTP(t, HTTPConfig{After: 5}, []srcHTTPStep{
-		{name: "older than After", body: string(srcDoc(4)), wantErr: placement.ErrStaleVersion},
+		{name: "older than After", body: string(srcDoc(4)), wantErr: ErrStaleVersion},
 		{name: "older, again", body: string(srcDoc(4))},
 		{name: "version After", body: string(srcDoc(5))},
 		{name: "version After, other cells", body: string(srcDoc(5, "c1", "c3"))},
@@ -253,7 +253,7 @@ func TestHTTPTimeout(t *testing.T) {
 			// second an interval later, the same state, not reported.
 			start := time.Now()
 			m, err := s.Next(t.Context())
-			srcCheck(t, tc.name, m, err, 0, placement.ErrFetch)
+			srcCheck(t, tc.name, m, err, 0, ErrFetch)
 			if got := time.Since(start); got != 2*time.Second {
 				t.Errorf("%s: report came after %v; want 2s", tc.name, got)
 			}
@@ -307,7 +307,7 @@ func TestHTTPRefresh(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var _ placement.Refresher = s
+		var _ Refresher = s
 		if m, err := s.Next(t.Context()); err != nil || m.Version() != 1 {
 			t.Fatalf("Next() = %s; want version 1", srcOutcome(m, err))
 		}
@@ -460,7 +460,7 @@ func TestHTTPRedirect(t *testing.T) {
 		{"the client's own policy", "/same", HTTPConfig{Client: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error {
 			userChecked++
 			return errors.New("refused by the user")
-		}}}, placement.ErrFetch, []string{"/same"}, false},
+		}}}, ErrFetch, []string{"/same"}, false},
 	} {
 		homeBefore, _ := home.requests()
 		otherBefore, _ := other.requests()
@@ -474,8 +474,8 @@ func TestHTTPRedirect(t *testing.T) {
 			srcCheck(t, tc.name, m, err, 1, nil)
 		} else {
 			srcCheck(t, tc.name, m, err, 0, tc.wantErr)
-			if !errors.Is(err, placement.ErrFetch) {
-				t.Errorf("%s: Next() = %v; want it to match placement.ErrFetch", tc.name, err)
+			if !errors.Is(err, ErrFetch) {
+				t.Errorf("%s: Next() = %v; want it to match ErrFetch", tc.name, err)
 			}
 		}
 		seen, paths := home.requests()

@@ -142,7 +142,7 @@ func ExampleLoadFile() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_, err = src.Next(ctx)
-	fmt.Println("stale:", errors.Is(err, placement.ErrStaleVersion))
+	fmt.Println("stale:", errors.Is(err, source.ErrStaleVersion))
 	// Output:
 	// serving version 7
 	// stale: true
