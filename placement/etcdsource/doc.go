@@ -62,12 +62,15 @@
 // MaxBytes over 40 chunks of 1 MiB), where the watch of the whole prefix
 // peaked at 285 MiB and kept 120 MiB. A change to the chunks of the
 // manifest in force without a new manifest, which no publisher makes, is
-// seen at the next read (Refresh, or a watch that fails). It never
-// delivers a lower version than it delivered, nor another document under
-// the same version (source.ErrStaleVersion); it refuses invalid
-// documents, documents no trusted key signed (when Options.PublicKeys is
-// set) and keys that break the layout, reporting each once while the
-// caller keeps its map. When the watch fails (a lost leader, a
+// seen at the next read (Refresh, or a watch that fails).
+//
+// A Source orders no versions: it delivers each document it did not
+// deliver last, and the source.Follower that runs it (one version gate for
+// every source) refuses a lower version or another document under the same
+// version. It parses with the Follower's options (SetParse): it refuses
+// invalid documents, documents no trusted key signed (when keys are
+// trusted; the sig key is read with source.ParseSignatures) and keys that
+// break the layout, reporting each once while the caller keeps its map. When the watch fails (a lost leader, a
 // cancellation by the server, a compaction past its revision) it reads
 // again and watches from there; while the client is disconnected its
 // watch resumes at the same revision once etcd is back.

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -19,8 +18,6 @@ import (
 const (
 	maxChunks    = 100_000 // chunk indexes have six digits
 	maxIDBytes   = 128
-	maxSigBytes  = 4 << 10
-	maxSigs      = 8
 	maxManifest  = 4 << 10
 	maxVersionKV = 20 // digits of a uint64
 )
@@ -142,35 +139,6 @@ func checkDoc(m manifest, doc []byte) error {
 		return layoutErr("chunks of %s do not have the manifest's sha256", m.ID)
 	}
 	return nil
-}
-
-// parseSigs reads the signature key: standard base64 (with padding), one
-// signature a line, blank lines ignored.
-func parseSigs(data []byte) ([][]byte, error) {
-	if len(data) > maxSigBytes {
-		return nil, layoutErr("sig of %d bytes, more than %d", len(data), maxSigBytes)
-	}
-	var sigs [][]byte
-	for i, line := range bytes.Split(data, []byte("\n")) {
-		line = bytes.TrimSpace(line)
-		if len(line) == 0 {
-			continue
-		}
-		if len(sigs) == maxSigs {
-			return nil, layoutErr("sig holds more than %d signatures", maxSigs)
-		}
-		s, err := base64.StdEncoding.AppendDecode(nil, line)
-		if err != nil {
-			return nil, layoutErr("line %d of sig is not base64", i+1)
-		}
-		sigs = append(sigs, s)
-	}
-	return sigs, nil
-}
-
-// formatSig is the value of the signature key for one signature.
-func formatSig(sig []byte) []byte {
-	return append(base64.StdEncoding.AppendEncode(nil, sig), '\n')
 }
 
 // checkSig refuses a signature that cannot be an ed25519 signature.

@@ -188,7 +188,8 @@ func TestMemoryBounded(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(10))
 	te := &testEtcd{t: t}
 	c := te.clientAt(endpoint)
-	src := newSource(t, c, "/cellkit/", Config{Options: placement.Options{Limits: placement.Limits{MaxBytes: memMaxBytes}}})
+	src := newSource(t, c, "/cellkit/", Config{})
+	src.SetParse(placement.Options{Limits: placement.Limits{MaxBytes: memMaxBytes}}, nil)
 	srv.do("publish 0 1")
 	mustNext(t, src, 1)
 	base := heapLive()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cellkit/cellkit/placement"
+	"github.com/cellkit/cellkit/placement/source"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -113,7 +114,7 @@ func (p *Publisher) publish(ctx context.Context, base, v uint64, doc, sig []byte
 	cond := []clientv3.Cmp{p.versionIs(base)}
 	then := []clientv3.Op{clientv3.OpPut(p.keys.version, strconv.FormatUint(v, 10))}
 	if sig != nil {
-		then = append(then, clientv3.OpPut(p.keys.sig, string(formatSig(sig))))
+		then = append(then, clientv3.OpPut(p.keys.sig, string(source.FormatSignatures([][]byte{sig}))))
 	} else {
 		then = append(then, clientv3.OpDelete(p.keys.sig))
 	}

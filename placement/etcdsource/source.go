@@ -18,15 +18,6 @@ import (
 
 // Config configures a Source. The zero value is valid.
 type Config struct {
-	// Options are the parse options (placement.ParseSigned). When
-	// Options.PublicKeys is set, a document is accepted only if one of the
-	// signatures of the sig key verifies.
-	Options placement.Options
-	// After is the version the caller already holds, typically that of its
-	// last-known-good map: the source never delivers a map of version After
-	// or lower. A lower one is reported as source.ErrStaleVersion, one of
-	// version After is not news. Default 0: any version is news.
-	After uint64
 	// Timeout bounds each request of a read: the transaction that reads
 	// the keys, and each page of chunks; default 5s.
 	Timeout time.Duration
@@ -43,25 +34,31 @@ type Config struct {
 	Jitter float64
 }
 
-// A Source is a source.Refresher that follows the map stored under a
-// prefix of etcd. The first Next reads the stored map at one revision; later
-// calls watch the prefix from the revision after the last one read, so no
-// change is missed and none is read twice. When the watch fails (an error,
-// a cancellation by the server, a lost leader, a compaction past its
-// revision), Next reads again at the current revision and watches from
-// there, after a jittered exponential backoff for failures (none after a
-// compaction, which is routine). While the client is disconnected, the
-// client's own watch resumes at the same revision once it reconnects.
+// A Source is a source.Refresher and source.Parser that follows the map
+// stored under a prefix of etcd. The first Next reads the stored map at one
+// revision; later calls watch the prefix from the revision after the last
+// one read, so no change is missed and none is read twice. When the watch
+// fails (an error, a cancellation by the server, a lost leader, a
+// compaction past its revision), Next reads again at the current revision
+// and watches from there, after a jittered exponential backoff for failures
+// (none after a compaction, which is routine). While the client is
+// disconnected, the client's own watch resumes at the same revision once it
+// reconnects.
 //
-// Next never delivers a map whose version is lower than the last it
-// delivered (or than Config.After), nor a different document under the same
-// version: it reports them as a *source.SourceError matching
-// source.ErrStaleVersion. An invalid document is reported as a
-// *source.SourceError whose Err is the parse error; keys that break the
-// layout as one matching ErrLayout and source.ErrFetch; a failed read or
-// watch as one matching source.ErrFetch. Each state is reported once: a
-// document when it is first seen, a failure when it begins or its cause
-// changes. Until something is published under the prefix, Next waits.
+// Like every source.Source, it does not order versions: it delivers each
+// document it has not delivered last, older or not, and the
+// source.Follower that runs it is the one version gate. It parses with the
+// options SetParse gives (the Follower's limits and trusted keys; until
+// then placement's defaults, trusting no key): when keys are trusted, a
+// document is accepted only if one of the signatures of the sig key, in
+// the signature-file format of placement/source (source.ParseSignatures),
+// verifies. An invalid document is reported as a *source.SourceError whose
+// Err is the parse error (a signature file that does not parse, the error
+// of source.ParseSignatures); keys that break the layout as one matching
+// ErrLayout and source.ErrFetch; a failed read or watch as one matching
+// source.ErrFetch. Each state is reported once: a document when it is
+// first seen, a failure when it begins or its cause changes. Until
+// something is published under the prefix, Next waits.
 //
 // Between calls made with the same context the source keeps its watch open,
 // so a change published between two calls is delivered by the second at
@@ -73,8 +70,9 @@ type Source struct {
 	client   *clientv3.Client
 	keys     keys
 	name     string // for reports
-	opt      placement.Options
-	maxBytes int
+	opt      placement.Options     // from SetParse
+	current  func() *placement.Map // from SetParse: the map a new document replaces
+	maxBytes int                   // opt's MaxBytes
 	timeout  time.Duration
 	retry    backoff
 	refresh  chan struct{}
@@ -85,7 +83,7 @@ type Source struct {
 	rev      int64 // 0: read at the next Next
 	st       state
 	dirty    bool   // st changed since the last judgement
-	gate     gate   // judged content, delivered versions
+	seen     seen   // judged content, the document delivered
 	lastFail string // cause of the failure last reported, until a read succeeds
 }
 
@@ -134,13 +132,19 @@ func New(client *clientv3.Client, prefix string, cfg Config) (*Source, error) {
 		client:   client,
 		keys:     k,
 		name:     "etcd:" + prefix,
-		opt:      cfg.Options,
-		maxBytes: cfg.Options.Limits.WithDefaults().MaxBytes,
+		maxBytes: placement.Limits{}.WithDefaults().MaxBytes,
 		timeout:  cfg.Timeout,
 		retry:    backoff{min: cfg.MinBackoff, max: cfg.MaxBackoff, jitter: cfg.Jitter, rnd: rand.Float64},
 		refresh:  make(chan struct{}, 1),
-		gate:     gate{version: cfg.After},
 	}, nil
+}
+
+// SetParse sets the parse options (limits, trusted keys) and the map in
+// force that a new document replaces; see source.Parser. MaxBytes bounds
+// what the source reads of a chunked document. A source.Follower calls it
+// before the first Next; it is not for use during a Next.
+func (s *Source) SetParse(opt placement.Options, current func() *placement.Map) {
+	s.opt, s.current, s.maxBytes = opt, current, opt.Limits.WithDefaults().MaxBytes
 }
 
 // Refresh makes the source read the stored map again at once, without
@@ -198,7 +202,7 @@ func (s *Source) failed(ctx context.Context, err error) error {
 		return ctx.Err()
 	}
 	s.retry.failed()
-	s.gate.forget() // judge again what is stored after the failure
+	s.seen.forget() // judge again what is stored after the failure
 	cause := err.Error()
 	if cause == s.lastFail {
 		return nil
@@ -339,9 +343,9 @@ func (s *Source) apply(events []*clientv3.Event) {
 	}
 }
 
-// judge assembles the stored document and passes it through the gate. It
-// returns nil, nil when there is nothing new to say, and leaves rev at 0
-// when Next must read again.
+// judge assembles the stored document and parses it unless it was judged
+// last or delivered last. It returns nil, nil when there is nothing new to
+// say, and leaves rev at 0 when Next must read again.
 func (s *Source) judge(ctx context.Context) (*placement.Map, error) {
 	s.dirty = false
 	doc, err := s.document(ctx)
@@ -353,31 +357,38 @@ func (s *Source) judge(ctx context.Context) (*placement.Map, error) {
 		}
 		return nil, s.failed(ctx, err)
 	case errors.Is(err, errNoDoc):
-		if !s.gate.delivered || s.gate.seen(contentKey{}) {
+		if !s.seen.hasDoc || s.seen.judged(contentKey{}) {
 			return nil, nil // waiting for the first map, or reported
 		}
 		return nil, s.report(fmt.Errorf("%w: %w", source.ErrFetch, err))
 	case err != nil:
-		if s.gate.seen(keyOf([]byte("layout\x00"+err.Error()), s.st.sig.v)) {
+		if s.seen.judged(keyOf([]byte("layout\x00"+err.Error()), s.st.sig.v)) {
 			return nil, nil
 		}
 		return nil, s.report(fmt.Errorf("%w: %w", source.ErrFetch, err))
 	}
 	k := keyOf(doc, s.st.sig.v)
-	if s.gate.seen(k) {
-		return nil, nil
+	if s.seen.judged(k) || s.seen.hasDoc && s.seen.doc == k.doc {
+		return nil, nil // judged, or delivered with another signature file
 	}
 	var sigs [][]byte
 	if len(s.opt.PublicKeys) > 0 {
-		if sigs, err = parseSigs(s.st.sig.v); err != nil {
-			return nil, s.report(fmt.Errorf("%w: %w", source.ErrFetch, err))
+		if sigs, err = source.ParseSignatures(s.st.sig.v); err != nil {
+			return nil, s.report(err)
 		}
 	}
-	m, err := s.gate.admit(doc, k, sigs, s.opt)
+	m, err := s.parse(doc, sigs)
 	if err != nil {
 		return nil, s.report(err)
 	}
+	s.seen.doc, s.seen.hasDoc = k.doc, true
 	return m, nil
+}
+
+// parse parses doc with any of sigs, as the document that replaces the map
+// in force.
+func (s *Source) parse(doc []byte, sigs [][]byte) (*placement.Map, error) {
+	return placement.ParseSigned(doc, sigs, s.opt)
 }
 
 func (s *Source) report(err error) error {
@@ -454,52 +465,27 @@ func keyOf(doc, sig []byte) contentKey {
 	return contentKey{sha256.Sum256(doc), sha256.Sum256(sig)}
 }
 
-// gate keeps deliveries in version order and remembers what it judged.
-type gate struct {
-	judged    contentKey // the last content judged, delivered or not
-	hasJudged bool
-	delivered bool
-	version   uint64            // of the last map delivered, or After
-	doc       [sha256.Size]byte // of the last map delivered
+// seen remembers what the source judged, so that each state is reported
+// once, and the document it delivered last, so that the same document is
+// not delivered twice (after a failure, or with its signature rewritten).
+type seen struct {
+	last    contentKey // the last content judged, delivered or not
+	hasLast bool
+	doc     [sha256.Size]byte // of the last map delivered
+	hasDoc  bool
 }
 
-// seen reports whether k was the last content judged, and records it.
-func (g *gate) seen(k contentKey) bool {
-	if g.hasJudged && g.judged == k {
+// judged reports whether k was the last content judged, and records it.
+func (g *seen) judged(k contentKey) bool {
+	if g.hasLast && g.last == k {
 		return true
 	}
-	g.judged, g.hasJudged = k, true
+	g.last, g.hasLast = k, true
 	return false
 }
 
 // forget makes the next content be judged even if it was the last judged.
-func (g *gate) forget() { g.hasJudged = false }
-
-// admit parses a document and checks its version against the last
-// delivered (or After). It returns nil, nil for a document that is not
-// news: the one last delivered, or one of version After.
-func (g *gate) admit(doc []byte, k contentKey, sigs [][]byte, opt placement.Options) (*placement.Map, error) {
-	m, err := placement.ParseSigned(doc, sigs, opt)
-	if err != nil {
-		return nil, err
-	}
-	switch v := m.Version(); {
-	case v < g.version && g.delivered:
-		return nil, staleErr("%d is lower than %d, the version last delivered", v, g.version)
-	case v < g.version:
-		return nil, staleErr("%d is lower than %d, the version the source started after", v, g.version)
-	case v == g.version && (!g.delivered || k.doc == g.doc):
-		return nil, nil
-	case v == g.version:
-		return nil, staleErr("%d did not increase, but the document changed", v)
-	}
-	g.delivered, g.version, g.doc = true, m.Version(), k.doc
-	return m, nil
-}
-
-func staleErr(format string, args ...any) error {
-	return &placement.FieldError{Field: "version", Err: source.ErrStaleVersion, Detail: fmt.Sprintf(format, args...)}
-}
+func (g *seen) forget() { g.hasLast = false }
 
 // backoff paces the reads that follow failures.
 type backoff struct {

@@ -224,8 +224,8 @@ func TestMisbehavingPublisher(t *testing.T) {
 	}{
 		{"invalid JSON", []clientv3.Op{clientv3.OpPut("/cellkit/doc", "{not json"), clientv3.OpDelete("/cellkit/manifest")}, placement.ErrSyntax},
 		{"invalid document", []clientv3.Op{clientv3.OpPut("/cellkit/doc", `{"version":9,"cells":[]}`)}, placement.ErrNoEligible},
-		{"lower version", []clientv3.Op{clientv3.OpPut("/cellkit/doc", valid3), clientv3.OpPut("/cellkit/version", "3")}, source.ErrStaleVersion},
-		{"same version, other bytes", []clientv3.Op{clientv3.OpPut("/cellkit/doc", valid5b)}, source.ErrStaleVersion},
+		{"lower version", []clientv3.Op{clientv3.OpPut("/cellkit/doc", valid3), clientv3.OpPut("/cellkit/version", "3")}, nil},
+		{"same version, other bytes", []clientv3.Op{clientv3.OpPut("/cellkit/doc", valid5b)}, nil},
 		{"doc and manifest", []clientv3.Op{clientv3.OpPut("/cellkit/manifest", string(stored.Kvs[0].Value))}, ErrLayout},
 		{"manifest not JSON", []clientv3.Op{clientv3.OpDelete("/cellkit/doc"), clientv3.OpPut("/cellkit/manifest", "{")}, ErrLayout},
 		{"manifest too big", []clientv3.Op{clientv3.OpPut("/cellkit/manifest", man(good.ID, 1, 65<<20, good.SHA256))}, ErrLayout},
@@ -243,6 +243,12 @@ func TestMisbehavingPublisher(t *testing.T) {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
 		m, err := next(t, src, 10*time.Second)
+		if tt.want == nil { // the source delivers; the Follower orders versions
+			if err != nil {
+				t.Errorf("%s: Next() = %v; want the map delivered", tt.name, err)
+			}
+			continue
+		}
 		var se *source.SourceError
 		if !errors.As(err, &se) || !errors.Is(err, tt.want) || se.Source != "etcd:/cellkit/" {
 			t.Errorf("%s: Next() = %v, %v; want a *source.SourceError from etcd:/cellkit/ matching %v", tt.name, m, err, tt.want)
@@ -274,7 +280,8 @@ func TestSignaturesRequired(t *testing.T) {
 	}
 	_, other, _ := ed25519.GenerateKey(nil)
 	p := newPublisher(t, te.client, "/cellkit/", PublisherConfig{})
-	src := newSource(t, te.client, "/cellkit/", Config{Options: placement.Options{PublicKeys: []ed25519.PublicKey{pub}}})
+	src := newSource(t, te.client, "/cellkit/", Config{})
+	src.SetParse(placement.Options{PublicKeys: []ed25519.PublicKey{pub}}, nil)
 	sign := func(k ed25519.PrivateKey, v uint64) []byte { return placement.Sign(k, testDoc(v)) }
 
 	if err := p.Publish(ctx, 0, testMap(t, 1), sign(priv, 1)); err != nil {
@@ -292,9 +299,9 @@ func TestSignaturesRequired(t *testing.T) {
 		want error
 	}{
 		{"tampered document, old signature", []clientv3.Op{clientv3.OpPut("/cellkit/doc", string(tampered))}, placement.ErrSignature},
-		{"signed by an untrusted key", []clientv3.Op{clientv3.OpPut("/cellkit/sig", string(formatSig(placement.Sign(other, tampered))))}, placement.ErrSignature},
+		{"signed by an untrusted key", []clientv3.Op{clientv3.OpPut("/cellkit/sig", string(source.FormatSignatures([][]byte{placement.Sign(other, tampered)})))}, placement.ErrSignature},
 		{"no signature", []clientv3.Op{clientv3.OpDelete("/cellkit/sig")}, placement.ErrSignature},
-		{"signature key not base64", []clientv3.Op{clientv3.OpPut("/cellkit/sig", "!!!")}, ErrLayout},
+		{"signature key not base64", []clientv3.Op{clientv3.OpPut("/cellkit/sig", "!!!")}, placement.ErrSignature},
 	}
 	for _, st := range steps {
 		if _, err := te.client.Txn(ctx).Then(st.ops...).Commit(); err != nil {
@@ -316,40 +323,35 @@ func TestSignaturesRequired(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustNext(t, src, 3)
-	two := string(formatSig(sign(other, 4))) + string(formatSig(sign(priv, 4)))
+	two := string(source.FormatSignatures([][]byte{sign(other, 4), sign(priv, 4)}))
 	if _, err := te.client.Txn(ctx).Then(clientv3.OpPut("/cellkit/doc", string(testDoc(4))), clientv3.OpPut("/cellkit/sig", two)).Commit(); err != nil {
 		t.Fatal(err)
 	}
 	mustNext(t, src, 4)
 }
 
-func TestAfterSkipsKnownVersions(t *testing.T) {
+// TestSourceDoesNotOrderVersions: the source delivers each document it did
+// not deliver last, older or not (the Follower is the one version gate),
+// and not the same document twice, even with its signature key rewritten.
+func TestSourceDoesNotOrderVersions(t *testing.T) {
 	te := startEtcd(t)
 	ctx := context.Background()
 	p := newPublisher(t, te.client, "/cellkit/", PublisherConfig{})
 	if err := p.Publish(ctx, 0, testMap(t, 3), nil); err != nil {
 		t.Fatal(err)
 	}
-	src := newSource(t, te.client, "/cellkit/", Config{After: 3})
+	src := newSource(t, te.client, "/cellkit/", Config{})
+	mustNext(t, src, 3)
+	if _, err := te.client.Put(ctx, "/cellkit/doc", string(testDoc(2))); err != nil {
+		t.Fatal(err)
+	}
+	mustNext(t, src, 2)
+	if _, err := te.client.Put(ctx, "/cellkit/sig", string(source.FormatSignatures([][]byte{make([]byte, 64)}))); err != nil {
+		t.Fatal(err)
+	}
 	if m, err := next(t, src, 300*time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Next() with After 3 and version 3 stored = %v, %v; want to wait", m, err)
+		t.Fatalf("Next() of the document delivered last, with a new signature key = %v, %v; want to wait", m, err)
 	}
-	lower := newSource(t, te.client, "/cellkit/", Config{After: 4})
-	var fe *placement.FieldError
-	if m, err := next(t, lower, 5*time.Second); !errors.Is(err, source.ErrStaleVersion) || !errors.As(err, &fe) || fe.Field != "version" {
-		t.Fatalf("Next() with After 4 and version 3 stored = %v, %v; want a *placement.FieldError on version, ErrStaleVersion", m, err)
-	}
-	if err := p.Publish(ctx, 3, testMap(t, 4), nil); err != nil {
-		t.Fatal(err)
-	}
-	mustNext(t, src, 4)
-	if m, err := next(t, lower, 300*time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Next() with After 4 and version 4 stored = %v, %v; want to wait", m, err)
-	}
-	if err := p.Publish(ctx, 4, testMap(t, 5), nil); err != nil {
-		t.Fatal(err)
-	}
-	mustNext(t, lower, 5)
 }
 
 // TestRefreshReadsAgain checks that Refresh makes a waiting Next read the
