@@ -69,7 +69,7 @@ type Config struct {
 type Source struct {
 	client   *clientv3.Client
 	keys     keys
-	name     string // for reports
+	name     string                // for reports
 	opt      placement.Options     // from SetParse
 	current  func() *placement.Map // from SetParse: the map a new document replaces
 	maxBytes int                   // opt's MaxBytes
