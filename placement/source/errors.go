@@ -34,6 +34,10 @@ var (
 	// map: a version lower than the one in force, or another document under
 	// the version in force.
 	ErrStaleVersion = errors.New("source: map version does not increase")
+	// ErrRunning is returned by Follower.Run when it was called before.
+	ErrRunning = errors.New("source: the follower runs once")
+	// ErrStopped is matched by Follower.Await once Run has returned.
+	ErrStopped = errors.New("source: the follower has stopped")
 )
 
 // maxQuote bounds the bytes of outside input (a URL, a status line) quoted

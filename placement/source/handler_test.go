@@ -117,10 +117,11 @@ func TestHandlerSigned(t *testing.T) {
 	}
 	etag := resp.Header.Get("ETag")
 
-	src, err := NewHTTP(srv.URL, HTTPConfig{Interval: time.Hour, Jitter: -1, Options: opt})
+	src, err := NewHTTP(srv.URL, HTTPConfig{Interval: time.Hour, Jitter: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
+	src.SetParse(opt, nil)
 	got, err := src.Next(t.Context())
 	if err != nil || got.Version() != 3 || string(got.Signature()) != string(sig1) {
 		t.Fatalf("an HTTP source trusting the key: Next() = %v, %v; want version 3 with the signature", got, err)

@@ -322,39 +322,31 @@ func TestPaceJitter(t *testing.T) {
 	})
 }
 
-// TestGateAfter checks the version rules of every source, started After a
-// version: lower is stale (once per content, by the reporter), equal is not
-// news whatever the content, and after a delivery the delivered document
-// is the reference.
-func TestGateAfter(t *testing.T) {
-	g := newGate(5)
+// TestAdmit checks the one version gate: higher is news, lower is stale,
+// the same document again is not news, another document under the version
+// in force is stale.
+func TestAdmit(t *testing.T) {
+	cur := srcMap(t, 5)
 	for _, st := range []struct {
 		name    string
+		cur     *placement.Map
 		doc     []byte
-		want    uint64 // 0: nothing
+		news    bool
 		wantErr error
 	}{
-		{"lower than After", srcDoc(3), 0, ErrStaleVersion},
-		{"equal to After", srcDoc(5), 0, nil},
-		{"equal to After, other cells", srcDoc(5, "c1", "c3"), 0, nil},
-		{"newer", srcDoc(6), 6, nil},
-		{"same again", srcDoc(6), 0, nil},
-		{"same version, other cells", srcDoc(6, "c1", "c3"), 0, ErrStaleVersion},
-		{"After again", srcDoc(5), 0, ErrStaleVersion},
-		{"newer again", srcDoc(7), 7, nil},
+		{"first map", nil, srcDoc(3), true, nil},
+		{"lower", cur, srcDoc(3), false, ErrStaleVersion},
+		{"same document", cur, srcDoc(5), false, nil},
+		{"same version, other cells", cur, srcDoc(5, "c1", "c3"), false, ErrStaleVersion},
+		{"higher", cur, srcDoc(6), true, nil},
 	} {
-		m, err := g.admit(st.doc, keyOf(st.doc, nil), nil, placement.Options{})
-		switch {
-		case st.wantErr != nil:
-			if !errors.Is(err, st.wantErr) {
-				t.Errorf("%s: admit() = %s; want %v", st.name, srcOutcome(m, err), st.wantErr)
-			}
-		case st.want == 0:
-			if m != nil || err != nil {
-				t.Errorf("%s: admit() = %s; want nothing", st.name, srcOutcome(m, err))
-			}
-		case err != nil || m.Version() != st.want:
-			t.Errorf("%s: admit() = %s; want version %d", st.name, srcOutcome(m, err), st.want)
+		m, err := placement.Parse(st.doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		news, err := admit(st.cur, m)
+		if news != st.news || !errors.Is(err, st.wantErr) || (st.wantErr == nil) != (err == nil) {
+			t.Errorf("%s: admit() = %v, %v; want %v, %v", st.name, news, err, st.news, st.wantErr)
 		}
 	}
 }
