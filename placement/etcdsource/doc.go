@@ -15,6 +15,8 @@
 //	P+"sig"        optional: detached ed25519 signatures of the document, one a line,
 //	               in standard base64 with padding (the signature file format of
 //	               placement/source)
+//	P+"cells/"+id  the version cell id has confirmed, in decimal ASCII, bound to
+//	               the cell's lease (see Confirmer): absent for a dead cell
 //
 // Exactly one of doc and manifest is stored. A manifest's id is 1 to 128
 // bytes of [A-Za-z0-9._-]; its chunks, concatenated in index order, are the
@@ -84,6 +86,20 @@
 // publishes; the number of chunks is bounded by the server's --max-txn-ops
 // (64 chunks of 1 MiB under the default 128 is a 64 MiB document, the
 // default placement.Limits.MaxBytes).
+//
+// # Confirmations
+//
+// A migration advances only once every cell it concerns has confirmed the
+// previous phase: no request judged on an older map is still running
+// there. A cell runs a Confirmer beside its source.Follower, which writes
+// the Follower's confirmed version (Follower.AwaitConfirmed) at
+// P+"cells/"+id under a lease it keeps alive; a control plane calls
+// Publisher.AwaitConfirmed(ctx, version, cells), which reads and watches
+// those keys and, when ctx ends first, returns a *NotConfirmedError naming
+// the cells that have not confirmed and the version each is at. A cell
+// that dies loses its confirmation within its lease's TTL (default 10s); a
+// cell that stops revokes it at once; one that comes back writes it again.
+// Sources do not watch these keys: they sort before the chunk directory.
 //
 // # Running it
 //

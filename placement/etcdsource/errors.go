@@ -24,6 +24,11 @@ var (
 	// report also matches source.ErrFetch: no document could be read.
 	ErrLayout = errors.New("etcdsource: the keys under the prefix do not follow the layout")
 
+	// ErrNotConfirmed is matched by the error of a Publisher's
+	// AwaitConfirmed that stopped waiting before every cell confirmed: a
+	// *NotConfirmedError naming them.
+	ErrNotConfirmed = errors.New("etcdsource: not every cell confirmed the version")
+
 	// ErrTooLarge is matched by the error of a Publish whose document needs
 	// more chunks than one transaction may compare (PublisherConfig.MaxTxnOps).
 	ErrTooLarge = errors.New("etcdsource: the document needs more chunks than a transaction allows")

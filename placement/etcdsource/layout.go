@@ -47,6 +47,11 @@ func newKeys(prefix string) (keys, error) {
 	}, nil
 }
 
+// confirmation is the key of a cell's confirmed version (see Confirmer);
+// with cell "", the directory of every confirmation. It sorts before the
+// chunk directory, so that a Source does not watch it.
+func (k keys) confirmation(cell string) string { return k.prefix + "cells/" + cell }
+
 // chunkDir is the directory of the chunks of one chunked document.
 func (k keys) chunkDir(id string) string { return k.chunks + id + "/" }
 
