@@ -72,10 +72,13 @@
 // version. It parses with the Follower's options (SetParse): it refuses
 // invalid documents, documents no trusted key signed (when keys are
 // trusted; the sig key is read with source.ParseSignatures) and keys that
-// break the layout, reporting each once while the caller keeps its map. When the watch fails (a lost leader, a
-// cancellation by the server, a compaction past its revision) it reads
-// again and watches from there; while the client is disconnected its
-// watch resumes at the same revision once etcd is back.
+// break the layout, reporting each once while the caller keeps its map.
+// When the watch fails (a lost leader, a cancellation by the server) it
+// watches again from the revision after the last one it applied, so it
+// delivers every version still in etcd's history, in order, across a
+// failover; after a compaction past that revision it reads the current
+// state. While the client is disconnected its watch resumes at the same
+// revision once etcd is back.
 //
 // A Publisher stores a map only if the version key still holds the base
 // the caller built on, and only a map of a higher version: of publishers

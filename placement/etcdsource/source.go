@@ -38,12 +38,12 @@ type Config struct {
 // stored under a prefix of etcd. The first Next reads the stored map at one
 // revision; later calls watch the prefix from the revision after the last
 // one read, so no change is missed and none is read twice. When the watch
-// fails (an error, a cancellation by the server, a lost leader, a
-// compaction past its revision), Next reads again at the current revision
-// and watches from there, after a jittered exponential backoff for failures
-// (none after a compaction, which is routine). While the client is
-// disconnected, the client's own watch resumes at the same revision once it
-// reconnects.
+// fails (an error, a cancellation by the server, a lost leader), Next
+// watches again from the revision after the last one it applied, after a
+// jittered exponential backoff, so that every version still in etcd's
+// history is delivered in order; after a compaction past that revision it
+// reads the current state at once. While the client is disconnected, the
+// client's own watch resumes at the same revision once it reconnects.
 //
 // Like every source.Source, it does not order versions: it delivers each
 // document it has not delivered last, older or not, and the
@@ -81,6 +81,7 @@ type Source struct {
 	// and the watch from the revision after it.
 	w        *watcher
 	rev      int64 // 0: read at the next Next
+	pause    bool  // a request failed: back off before the next
 	st       state
 	dirty    bool   // st changed since the last judgement
 	seen     seen   // judged content, the document delivered
@@ -163,10 +164,13 @@ func (s *Source) Next(ctx context.Context) (*placement.Map, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if s.rev == 0 {
+		if s.pause {
+			s.pause = false
 			if err := s.retry.wait(ctx); err != nil {
 				return nil, err
 			}
+		}
+		if s.rev == 0 {
 			select { // this read answers every Refresh made until now
 			case <-s.refresh:
 			default:
@@ -193,11 +197,14 @@ func (s *Source) Next(ctx context.Context) (*placement.Map, error) {
 	}
 }
 
-// failed handles a failed read or watch: Next reads again after a backoff.
-// It returns ctx's error when ctx is done, the report of the failure when
-// its cause is new, and nil when the last failure had the same cause.
+// failed handles a failed request: after a backoff, Next makes it again
+// (a read when nothing was read; else a watch from the revision after the
+// last one applied, so that no change is missed). It returns ctx's error
+// when ctx is done, the report of the failure when its cause is new, and
+// nil when the last failure had the same cause.
 func (s *Source) failed(ctx context.Context, err error) error {
-	s.reread()
+	s.closeWatch()
+	s.pause = true
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -309,6 +316,7 @@ func (s *Source) watch(ctx context.Context) (*placement.Map, error) {
 				return nil, s.failed(ctx, fmt.Errorf("watch: %w", resp.Err()))
 			case resp.Created:
 				s.retry.reset()
+				s.lastFail = ""
 				continue
 			}
 			s.apply(resp.Events)
@@ -355,6 +363,7 @@ func (s *Source) judge(ctx context.Context) (*placement.Map, error) {
 			s.reread()
 			return nil, nil
 		}
+		s.dirty = true // judge the same revision again
 		return nil, s.failed(ctx, err)
 	case errors.Is(err, errNoDoc):
 		if !s.seen.hasDoc || s.seen.judged(contentKey{}) {

@@ -595,8 +595,8 @@ func TestWatchClosedReported(t *testing.T) {
 	if !errors.Is(err, source.ErrFetch) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Next() when the client closes = %v, %v; want ErrFetch and no context error", m, err)
 	}
-	if src.w != nil || src.rev != 0 {
-		t.Errorf("after the watch failed: watch %v, revision %d; want to read again", src.w, src.rev)
+	if src.w != nil || src.rev == 0 || !src.pause {
+		t.Errorf("after the watch failed: watch %v, revision %d, pause %v; want to watch again from the same revision after a backoff", src.w, src.rev, src.pause)
 	}
 }
 
