@@ -80,8 +80,9 @@ type Source struct {
 	// Next's state: what the keys under the prefix hold at revision rev,
 	// and the watch from the revision after it.
 	w        *watcher
-	rev      int64 // 0: read at the next Next
-	pause    bool  // a request failed: back off before the next
+	rev      int64             // 0: read at the next Next
+	pause    bool              // a request failed: back off before the next
+	pending  []*clientv3.Event // received from the watch, of revisions after rev
 	st       state
 	dirty    bool   // st changed since the last judgement
 	seen     seen   // judged content, the document delivered
@@ -267,6 +268,7 @@ func (s *Source) reread() {
 }
 
 func (s *Source) closeWatch() {
+	s.pending = nil // the next watch delivers them again
 	if s.w != nil {
 		s.w.cancel()
 		s.w = nil
@@ -298,6 +300,18 @@ func (s *Source) watch(ctx context.Context) (*placement.Map, error) {
 		}
 	}
 	for {
+		// One revision at a time, so that each version published is
+		// judged, however many a watch response carries.
+		for len(s.pending) > 0 {
+			s.apply()
+			if !s.dirty {
+				continue
+			}
+			m, err := s.judge(ctx)
+			if m != nil || err != nil || s.rev == 0 {
+				return m, err
+			}
+		}
 		select {
 		case <-ctx.Done():
 			s.closeWatch()
@@ -319,21 +333,19 @@ func (s *Source) watch(ctx context.Context) (*placement.Map, error) {
 				s.lastFail = ""
 				continue
 			}
-			s.apply(resp.Events)
-			if !s.dirty {
-				continue
-			}
-			m, err := s.judge(ctx)
-			if m != nil || err != nil || s.rev == 0 {
-				return m, err
-			}
+			s.pending = resp.Events
 		}
 	}
 }
 
-// apply brings the state to the revision of the last of events.
-func (s *Source) apply(events []*clientv3.Event) {
-	for _, ev := range events {
+// apply brings the state to the revision of the first pending event,
+// applying the pending events of that revision.
+func (s *Source) apply() {
+	rev := s.pending[0].Kv.ModRevision
+	for len(s.pending) > 0 && s.pending[0].Kv.ModRevision == rev {
+		ev := s.pending[0]
+		s.pending[0] = nil
+		s.pending = s.pending[1:]
 		key := string(ev.Kv.Key)
 		v := value{}
 		if ev.Type == clientv3.EventTypePut {
