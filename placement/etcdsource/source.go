@@ -407,9 +407,14 @@ func (s *Source) judge(ctx context.Context) (*placement.Map, error) {
 }
 
 // parse parses doc with any of sigs, as the document that replaces the map
-// in force.
+// in force: placement.ParseNext reuses that map's derived table when its
+// inputs are unchanged, the common case of a new version.
 func (s *Source) parse(doc []byte, sigs [][]byte) (*placement.Map, error) {
-	return placement.ParseSigned(doc, sigs, s.opt)
+	var prev *placement.Map
+	if s.current != nil {
+		prev = s.current()
+	}
+	return placement.ParseNext(prev, doc, sigs, s.opt)
 }
 
 func (s *Source) report(err error) error {
