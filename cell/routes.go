@@ -27,7 +27,6 @@ type routeTable struct {
 	slots      []slot        // open addressing by cell ID, at most half full
 	cells      []*cellRoute  // in ID order
 	acceptedAt time.Duration // when the map was swapped in, since the client's epoch
-	origin     string
 }
 
 // A cellRoute is one cell of one map.

@@ -174,11 +174,11 @@ func newFleet(cfg Config) (*Fleet, error) {
 			rng:  rand.New(rand.NewPCG(cfg.Seed, ring.Hash(0, id))),
 		}
 		next := c.accept(cfg.Handler(id))
-		hg, err := cell.NewGuard(cell.GuardConfig{Cell: id, Map: c.Map, Key: cfg.Key, Stateless: cfg.Stateless, Next: next})
+		hg, err := cell.NewGuard(cell.GuardConfig{Cell: id, Map: c, Key: cfg.Key, Stateless: cfg.Stateless, Next: next})
 		if err != nil {
 			return f, err
 		}
-		cg, err := cell.NewGuard(cell.GuardConfig{Cell: id, Map: c.Map, Key: cell.KeyFromHeader(KeyHeader), Stateless: cfg.Stateless, Next: next})
+		cg, err := cell.NewGuard(cell.GuardConfig{Cell: id, Map: c, Key: cell.KeyFromHeader(KeyHeader), Stateless: cfg.Stateless, Next: next})
 		if err != nil {
 			return f, err
 		}

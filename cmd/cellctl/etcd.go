@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/cellkit/cellkit/placement"
-	"github.com/cellkit/cellkit/placement/source"
 	"github.com/cellkit/cellkit/placement/etcdsource"
+	"github.com/cellkit/cellkit/placement/source"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )

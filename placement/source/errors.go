@@ -34,6 +34,9 @@ var (
 	// map: a version lower than the one in force, or another document under
 	// the version in force.
 	ErrStaleVersion = errors.New("source: map version does not increase")
+	// ErrNotConfirmed is matched by a *NotConfirmedError: cells had not
+	// confirmed a map version when the wait ended.
+	ErrNotConfirmed = errors.New("source: map version not confirmed")
 	// ErrRunning is returned by Follower.Run when it was called before.
 	ErrRunning = errors.New("source: the follower runs once")
 	// ErrStopped is matched by Follower.Await once Run has returned.

@@ -66,7 +66,7 @@ type Update struct {
 // Status is a snapshot of a Follower, for metrics and health checks.
 type Status struct {
 	// Version is the map in force's, 0 before the first; Origin where it
-	// came from, at AcceptedAt.
+	// came from, at AcceptedAt. They change just before the map goes live.
 	Version    uint64
 	Origin     string
 	AcceptedAt time.Time
@@ -354,14 +354,18 @@ func (f *Follower) offer(m *placement.Map, origin string) {
 	if !news {
 		return
 	}
+	// The status first: a reader that sees the map (a client ready at its
+	// swap step) sees its status too.
+	f.mu.Lock()
+	f.status.Updates++
+	f.status.Version, f.status.Origin, f.status.AcceptedAt = m.Version(), origin, time.Now()
+	f.mu.Unlock()
 	f.swap(m)
 	var saveErr error
 	if f.cfg.LastGood != "" && origin != OriginLastGood {
 		saveErr = SaveFile(f.cfg.LastGood, m)
 	}
 	f.mu.Lock()
-	f.status.Updates++
-	f.status.Version, f.status.Origin, f.status.AcceptedAt = m.Version(), origin, time.Now()
 	f.status.SaveError = saveErr
 	f.mu.Unlock()
 	log := f.cfg.Logger
@@ -402,12 +406,17 @@ func (f *Follower) swap(m *placement.Map) {
 	for _, s := range f.steps {
 		s.fn(m)
 	}
+	// The map goes live and the one it replaces joins the older maps in one
+	// step under mu, so that confirm never sees the new map in force
+	// without the old one among the older maps.
+	f.mu.Lock()
 	old := f.cur.Swap(e)
+	if old != nil {
+		f.older = append(f.older, old)
+	}
+	f.mu.Unlock()
 	f.swapMu.Unlock()
 	if old != nil {
-		f.mu.Lock()
-		f.older = append(f.older, old)
-		f.mu.Unlock()
 		f.release(old)
 	}
 	ch := make(chan struct{})

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -403,4 +404,82 @@ func TestFollowerConfirm(t *testing.T) {
 			t.Errorf("AwaitConfirmed heard %d; want 3", v)
 		}
 	})
+}
+
+// TestFollowerConfirmConcurrent judges requests on many goroutines while
+// maps are swapped in, and checks at every confirmation the Follower
+// reports that no request judged on an older map is still running.
+func TestFollowerConfirmConcurrent(t *testing.T) {
+	const maps, workers = 200, 8
+	src := &scriptSource{ch: make(chan scripted)}
+	f, err := NewFollower(FollowerConfig{Source: src, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go f.Run(ctx)
+	all := make([]*placement.Map, maps+1)
+	for v := 1; v <= maps; v++ {
+		all[v] = mapOf(t, srcDoc(v))
+	}
+	src.ch <- scripted{m: all[1]}
+	if _, err := f.Await(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+
+	var running [maps + 1]atomic.Int64 // requests running, by the version judged on
+	var judged [maps + 1]atomic.Int64  // requests started, by the version judged on
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; !stop.Load(); i++ {
+				j := f.Judge()
+				v := j.Map().Version()
+				running[v].Add(1)
+				judged[v].Add(1)
+				for range i % 7 { // requests of varied lengths
+					runtime.Gosched()
+				}
+				running[v].Add(-1)
+				j.Done()
+			}
+		}()
+	}
+	checked := make(chan int)
+	go func() {
+		n := 0
+		for v := uint64(0); v < maps; {
+			var err error
+			if v, err = f.AwaitConfirmed(ctx, v); err != nil {
+				break
+			}
+			n++
+			for u := uint64(1); u < v; u++ {
+				if r := running[u].Load(); r != 0 {
+					t.Errorf("version %d confirmed with %d request(s) judged on version %d running", v, r, u)
+				}
+			}
+		}
+		checked <- n
+	}()
+	for v := 2; v <= maps; v++ {
+		// Each map is judged on by every worker before the next comes, so
+		// that requests on several maps overlap.
+		for judged[v-1].Load() < workers {
+			runtime.Gosched()
+		}
+		src.ch <- scripted{m: all[v]}
+	}
+	stop.Store(true)
+	wg.Wait()
+	if n := <-checked; n < 2 {
+		t.Errorf("%d confirmations checked; want several", n)
+	}
+	if f.Confirmed() != maps {
+		t.Errorf("Confirmed() = %d with no request running; want %d", f.Confirmed(), maps)
+	}
 }

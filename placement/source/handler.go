@@ -19,6 +19,12 @@ type Holder interface {
 	Map() *placement.Map
 }
 
+// HolderFunc adapts a function to a Holder, as http.HandlerFunc does.
+type HolderFunc func() *placement.Map
+
+// Map returns f().
+func (f HolderFunc) Map() *placement.Map { return f() }
+
 // Fixed returns a Holder of m for ever.
 func Fixed(m *placement.Map) Holder { return fixed{m} }
 

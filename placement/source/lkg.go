@@ -267,7 +267,7 @@ func loadOnce(fsys fs.FS, path string, opt placement.Options) (*placement.Map, e
 			return nil, err
 		}
 	}
-	m, err := placement.ParseSigned(doc, sigs, opt)
+	m, err := parseNext(nil, doc, sigs, opt)
 	if err != nil {
 		return nil, &SourceError{Source: path, Err: err}
 	}
