@@ -11,20 +11,22 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cellkit/cellkit/placement"
+	"github.com/cellkit/cellkit/placement/source"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// Confirmations is what a cell confirms: the newest map version such that
-// no request it judged on an older map is still running. A
+// ConfirmedVersions is what a cell confirms: the newest map version such
+// that no request it judged on an older map is still running. A
 // *source.Follower is one; AwaitConfirmed returns the confirmed version
 // once it is above after, or ctx's error.
-type Confirmations interface {
+type ConfirmedVersions interface {
 	AwaitConfirmed(ctx context.Context, after uint64) (uint64, error)
 }
 
-// ConfirmerConfig configures a Confirmer. Cell is required; every other
+// ConfirmWriterConfig configures a ConfirmWriter. Cell is required; every other
 // field's zero value is valid.
-type ConfirmerConfig struct {
+type ConfirmWriterConfig struct {
 	// Cell is the ID of the cell that confirms, as in the map; required.
 	Cell string
 	// TTL is the lifetime of the lease that holds the confirmation: a
@@ -38,23 +40,23 @@ type ConfirmerConfig struct {
 	MinBackoff, MaxBackoff time.Duration
 }
 
-// A Confirmer writes a cell's confirmed version under the map's prefix, at
-// P+"cells/"+Cell, in decimal ASCII, bound to a lease of the Confirmer's
+// A ConfirmWriter writes a cell's confirmed version under the map's prefix, at
+// P+"cells/"+Cell, in decimal ASCII, bound to a lease of the ConfirmWriter's
 // that Run keeps alive: when the cell dies its confirmation disappears
 // within the lease's TTL, and a control plane waiting for it
-// (Publisher.AwaitConfirmed) waits for a live cell instead of trusting a
-// dead one. The keys sort before the chunk directory, outside the range a
+// (Publisher.AwaitConfirmed, a source.Confirmer) waits for a live cell
+// instead of trusting a dead one. The keys sort before the chunk directory, outside the range a
 // Source watches, so that confirmations wake no client.
-type Confirmer struct {
+type ConfirmWriter struct {
 	client *clientv3.Client
 	key    string
 	ttl    int64 // seconds
 	retry  backoff
 }
 
-// NewConfirmer returns a Confirmer of cfg.Cell under prefix, which must end
+// NewConfirmWriter returns a ConfirmWriter of cfg.Cell under prefix, which must end
 // with "/". It makes no request: Run does.
-func NewConfirmer(client *clientv3.Client, prefix string, cfg ConfirmerConfig) (*Confirmer, error) {
+func NewConfirmWriter(client *clientv3.Client, prefix string, cfg ConfirmWriterConfig) (*ConfirmWriter, error) {
 	if client == nil {
 		return nil, errors.New("etcdsource: nil client")
 	}
@@ -64,13 +66,13 @@ func NewConfirmer(client *clientv3.Client, prefix string, cfg ConfirmerConfig) (
 	}
 	switch {
 	case cfg.Cell == "":
-		return nil, errors.New("etcdsource: ConfirmerConfig.Cell is required")
+		return nil, errors.New("etcdsource: ConfirmWriterConfig.Cell is required")
 	case cfg.TTL < 0, cfg.MinBackoff < 0, cfg.MaxBackoff < 0:
-		return nil, errors.New("etcdsource: negative duration in ConfirmerConfig")
+		return nil, errors.New("etcdsource: negative duration in ConfirmWriterConfig")
 	}
 	ttl := max(int64(cmp.Or(cfg.TTL, 10*time.Second)/time.Second), 1)
 	lo := cmp.Or(cfg.MinBackoff, 100*time.Millisecond)
-	return &Confirmer{
+	return &ConfirmWriter{
 		client: client,
 		key:    k.confirmation(cfg.Cell),
 		ttl:    ttl,
@@ -84,9 +86,9 @@ func NewConfirmer(client *clientv3.Client, prefix string, cfg ConfirmerConfig) (
 // again after a backoff with the newest version; a lease that is lost (etcd
 // unreachable for longer than the TTL, or revoked) is replaced by a new one
 // and the confirmation written again. Run is for one goroutine at a time.
-func (c *Confirmer) Run(ctx context.Context, confirms Confirmations) error {
+func (c *ConfirmWriter) Run(ctx context.Context, confirms ConfirmedVersions) error {
 	if confirms == nil {
-		return errors.New("etcdsource: Confirmer.Run without Confirmations")
+		return errors.New("etcdsource: ConfirmWriter.Run without ConfirmedVersions")
 	}
 	// AwaitConfirmed blocks: a goroutine of Run's own turns it into a
 	// channel, and ends with Run.
@@ -185,42 +187,6 @@ func (c *Confirmer) Run(ctx context.Context, confirms Confirmations) error {
 	}
 }
 
-// A NotConfirmedError reports cells that had not confirmed a version when
-// Publisher.AwaitConfirmed stopped waiting. It matches ErrNotConfirmed and
-// the reason the wait ended (the context's error).
-type NotConfirmedError struct {
-	Version uint64
-	// Missing lists the cells that had not confirmed Version, sorted;
-	// Confirmed holds the version each of them had confirmed, if any (a
-	// cell without a live confirmation is absent).
-	Missing   []string
-	Confirmed map[string]uint64
-	Cause     error
-}
-
-func (e *NotConfirmedError) Error() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "etcdsource: version %d not confirmed by %d cells:", e.Version, len(e.Missing))
-	for i, c := range e.Missing {
-		if i == 8 {
-			fmt.Fprintf(&b, " and %d more", len(e.Missing)-i)
-			break
-		}
-		if v, ok := e.Confirmed[c]; ok {
-			fmt.Fprintf(&b, " %s (at %d)", c, v)
-		} else {
-			fmt.Fprintf(&b, " %s (none)", c)
-		}
-	}
-	if e.Cause != nil {
-		fmt.Fprintf(&b, ": %v", e.Cause)
-	}
-	return b.String()
-}
-
-// Unwrap returns ErrNotConfirmed and the cause.
-func (e *NotConfirmedError) Unwrap() []error { return []error{ErrNotConfirmed, e.Cause} }
-
 // Confirmations returns the live confirmations under the prefix: each
 // cell's confirmed version.
 func (p *Publisher) Confirmations(ctx context.Context) (map[string]uint64, error) {
@@ -244,18 +210,31 @@ func (p *Publisher) confirmations(ctx context.Context) (map[string]uint64, int64
 }
 
 // AwaitConfirmed returns nil once every cell of cells has a live
-// confirmation of version or higher (see Confirmer). It reads the
-// confirmations, then watches them; when ctx ends first it returns a
-// *NotConfirmedError naming the cells that have not confirmed. A failed
-// read or watch is retried until ctx ends. An empty cells is confirmed at
-// once.
-func (p *Publisher) AwaitConfirmed(ctx context.Context, version uint64, cells []string) error {
+// confirmation of version v or a newer one (see ConfirmWriter); a nil cells
+// means every cell that is not disabled in the map stored under the prefix
+// when the call starts. It reads the confirmations, then watches them; a
+// failed read or watch is tried again until ctx ends. When ctx ends first
+// it returns a *source.NotConfirmedError naming the cells that have not
+// confirmed, each with the version it is at or the absence of a live
+// confirmation. The Publisher is a source.Confirmer.
+func (p *Publisher) AwaitConfirmed(ctx context.Context, v uint64, cells []string) error {
+	if cells == nil {
+		m, err := p.stored(ctx)
+		if err != nil {
+			return &source.NotConfirmedError{Version: v, Err: err}
+		}
+		for _, c := range m.Cells() {
+			if c.State != placement.Disabled {
+				cells = append(cells, c.ID)
+			}
+		}
+	}
 	dir := p.keys.confirmation("")
 	var got map[string]uint64
 	missing := func() []string {
 		var m []string
 		for _, c := range cells {
-			if got[c] < version {
+			if got[c] < v {
 				m = append(m, c)
 			}
 		}
@@ -263,14 +242,15 @@ func (p *Publisher) AwaitConfirmed(ctx context.Context, version uint64, cells []
 		return slices.Compact(m)
 	}
 	fail := func(cause error) error {
-		m := missing()
-		conf := map[string]uint64{}
-		for _, c := range m {
-			if v, ok := got[c]; ok {
-				conf[c] = v
+		e := &source.NotConfirmedError{Version: v, Cells: missing(), Causes: map[string]error{}, Err: cause}
+		for _, c := range e.Cells {
+			if at, ok := got[c]; ok {
+				e.Causes[c] = fmt.Errorf("confirmed version %d", at)
+			} else {
+				e.Causes[c] = errNoConfirmation
 			}
 		}
-		return &NotConfirmedError{Version: version, Missing: m, Confirmed: conf, Cause: cause}
+		return e
 	}
 	retry := backoff{min: 50 * time.Millisecond, max: time.Second, jitter: 0.2, rnd: rand.Float64}
 	for {
@@ -299,11 +279,11 @@ func (p *Publisher) AwaitConfirmed(ctx context.Context, version uint64, cells []
 				retry.reset()
 				for _, ev := range resp.Events {
 					c := strings.TrimPrefix(string(ev.Kv.Key), dir)
-					v, perr := strconv.ParseUint(string(ev.Kv.Value), 10, 64)
+					at, perr := strconv.ParseUint(string(ev.Kv.Value), 10, 64)
 					if ev.Type == clientv3.EventTypeDelete || perr != nil {
 						delete(got, c)
 					} else {
-						got[c] = v
+						got[c] = at
 					}
 				}
 				if len(missing()) == 0 {
@@ -321,4 +301,30 @@ func (p *Publisher) AwaitConfirmed(ctx context.Context, version uint64, cells []
 		}
 		retry.failed()
 	}
+}
+
+// The seams with placement/source: a Follower's confirmations feed a
+// ConfirmWriter, and a Publisher waits as a source.Confirmer.
+var (
+	_ ConfirmedVersions = (*source.Follower)(nil)
+	_ source.Confirmer  = (*Publisher)(nil)
+	_ source.Parser     = (*Source)(nil)
+	_ source.Refresher  = (*Source)(nil)
+)
+
+// errNoConfirmation is the cause of a cell without a live confirmation.
+var errNoConfirmation = errors.New("etcdsource: no live confirmation")
+
+// stored reads the map stored under the prefix.
+func (p *Publisher) stored(ctx context.Context) (*placement.Map, error) {
+	if v, err := p.Version(ctx); err != nil {
+		return nil, err
+	} else if v == 0 {
+		return nil, fmt.Errorf("%w: %w", source.ErrFetch, errNoDoc)
+	}
+	src, err := New(p.client, p.keys.prefix, Config{Jitter: -1})
+	if err != nil {
+		return nil, err
+	}
+	return src.Next(ctx)
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"maps"
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/cellkit/cellkit/placement/source"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -46,9 +48,9 @@ func (f *fakeConfirms) AwaitConfirmed(ctx context.Context, after uint64) (uint64
 
 // runConfirmer runs a Confirmer of cell until the returned stop, which
 // waits for Run to return.
-func runConfirmer(t *testing.T, c *clientv3.Client, cell string, conf Confirmations) (stop func()) {
+func runConfirmer(t *testing.T, c *clientv3.Client, cell string, conf ConfirmedVersions) (stop func()) {
 	t.Helper()
-	cf, err := NewConfirmer(c, "/cellkit/", ConfirmerConfig{Cell: cell, TTL: 2 * time.Second, MaxBackoff: 200 * time.Millisecond})
+	cf, err := NewConfirmWriter(c, "/cellkit/", ConfirmWriterConfig{Cell: cell, TTL: 2 * time.Second, MaxBackoff: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,7 +60,7 @@ func runConfirmer(t *testing.T, c *clientv3.Client, cell string, conf Confirmati
 	return func() {
 		cancel()
 		if err := <-done; !errors.Is(err, context.Canceled) {
-			t.Errorf("Confirmer.Run() = %v; want context.Canceled", err)
+			t.Errorf("ConfirmWriter.Run() = %v; want context.Canceled", err)
 		}
 	}
 }
@@ -99,8 +101,11 @@ func TestConfirmations(t *testing.T) {
 	te := startEtcd(t)
 	ctx := context.Background()
 	p := newPublisher(t, te.client, "/cellkit/", PublisherConfig{})
-	if err := p.AwaitConfirmed(ctx, 7, nil); err != nil {
+	if err := p.AwaitConfirmed(ctx, 7, []string{}); err != nil {
 		t.Fatalf("AwaitConfirmed(no cells) = %v; want nil", err)
+	}
+	if err := p.AwaitConfirmed(ctx, 7, nil); !errors.Is(err, source.ErrNotConfirmed) || !errors.Is(err, source.ErrFetch) {
+		t.Fatalf("AwaitConfirmed(the map's cells) with no map stored = %v; want ErrNotConfirmed and ErrFetch", err)
 	}
 	a, b := newFakeConfirms(), newFakeConfirms()
 	stopA := runConfirmer(t, te.newClient(), "a", a)
@@ -112,9 +117,9 @@ func TestConfirmations(t *testing.T) {
 
 	// b lags.
 	err := awaitConfirmedWithin(p, 300*time.Millisecond, 2, "a", "b")
-	var nc *NotConfirmedError
-	if !errors.As(err, &nc) || !errors.Is(err, ErrNotConfirmed) || !errors.Is(err, context.DeadlineExceeded) ||
-		len(nc.Missing) != 1 || nc.Missing[0] != "b" || nc.Confirmed["b"] != 1 {
+	var nc *source.NotConfirmedError
+	if !errors.As(err, &nc) || !errors.Is(err, source.ErrNotConfirmed) || !errors.Is(err, context.DeadlineExceeded) ||
+		!slices.Equal(nc.Cells, []string{"b"}) || nc.Causes["b"] == nil || nc.Causes["b"].Error() != "confirmed version 1" {
 		t.Fatalf("AwaitConfirmed(2, a b) with b at 1 = %v; want a *NotConfirmedError naming b at 1", err)
 	}
 	t.Logf("lagging cell: %v", err)
@@ -130,7 +135,7 @@ func TestConfirmations(t *testing.T) {
 	gone := awaitConfirmations(t, p, "b gone", func(m map[string]uint64) bool { _, ok := m["b"]; return !ok && m["a"] == 2 })
 	t.Logf("a dead cell's confirmation disappeared %v after its client closed (TTL 2s)", gone.Round(10*time.Millisecond))
 	err = awaitConfirmedWithin(p, 300*time.Millisecond, 2, "b", "a")
-	if !errors.As(err, &nc) || len(nc.Missing) != 1 || nc.Missing[0] != "b" || len(nc.Confirmed) != 0 {
+	if !errors.As(err, &nc) || !slices.Equal(nc.Cells, []string{"b"}) || !errors.Is(nc.Causes["b"], errNoConfirmation) {
 		t.Fatalf("AwaitConfirmed(2, b a) with b dead = %v; want a *NotConfirmedError naming b with no version", err)
 	}
 	t.Logf("dead cell: %v", err)
@@ -165,21 +170,21 @@ func TestConfirmations(t *testing.T) {
 	}
 }
 
-func TestNewConfirmerRefusesBadConfig(t *testing.T) {
+func TestNewConfirmWriterRefusesBadConfig(t *testing.T) {
 	c := &clientv3.Client{}
 	for _, tc := range []struct {
 		name   string
 		client *clientv3.Client
 		prefix string
-		cfg    ConfirmerConfig
+		cfg    ConfirmWriterConfig
 	}{
-		{"nil client", nil, "/p/", ConfirmerConfig{Cell: "a"}},
-		{"prefix without slash", c, "/p", ConfirmerConfig{Cell: "a"}},
-		{"no cell", c, "/p/", ConfirmerConfig{}},
-		{"negative TTL", c, "/p/", ConfirmerConfig{Cell: "a", TTL: -1}},
+		{"nil client", nil, "/p/", ConfirmWriterConfig{Cell: "a"}},
+		{"prefix without slash", c, "/p", ConfirmWriterConfig{Cell: "a"}},
+		{"no cell", c, "/p/", ConfirmWriterConfig{}},
+		{"negative TTL", c, "/p/", ConfirmWriterConfig{Cell: "a", TTL: -1}},
 	} {
-		if cf, err := NewConfirmer(tc.client, tc.prefix, tc.cfg); err == nil {
-			t.Errorf("%s: NewConfirmer() = %v, nil; want an error", tc.name, cf)
+		if cf, err := NewConfirmWriter(tc.client, tc.prefix, tc.cfg); err == nil {
+			t.Errorf("%s: NewConfirmWriter() = %v, nil; want an error", tc.name, cf)
 		}
 	}
 }

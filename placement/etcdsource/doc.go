@@ -16,7 +16,7 @@
 //	               in standard base64 with padding (the signature file format of
 //	               placement/source)
 //	P+"cells/"+id  the version cell id has confirmed, in decimal ASCII, bound to
-//	               the cell's lease (see Confirmer): absent for a dead cell
+//	               the cell's lease (see ConfirmWriter): absent for a dead cell
 //
 // Exactly one of doc and manifest is stored. A manifest's id is 1 to 128
 // bytes of [A-Za-z0-9._-]; its chunks, concatenated in index order, are the
@@ -94,12 +94,14 @@
 //
 // A migration advances only once every cell it concerns has confirmed the
 // previous phase: no request judged on an older map is still running
-// there. A cell runs a Confirmer beside its source.Follower, which writes
-// the Follower's confirmed version (Follower.AwaitConfirmed) at
+// there. A cell runs a ConfirmWriter beside its source.Follower, which
+// writes the Follower's confirmed version (Follower.AwaitConfirmed) at
 // P+"cells/"+id under a lease it keeps alive; a control plane calls
-// Publisher.AwaitConfirmed(ctx, version, cells), which reads and watches
-// those keys and, when ctx ends first, returns a *NotConfirmedError naming
-// the cells that have not confirmed and the version each is at. A cell
+// Publisher.AwaitConfirmed(ctx, version, cells) (the Publisher is a
+// source.Confirmer, as source.HTTPConfirmer is over HTTP), which reads and
+// watches those keys and, when ctx ends first, returns a
+// *source.NotConfirmedError naming the cells that have not confirmed and
+// the version each is at. A cell
 // that dies loses its confirmation within its lease's TTL (default 10s); a
 // cell that stops revokes it at once; one that comes back writes it again.
 // Sources do not watch these keys: they sort before the chunk directory.

@@ -24,11 +24,6 @@ var (
 	// report also matches source.ErrFetch: no document could be read.
 	ErrLayout = errors.New("etcdsource: the keys under the prefix do not follow the layout")
 
-	// ErrNotConfirmed is matched by the error of a Publisher's
-	// AwaitConfirmed that stopped waiting before every cell confirmed: a
-	// *NotConfirmedError naming them.
-	ErrNotConfirmed = errors.New("etcdsource: not every cell confirmed the version")
-
 	// ErrUnavailable is matched by the error of a Publisher's request that
 	// etcd did not answer: no leader, no quorum, no member reachable, or
 	// the context ended. A Publish that fails so may still be applied
