@@ -128,12 +128,23 @@
 //
 // The tests start an embedded etcd (go.etcd.io/etcd/server/v3/embed) on
 // loopback ports in a temporary directory, with the server's default
-// request limits. The time from Publish returning to 100 sources in one
-// process having the new map is measured by
+// request limits. The time from the Publish call to 100 sources in one
+// process (or one source) having the new map is measured by
 //
-//	go test -run '^$' -bench Propagation -benchtime 100x
+//	go test -run '^$' -bench Propagation -benchtime 100x -count 6
 //
-// (p50-ms, p99-ms and max-ms per 100 publishes).
+// (p50-ms, p99-ms and max-ms per 100 publishes, cpu-ns/op). A source run
+// by a Follower parses with the map in force (SetParse), so that
+// placement.ParseNext reuses its derived table: on the project's 2-core VM
+// under a load average of 20 to 27 (2026-12, benchstat medians of 6),
+// 100 sources on one client went from 82 ms of CPU a publish to 3.5 ms,
+// p50 346 ms to 2.1 ms and p99 1.9 s to 68 ms (9 to 345 ms: with 100
+// samples the p99 is the slowest publish, set by the machine's load); one
+// source from p99 24 ms to 14 ms.
+//
+// TestClusterFailures runs a 3-member cluster (-short: 5 sources instead of
+// 20) through a leader's death, a member's restart and a lost quorum, and
+// logs the time from quorum regained to every source up to date.
 //
 // # Concurrency
 //
