@@ -206,7 +206,7 @@ func TestRacingPublishers(t *testing.T) {
 // map. The old document is stored unparsed, to keep the test short.
 func TestBigDocument(t *testing.T) {
 	te := startEtcd(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Second) // -race on a loaded machine
 	defer cancel()
 	const cells, overrides = 100, 1_000_000
 	old, doc := bigDoc(1, cells, overrides), bigDoc(2, cells, overrides)
