@@ -96,8 +96,9 @@ func (p *parsing) parse(doc []byte, sigs [][]byte) (*placement.Map, error) {
 	return parseNext(prev, doc, sigs, p.opt)
 }
 
-// parseNext parses doc, which replaces prev (nil for none). It is the one
-// parse of every document a source or LoadFile reads.
+// parseNext parses doc, which replaces prev (nil for none), reusing prev's
+// derived table when its inputs are unchanged (placement.ParseNext). It is
+// the one parse of every document a source or LoadFile reads.
 func parseNext(prev *placement.Map, doc []byte, sigs [][]byte, opt placement.Options) (*placement.Map, error) {
-	return placement.ParseSigned(doc, sigs, opt)
+	return placement.ParseNext(prev, doc, sigs, opt)
 }
