@@ -222,6 +222,9 @@ func (u *unaryCall) attempt(ctx context.Context, r cell.Route) error {
 	}
 	a, octx, opts := u.rt.newAttempt(ctx, r, u.fromCtx, u.opts)
 	err := u.invoker(octx, u.method, u.req, reply, u.cc, opts...)
+	if err != nil && ctx.Err() != nil {
+		return err // whatever came back, the attempt's time was up: Do judges
+	}
 	o := judgeReply(u.ctx, r, err, a.trailer)
 	if !o.answer {
 		return o.err

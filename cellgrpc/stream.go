@@ -76,6 +76,7 @@ type clientStream struct {
 type streamAttempt struct {
 	cs      grpc.ClientStream
 	a       *attempt
+	actx    context.Context // Do's context of the attempt
 	cancel  context.CancelFunc
 	verdict chan error // the first receive's verdict, at most one; never blocks
 }
@@ -101,13 +102,16 @@ func (s *clientStream) attempt(actx context.Context, r cell.Route) error {
 	if err != nil {
 		stop()
 		cancel()
+		if actx.Err() != nil {
+			return err // the attempt's time was up: Do judges
+		}
 		o := judgeReply(s.ctx, r, err, nil)
 		if o.answer {
 			s.startErr = err
 		}
 		return o.err
 	}
-	sa := &streamAttempt{cs: cs, a: a, cancel: cancel, verdict: make(chan error, 1)}
+	sa := &streamAttempt{cs: cs, a: a, actx: actx, cancel: cancel, verdict: make(chan error, 1)}
 	select {
 	case s.next <- sa:
 	case <-actx.Done():
@@ -183,9 +187,12 @@ func (s *clientStream) RecvMsg(m any) error {
 	for {
 		err := cur.cs.RecvMsg(m)
 		var o outcome
-		if err == nil || err == io.EOF {
+		switch {
+		case err == nil || err == io.EOF:
 			o.answer = true
-		} else {
+		case cur.actx.Err() != nil:
+			o.err = err // the attempt's time was up: Do judges
+		default:
 			o = judgeReply(s.ctx, cur.a.route, err, cur.cs.Trailer())
 		}
 		if o.answer {

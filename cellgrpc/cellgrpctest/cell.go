@@ -2,7 +2,6 @@ package cellgrpctest
 
 import (
 	"context"
-	"errors"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -34,7 +33,7 @@ type Cell struct {
 
 	guard *cellgrpc.Guard
 
-	requests, failures, accepted, refused atomic.Uint64
+	requests, failures, accepted, refused, conns atomic.Uint64
 
 	mu        sync.Mutex
 	failing   bool
@@ -72,6 +71,9 @@ func (c *Cell) Accepted() uint64 { return c.accepted.Load() }
 
 // Refused counts the calls the guard answered itself, and MoveTo's.
 func (c *Cell) Refused() uint64 { return c.refused.Load() }
+
+// Conns counts the connections the cell's server accepted.
+func (c *Cell) Conns() uint64 { return c.conns.Load() }
 
 // Fail makes the cell answer every call UNAVAILABLE until Recover.
 func (c *Cell) Fail() { c.set(func() { c.failing = true }) }
@@ -175,6 +177,7 @@ func (c *Cell) Start() error {
 	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(c.unary), grpc.ChainStreamInterceptor(c.stream))
 	c.f.cfg.Register(c.id, srv)
 	served := make(chan struct{})
+	l = countingListener{Listener: l, n: &c.conns}
 	go func() {
 		srv.Serve(l)
 		close(served)
@@ -207,8 +210,6 @@ func (c *Cell) fault() (blackhole, fail bool, slow time.Duration, moveTo string)
 	return
 }
 
-var errUnanswered = errors.New("cellgrpctest: no answer")
-
 // faults applies the knobs to a call; a nil error lets it through to the
 // guard. tr is the trailer to set with the error.
 func (c *Cell) faults(ctx context.Context) (metadata.MD, error) {
@@ -221,7 +222,7 @@ func (c *Cell) faults(ctx context.Context) (metadata.MD, error) {
 		case <-ctx.Done():
 		case <-c.f.closing:
 		}
-		return nil, status.FromContextError(errUnanswered).Err()
+		return nil, status.FromContextError(ctx.Err()).Err()
 	case fail:
 		c.failures.Add(1)
 		return nil, status.Errorf(codes.Unavailable, "cellgrpctest: cell %s is failing", c.id)
@@ -281,4 +282,18 @@ func (c *Cell) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo
 		c.refused.Add(1)
 	}
 	return err
+}
+
+// countingListener counts the connections it accepts.
+type countingListener struct {
+	net.Listener
+	n *atomic.Uint64
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	conn, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return conn, err
 }
