@@ -3,6 +3,7 @@ module github.com/cellkit/cellkit/cellgrpc
 go 1.26.0
 
 require (
+	connectrpc.com/connect v1.21.1
 	github.com/cellkit/cellkit v0.0.0
 	google.golang.org/grpc v1.85.0
 	google.golang.org/protobuf v1.36.12
