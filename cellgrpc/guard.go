@@ -100,8 +100,7 @@ func (g *Guard) check(ctx context.Context, method string) (metadata.MD, error) {
 	self := g.cfg.Cell
 	m := g.cfg.Map.Map()
 	if m == nil {
-		return refusedTrailer(self, refusedBehind, g.retryAfter),
-			status.Error(codes.Unavailable, "cellgrpc: this cell has no map yet")
+		return refused(self, cell.ErrCellBehind, g.retryAfter)
 	}
 	key := ""
 	if v := metadata.ValueFromIncomingContext(ctx, g.cfg.KeyHeader); len(v) > 0 {
@@ -135,16 +134,13 @@ func (g *Guard) check(ctx context.Context, method string) (metadata.MD, error) {
 	a, _ := m.AppendLocate(buf[:0], key)
 	switch {
 	case !g.cfg.Stateless && write && !a.Writable:
-		return refusedTrailer(self, refusedFrozen, g.retryAfter),
-			status.Error(codes.Unavailable, "cellgrpc: writes of this key are frozen by a migration")
+		return refused(self, cell.ErrFrozen, g.retryAfter)
 	case theirs > m.Version():
-		return refusedTrailer(self, refusedBehind, g.retryAfter),
-			status.Error(codes.Unavailable, "cellgrpc: this cell's map is older than the call's")
+		return refused(self, cell.ErrCellBehind, g.retryAfter)
 	}
 	owner := a.Cell
 	if !write && len(a.Read) > 0 {
 		owner = a.Read[0]
 	}
-	return movedTrailer(self, owner, m.Version()),
-		status.Errorf(codes.FailedPrecondition, "cellgrpc: key is owned by cell %q", owner)
+	return Moved(self, owner, m.Version())
 }

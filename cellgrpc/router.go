@@ -122,13 +122,11 @@ func (rt *Router) noKey(method string) error {
 }
 
 // An attempt is the context of one attempt: the route Do chose, which the
-// balancer's picker reads, and room for the attempt's call options. Being
-// the context itself saves an allocation per attempt.
+// balancer's picker reads. Being the context itself saves an allocation
+// per attempt.
 type attempt struct {
 	context.Context
 	route   cell.Route
-	trailer metadata.MD
-	opts    [8]grpc.CallOption
 }
 
 type attemptKey struct{}
@@ -145,23 +143,15 @@ func attemptOf(ctx context.Context) *attempt {
 	return a
 }
 
-// newAttempt makes the context of an attempt at r: the route for the
-// picker, the cell protocol's metadata, and the key's when it came from
-// WithKey.
-func (rt *Router) newAttempt(ctx context.Context, r cell.Route, keyFromCtx bool, opts []grpc.CallOption) (*attempt, context.Context, []grpc.CallOption) {
-	a := &attempt{Context: ctx, route: r}
-	var octx context.Context
+// attemptContext makes a the context of an attempt at r: the route for
+// the picker, and the cell protocol's metadata (and the key's, when it came
+// from WithKey) in the outgoing context it returns.
+func (rt *Router) attemptContext(a *attempt, ctx context.Context, r cell.Route, keyFromCtx bool) context.Context {
+	a.Context, a.route = ctx, r
 	if keyFromCtx {
-		octx = metadata.AppendToOutgoingContext(a, MDCell, r.Cell, MDMapVersion, rt.version(r.Version), rt.keyHeader, r.Key)
-	} else {
-		octx = metadata.AppendToOutgoingContext(a, MDCell, r.Cell, MDMapVersion, rt.version(r.Version))
+		return metadata.AppendToOutgoingContext(a, MDCell, r.Cell, MDMapVersion, rt.version(r.Version), rt.keyHeader, r.Key)
 	}
-	all := a.opts[:0]
-	if len(opts)+1 > len(a.opts) {
-		all = make([]grpc.CallOption, 0, len(opts)+1)
-	}
-	all = append(append(all, opts...), grpc.Trailer(&a.trailer))
-	return a, octx, all
+	return metadata.AppendToOutgoingContext(a, MDCell, r.Cell, MDMapVersion, rt.version(r.Version))
 }
 
 // Unary returns the unary client interceptor: each call runs through Do
@@ -195,6 +185,7 @@ type unaryCall struct {
 	fromCtx bool
 
 	running atomic.Int32
+	first   attempt // the first attempt's context, allocated with the call
 	mu      sync.Mutex
 	won     bool
 	answer  error // the winner's status: the application's answer
@@ -220,12 +211,17 @@ func (u *unaryCall) attempt(ctx context.Context, r cell.Route) error {
 		}
 		reply = m.ProtoReflect().New().Interface()
 	}
-	a, octx, opts := u.rt.newAttempt(ctx, r, u.fromCtx, u.opts)
-	err := u.invoker(octx, u.method, u.req, reply, u.cc, opts...)
+	a := &u.first
+	if r.Attempt > 0 {
+		a = new(attempt)
+	}
+	octx := u.rt.attemptContext(a, ctx, r, u.fromCtx)
+	err := u.invoker(octx, u.method, u.req, reply, u.cc, u.opts...)
+	awaitDeadline(ctx, err)
 	if err != nil && ctx.Err() != nil {
 		return err // whatever came back, the attempt's time was up: Do judges
 	}
-	o := judgeReply(u.ctx, r, err, a.trailer)
+	o := judgeReply(u.ctx, r, err, nil)
 	if !o.answer {
 		return o.err
 	}

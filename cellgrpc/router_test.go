@@ -42,6 +42,10 @@ func (s *codeService) register(id string, srv *grpc.Server) {
 				s.mds = append(s.mds, md)
 				s.mu.Unlock()
 				n, _ := strconv.Atoi(in.GetValue())
+				if dl, ok := ctx.Deadline(); ok && codes.Code(n) == codes.DeadlineExceeded {
+					// The cell's timer fires first: it got the deadline.
+					time.Sleep(time.Until(dl) - 30*time.Millisecond)
+				}
 				if n == 0 {
 					return wrapperspb.String(id), nil
 				}
@@ -209,5 +213,40 @@ func TestStreamFailover(t *testing.T) {
 	f.Cell(a.Shard[0]).Stop()
 	if err := s.RecvMsg(new(wrapperspb.StringValue)); status.Code(err) != codes.Unavailable {
 		t.Fatalf("after the cell stopped: %v; want UNAVAILABLE", err)
+	}
+}
+
+// A cell that answers DEADLINE_EXCEEDED a little before the caller's own
+// deadline (gRPC sends the deadline along, and the cell's timer may fire
+// first) has run out of the caller's time, not failed: Ignored. With an
+// attempt deadline of its own, the same answer is the cell's failure.
+func TestCellDeadlineBeforeCallers(t *testing.T) {
+	svc := &codeService{}
+	f := cellgrpctest.NewFleet(t, cellgrpctest.Config{Cells: 2, Register: svc.register})
+	k := f.Keys(1)[0]
+	home := homeOf(t, f, k)
+	for range 3 {
+		ctx, cancel := context.WithTimeout(cellgrpc.WithKey(context.Background(), k), 200*time.Millisecond)
+		_, err := putCode(ctx, f.Conn(), codes.DeadlineExceeded)
+		cancel()
+		if status.Code(err) != codes.DeadlineExceeded {
+			t.Fatalf("%v; want DEADLINE_EXCEEDED", err)
+		}
+	}
+	if n := failures(f.Client().Stats(), home); n != 0 {
+		t.Fatalf("%s counts %d failures for the caller's deadline", home, n)
+	}
+	c, conn, err := f.NewClient(cell.Config{AttemptTimeout: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-c.Ready()
+	ctx, cancel := context.WithTimeout(cellgrpc.WithKey(context.Background(), k), 10*time.Second)
+	defer cancel()
+	if _, err := putCode(ctx, conn, codes.DeadlineExceeded); status.Code(err) != codes.DeadlineExceeded {
+		t.Fatalf("%v; want DEADLINE_EXCEEDED", err)
+	}
+	if n := failures(c.Stats(), home); n != 1 {
+		t.Fatalf("%s counts %d failures for the attempt's own deadline; want 1", home, n)
 	}
 }

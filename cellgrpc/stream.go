@@ -97,8 +97,10 @@ func (s *clientStream) attempt(actx context.Context, r cell.Route) error {
 	// only until its first message.
 	sctx, cancel := context.WithCancel(s.ctx)
 	stop := context.AfterFunc(actx, cancel)
-	a, octx, opts := s.rt.newAttempt(sctx, r, s.fromCtx, s.opts)
-	cs, err := s.streamer(octx, s.desc, s.cc, s.method, opts...)
+	a := new(attempt)
+	octx := s.rt.attemptContext(a, sctx, r, s.fromCtx)
+	cs, err := s.streamer(octx, s.desc, s.cc, s.method, s.opts...)
+	awaitDeadline(actx, err)
 	if err != nil {
 		stop()
 		cancel()
@@ -186,6 +188,7 @@ func (s *clientStream) RecvMsg(m any) error {
 	}
 	for {
 		err := cur.cs.RecvMsg(m)
+		awaitDeadline(cur.actx, err)
 		var o outcome
 		switch {
 		case err == nil || err == io.EOF:

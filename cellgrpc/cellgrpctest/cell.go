@@ -240,8 +240,7 @@ func (c *Cell) faults(ctx context.Context) (metadata.MD, error) {
 	}
 	if moveTo != "" {
 		c.refused.Add(1)
-		return metadata.Pairs(cellgrpc.MDCell, c.id, cellgrpc.MDOwner, moveTo, cellgrpc.MDMapVersion, uitoa(c.f.Map().Version())),
-			status.Errorf(codes.FailedPrecondition, "cellgrpctest: moved to %s", moveTo)
+		return cellgrpc.Moved(c.id, moveTo, c.f.Map().Version())
 	}
 	return nil, nil
 }

@@ -405,5 +405,3 @@ func (f *Fleet) KeysOf(id string, n int) []string {
 
 // bufListener is a cell's in-memory listener.
 func newBufListener() *bufconn.Listener { return bufconn.Listen(1 << 20) }
-
-func uitoa(v uint64) string { return strconv.FormatUint(v, 10) }
