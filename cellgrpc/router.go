@@ -126,7 +126,7 @@ func (rt *Router) noKey(method string) error {
 // per attempt.
 type attempt struct {
 	context.Context
-	route   cell.Route
+	route cell.Route
 }
 
 type attemptKey struct{}
