@@ -167,6 +167,7 @@ func (b *cellBalancer) sync() {
 			continue
 		}
 		s := &subConn{key: k, state: connectivity.Idle}
+		//lint:ignore SA1019 the only way to make a SubConn; "deprecated" warns that a SubConn will take one address, as it does here
 		sc, err := b.cc.NewSubConn([]resolver.Address{{Addr: addr}}, balancer.NewSubConnOptions{
 			StateListener: func(st balancer.SubConnState) { b.update(s, st) },
 		})
