@@ -13,6 +13,7 @@ import (
 	"github.com/cellkit/cellkit/cellgrpc"
 	"github.com/cellkit/cellkit/cellgrpc/cellgrpctest"
 	"github.com/cellkit/cellkit/placement"
+	"google.golang.org/grpc"
 )
 
 // Scenario 9: 64 goroutines call while the map is swapped 1,000 times (run
@@ -207,5 +208,51 @@ func awaitServed(t *testing.T, f *cellgrpctest.Fleet, c *cellgrpctest.Cell) {
 			t.Fatalf("cell %s not serving 20s after it came back: %v", c.ID(), err)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// The balancer connects to the endpoints the client would call: a cell's
+// endpoints in the client's zone when it has some, all of them otherwise.
+func TestBalancerSameZoneFirst(t *testing.T) {
+	f := cellgrpctest.NewFleet(t, cellgrpctest.Config{Cells: 2, Zones: 2, Client: cell.Config{Zone: "z1"}})
+	c1, c2 := f.Cells()[0], f.Cells()[1]
+	// c01 gets a second endpoint in z2, served by c02's server (whose
+	// guard would refuse c01's keys: only connections are counted here).
+	m, err := f.Publish(func(b *placement.Builder) error {
+		return b.SetEndpoints(c1.ID(), []placement.Endpoint{{URL: c1.URL(), Zone: "z1"}, {URL: c2.URL(), Zone: "z2"}})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	await(t, f.Client(), m.Version())
+	call := func(conn *grpc.ClientConn, key string) {
+		t.Helper()
+		if _, err := cellgrpctest.Get(cellgrpc.WithKey(context.Background(), key), conn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k1, k2 := f.KeysOf(c1.ID(), 1)[0], f.KeysOf(c2.ID(), 1)[0]
+	call(f.Conn(), k1)
+	call(f.Conn(), k2)
+	if n := c2.Conns(); n != 1 {
+		t.Fatalf("c02's server accepted %d connections from a z1 client; want 1 (its own cell's)", n)
+	}
+	// A client in z2: c01 has an endpoint there, so that is the one used.
+	c, conn, err := f.NewClient(cell.Config{Zone: "z2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	await(t, c, m.Version())
+	if eps, _, _ := c.Endpoints(c1.ID()); len(eps) != 1 || eps[0] != c2.URL() {
+		t.Fatalf("z2 client's endpoints of c01: %v; want [%s]", eps, c2.URL())
+	}
+	call(conn, k2)
+	// One connection per endpoint of each cell: z1's for c02, and z2's
+	// for c02 and for c01, at the same address.
+	if n := c2.Conns(); n != 3 {
+		t.Fatalf("c02's server accepted %d connections; want 3", n)
+	}
+	if n := c1.Conns(); n != 1 {
+		t.Fatalf("c01's server accepted %d connections; want 1: the z2 client has no endpoint of c01 there", n)
 	}
 }
