@@ -12,8 +12,9 @@ import (
 // the hot paths need is published in word (by the breaker) and gate (by
 // Set.rebalance), which they read without locking.
 type cellBreaker struct {
-	set  *Set
-	name string
+	set    *Set
+	name   string
+	handle *Breaker
 
 	word    atomic.Uint64 // packWord and word flags; written under mu
 	gate    atomic.Uint32 // gate* flags; written under Set.mu
@@ -90,7 +91,6 @@ const (
 	rejectForcedOpen
 	rejectTooManyProbes
 	rejectPanic
-	rejectUnknown
 )
 
 // decide is the one rule for admitting calls: Allow acts on it and
@@ -101,7 +101,16 @@ func decide(w uint64, g uint32) verdict {
 		return admit
 	}
 	if w&wordRemoved != 0 {
-		return rejectUnknown
+		// Dropped by Sync. Only a Breaker handle taken before reaches it:
+		// a call routed on the cells as they were, which must finish. It
+		// is admitted untracked, unless the breaker was open.
+		switch {
+		case forcedOf(w) == ForcedOpen:
+			return rejectForcedOpen
+		case forcedOf(w) == Auto && stateOf(w) == Open && g&gateEjected != 0:
+			return rejectOpen
+		}
+		return admitUntracked
 	}
 	switch forcedOf(w) { // an operator's override beats panic mode both ways
 	case ForcedOpen:
@@ -146,6 +155,7 @@ func (s *Set) newCell(name string, now time.Time) *cellBreaker {
 		anchor: now,
 		probes: make([]probe, s.cfg.HalfOpenProbes),
 	}
+	b.handle = &Breaker{b: b}
 	b.reports.init()
 	b.inFlight.Store(uint64(uint32(b.gen)) << 32)
 	b.rng.Seed(s.cfg.Seed, fnv64a(name))
@@ -227,8 +237,6 @@ func (b *cellBreaker) decided(v verdict, w uint64) (Ticket, error) {
 		return b.allowProbe()
 	case admitUntracked:
 		return Ticket{b: b, seq: b.issued.Add(1)}, nil
-	case rejectUnknown:
-		return Ticket{}, &CellError{Cell: b.name, Err: ErrUnknownCell}
 	}
 	b.rejected.Add(1)
 	switch v {
@@ -538,7 +546,8 @@ func (b *cellBreaker) force(f Forced, now time.Time) (changed, ok bool) {
 }
 
 // retire drops the breaker from the Set: its pending calls and timer are
-// abandoned, Allow answers ErrUnknownCell, and it emits no more events.
+// abandoned, Set.Allow no longer finds it, and it emits no more events.
+// A Breaker handle taken before still admits calls, untracked (see decide).
 func (b *cellBreaker) retire() {
 	b.mu.Lock()
 	defer b.mu.Unlock()

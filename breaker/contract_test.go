@@ -275,13 +275,14 @@ func TestUnknownCells(t *testing.T) {
 }
 
 // TestRetiredBreaker covers a breaker dropped by Sync while an Allow or a
-// Force holds it: both answer as for an unknown cell.
+// Force holds it: the call is admitted untracked (it was routed before the
+// Sync, and must finish), the Force answers as for an unknown cell.
 func TestRetiredBreaker(t *testing.T) {
 	s := newSet(t, Config{}, "a", "b")
 	b := s.cells.Load().get("a")
 	s.Sync([]string{"b"})
-	if _, err := b.allow(); !errors.Is(err, ErrUnknownCell) {
-		t.Fatalf("allow on a dropped breaker = %v; want ErrUnknownCell", err)
+	if tk, err := b.allow(); err != nil || tk.gen != 0 {
+		t.Fatalf("allow on a dropped breaker = %+v, %v; want an untracked Ticket", tk, err)
 	}
 	if changed, ok := b.force(ForcedOpen, time.Now()); changed || ok {
 		t.Fatalf("force on a dropped breaker = %v, %v; want false, false", changed, ok)
@@ -422,7 +423,10 @@ func TestClassifyContext(t *testing.T) {
 		{"the cause itself", cancelled, left, Ignored},
 		{"the cause wrapped", cancelled, fmt.Errorf("get: %w", left), Ignored},
 		{"Canceled", cancelled, context.Canceled, Ignored},
-		{"a cell error while cancelled", cancelled, errors.New("503"), Failure},
+		{"a cell error while cancelled", cancelled, errors.New("503"), Ignored}, // the caller ended the call
+		{"the caller's fault", live, fmt.Errorf("bad header: %w", ErrCaller), Ignored},
+		{"Canceled by the cell", live, context.Canceled, Failure},
+		{"DeadlineExceeded by the cell", live, fmt.Errorf("rpc: %w", context.DeadlineExceeded), Failure},
 		{"caller's deadline cause", expired, budget, Ignored},
 		{"caller's deadline", expired, context.DeadlineExceeded, Ignored},
 		{"attempt's deadline", live, attempt.Err(), Failure},

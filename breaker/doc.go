@@ -116,13 +116,13 @@
 // returns the cause given to context.WithCancelCause, which need not wrap
 // context.Canceled, and context.DeadlineExceeded is the same error whether
 // the caller's budget ran out or the cell was too slow. Only the caller
-// knows, and it says so: Set.ClassifyContext(ctx, err), given the caller's
-// own context, returns Ignored when that context is done and err is its
-// Err or its Cause, and Classify(err) otherwise. A client that gives each
-// attempt its own deadline derived from the caller's context thus reports
-// Ignored when the caller cancelled or its deadline passed, and a Failure
-// when only the attempt's deadline fired, which is the cell's slowness. A
-// client may equally decide the Outcome itself and pass it to Done.
+// knows, and Blame is the one rule that decides with what it knows (the
+// caller's context, the attempt's own deadline, its latency): the caller's
+// own faults (errors matching ErrCaller) and its cancellation never count
+// against a cell; an attempt's own deadline, and a cancellation the caller
+// did not make, always do. Set.ClassifyContext(ctx, err) applies it given
+// the caller's context; package cell applies it to every attempt. A client
+// may equally decide the Outcome itself and pass it to Done.
 //
 // # Concurrency
 //

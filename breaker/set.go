@@ -110,18 +110,17 @@ func New(cfg Config) (*Set, error) {
 func (s *Set) Classify(err error) Outcome { return s.cfg.Classify(err) }
 
 // ClassifyContext maps the error of a call made under the caller's ctx to
-// an Outcome: Ignored if err is the caller's own end of the call (ctx is
-// done and err matches ctx.Err() or context.Cause(ctx) under errors.Is, as
-// when net/http returns the cause given to context.WithCancelCause), and
+// an Outcome by Blame, the one rule package cell also uses:
+// Blame(Attempt{Ctx: ctx, Err: err}, Config.Classify). So it is Ignored when
+// err matches ErrCaller or ctx is done (the caller ended the call, whatever
+// err says), a Failure when err is context.Canceled or DeadlineExceeded
+// while ctx is alive (the cell or the path to it ended the call), and
 // otherwise Classify(err). Pass the caller's context, not one the client
 // derived for a single attempt: when the attempt's own deadline fires, the
-// caller's ctx is not done, the cell was too slow, and the error counts as
-// Classify says (a Failure, by default).
+// caller's ctx is not done, the cell was too slow, and the error counts as a
+// Failure.
 func (s *Set) ClassifyContext(ctx context.Context, err error) Outcome {
-	if callerDone(ctx, err) {
-		return Ignored
-	}
-	return s.cfg.Classify(err)
+	return Blame(Attempt{Ctx: ctx, Err: err}, s.cfg.Classify)
 }
 
 // Allow asks to call the cell. If the cell may be called, Allow returns a
@@ -142,6 +141,37 @@ func (s *Set) Allow(cell string) (Ticket, error) {
 	}
 	return b.allow()
 }
+
+// A Breaker is one cell's breaker, as Set.Breaker returns it, for a router
+// that routes on a snapshot of the cells (a placement map) and so must be
+// able to finish the calls it routed before a Sync dropped their cell.
+// While its cell is known, Allow and Available are the Set's; once Sync has
+// dropped it, Allow still admits calls (untracked: their outcomes are
+// counted in no state), unless the breaker was open or forced open when it
+// was dropped. A Breaker is safe for concurrent use.
+type Breaker struct {
+	b *cellBreaker
+}
+
+// Breaker returns the breaker of a cell named by the last Sync, or nil.
+// Taking it costs a lookup; its methods then cost none.
+func (s *Set) Breaker(cell string) *Breaker {
+	if b := s.cells.Load().get(cell); b != nil {
+		return b.handle
+	}
+	return nil
+}
+
+// Cell returns the breaker's cell.
+func (h *Breaker) Cell() string { return h.b.name }
+
+// Allow is Set.Allow for the breaker's cell, which need not be known any
+// more: see Breaker. It never returns ErrUnknownCell.
+func (h *Breaker) Allow() (Ticket, error) { return h.b.allow() }
+
+// Available reports whether Allow would admit a call now; see
+// Set.Available.
+func (h *Breaker) Available() bool { return admits(h.b.word.Load(), h.b.gate.Load()) }
 
 // Available reports whether Allow(cell) would admit a call now, in every
 // mode: false for an unknown cell, a cell forced open, an open breaker
@@ -204,7 +234,8 @@ func (s *Set) Force(cell string, f Forced) error {
 // Sync makes cells the known cells: it adds closed breakers for new names
 // and drops the breakers of names not listed, whose state is lost (a dropped
 // cell that comes back starts closed). Tickets of a dropped cell are not
-// judged. Duplicate names count once.
+// judged. Duplicate names count once. A Breaker handle of a dropped cell
+// stays usable, so that calls routed before the Sync finish.
 func (s *Set) Sync(cells []string) {
 	now := time.Now()
 	s.mu.Lock()

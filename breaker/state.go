@@ -109,19 +109,6 @@ func DefaultClassify(err error) Outcome {
 	return Failure
 }
 
-// callerDone reports whether err is the caller's own end of the call: ctx
-// is done and err matches its Err or its Cause.
-func callerDone(ctx context.Context, err error) bool {
-	if err == nil || ctx == nil {
-		return false
-	}
-	cerr := ctx.Err()
-	if cerr == nil {
-		return false
-	}
-	return errors.Is(err, cerr) || errors.Is(err, context.Cause(ctx))
-}
-
 // Counts are the calls a breaker judges: those in its rolling window while
 // closed, its probes while half-open. They are reset on every state change;
 // ToGobreakerCounts converts them.

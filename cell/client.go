@@ -2,7 +2,9 @@ package cell
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,6 +31,10 @@ type Client struct {
 	running atomic.Bool
 	stopped chan struct{} // closed when Run returns: no map will come any more
 	flights singleflight.Group
+
+	// answer judges an error that breaker.Blame leaves to classification:
+	// the protocol's answers first, then Config.Classify.
+	answer func(error) breaker.Outcome
 
 	// mu guards what Run writes for Stats. It is never held while a hook
 	// or the logger runs.
@@ -70,6 +76,21 @@ func NewClient(cfg Config) (*Client, error) {
 	if c.cfg.classify == nil {
 		c.cfg.classify = c.breakers.Classify
 	}
+	classify := c.cfg.classify
+	c.answer = func(err error) breaker.Outcome {
+		// A moved or refused reply is the cell's answer, not its failure;
+		// a cell without an endpoint is the map's matter.
+		if _, ok := as[*MovedError](err); ok {
+			return breaker.Ignored
+		}
+		if _, ok := as[*RefusedError](err); ok {
+			return breaker.Ignored
+		}
+		if errors.Is(err, ErrNoEndpoint) {
+			return breaker.Ignored
+		}
+		return classify(err)
+	}
 	ch := make(chan struct{})
 	c.swapped.Store(&ch)
 	return c, nil
@@ -78,11 +99,26 @@ func NewClient(cfg Config) (*Client, error) {
 // now is the time since the client's epoch: one read of the monotonic clock.
 func (c *Client) now() time.Duration { return time.Since(c.epoch) }
 
-// Ready returns a channel that is closed once the first map is in force.
-func (c *Client) Ready() <-chan struct{} { return c.ready }
+// made reports whether c was made by NewClient. A Client that was not (the
+// zero Client, or a nil one) is never ready: every method answers as before
+// the first map, with ErrNotReady where it returns an error, and none
+// panics.
+func (c *Client) made() bool { return c != nil && c.budget != nil }
+
+// Ready returns a channel that is closed once the first map is in force;
+// for a Client not made by NewClient, one that is never closed.
+func (c *Client) Ready() <-chan struct{} {
+	if !c.made() {
+		return nil
+	}
+	return c.ready
+}
 
 // Map returns the map in force, or nil before the first.
 func (c *Client) Map() *placement.Map {
+	if c == nil {
+		return nil
+	}
 	if t := c.table.Load(); t != nil {
 		return t.m
 	}
@@ -91,8 +127,13 @@ func (c *Client) Map() *placement.Map {
 
 // Breakers returns the client's breakers, for operators: Force a cell open or
 // closed, read Snapshot. Sync belongs to the client, which calls it at every
-// map swap.
-func (c *Client) Breakers() *breaker.Set { return c.breakers }
+// map swap. It is nil for a Client not made by NewClient.
+func (c *Client) Breakers() *breaker.Set {
+	if !c.made() {
+		return nil
+	}
+	return c.breakers
+}
 
 func (c *Client) breakerEvent(e breaker.Event, user func(breaker.Event)) {
 	log := c.cfg.Logger
@@ -171,6 +212,9 @@ func (c *Client) AppendResolve(ctx context.Context, dst []string, key string) (r
 // apart, so that Resolve's stack buffer never flows into a returned Route.
 func (c *Client) route(r *Route, dst []string, key string) ([]string, error) {
 	r.Key = key
+	if c == nil {
+		return nil, ErrNotReady
+	}
 	t := c.table.Load()
 	if t == nil {
 		return nil, ErrNotReady
@@ -193,4 +237,29 @@ func (c *Client) route(r *Route, dst []string, key string) ([]string, error) {
 		r.Cell = strings.Clone(a.Cell)
 	}
 	return a.Shard, err
+}
+
+// refresh asks the source for a map newer than the one in force, of at
+// least version v, without waiting for it: a refusal says the client's map
+// may be behind the control plane. The wait is the one a moved reply starts
+// (see awaitVersion), shared by every caller waiting for that version, so
+// that a burst of refusals costs one refresh.
+func (c *Client) refresh(v uint64) {
+	t := c.table.Load()
+	if t == nil {
+		return
+	}
+	c.versionFlight(context.Background(), max(v, t.version+1))
+}
+
+// versionFlight returns the shared wait for a map of at least version v,
+// starting it if none runs: detached from ctx, under Config.RefreshTimeout
+// and no longer than Run, asking the source to poll at once.
+func (c *Client) versionFlight(ctx context.Context, v uint64) (string, <-chan singleflight.Result) {
+	key := strconv.FormatUint(v, 10)
+	return key, c.flights.DoChan(key, func() (any, error) {
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.RefreshTimeout)
+		defer cancel()
+		return c.waitFor(wctx, v)
+	})
 }

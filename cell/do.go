@@ -2,7 +2,6 @@ package cell
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -103,6 +102,12 @@ func (c *Client) do(ctx context.Context, key string, class Class, fn func(contex
 	if class > Stateless {
 		return fmt.Errorf("%w: %d", ErrClass, class)
 	}
+	if fn == nil {
+		return ErrNoFunc
+	}
+	if c == nil {
+		return ErrNotReady
+	}
 	t := c.table.Load()
 	if t == nil {
 		return ErrNotReady
@@ -122,6 +127,7 @@ func (c *Client) do(ctx context.Context, key string, class Class, fn func(contex
 			return cl.disabledHome(err)
 		}
 		if !a.Writable {
+			c.refresh(0) // the flip may be published already
 			return &RefusedError{Key: key, Cell: cl.home, Err: ErrFrozen}
 		}
 		one[0] = cl.home
@@ -176,13 +182,14 @@ func (cl *call) disabledHome(err error) error {
 func (cl *call) sequential(cands []string) error {
 	c := cl.c
 	prev := ""
+	free := false // the next attempt follows a refusal: routing, not a retry
 	for i := 0; i < len(cands) && cl.attempts <= cl.hops; i++ {
 		cr := cl.t.lookup(cands[i])
 		tk, ok := cl.admit(cr, cands[i])
 		if !ok {
 			continue
 		}
-		if cl.attempts > 0 {
+		if cl.attempts > 0 && !free {
 			if !c.budget.withdraw(cl.clock) {
 				cl.release(cr, tk)
 				cl.noBudget = true
@@ -201,10 +208,20 @@ func (cl *call) sequential(cands []string) error {
 		if me, ok := as[*MovedError](err); ok {
 			return cl.redirect(me, cr.id)
 		}
+		if re, ok := as[*RefusedError](err); ok {
+			c.refresh(re.Version)
+			if re.Err != ErrCellBehind || cl.class == Write || cl.ctx.Err() != nil {
+				break
+			}
+			// A cell behind the client's map: the next cell of the read
+			// set (the old owner, during a flipped migration) still serves.
+			prev, free = cr.id, true
+			continue
+		}
 		if outcome != breaker.Failure || cl.ctx.Err() != nil {
 			break
 		}
-		prev = cr.id
+		prev, free = cr.id, false
 	}
 	return cl.fail()
 }
@@ -215,7 +232,7 @@ func (cl *call) admit(cr *cellRoute, id string) (breaker.Ticket, bool) {
 	case cr == nil: // not in the table: cannot happen with a valid map
 		cl.unavailable(nil, id, RejectDisabled, nil)
 		return breaker.Ticket{}, false
-	case cr.state == placement.Disabled:
+	case cr.state == placement.Disabled || cr.br == nil:
 		cl.unavailable(cr, id, RejectDisabled, nil)
 		return breaker.Ticket{}, false
 	}
@@ -223,7 +240,9 @@ func (cl *call) admit(cr *cellRoute, id string) (breaker.Ticket, bool) {
 		cl.unavailable(cr, id, RejectBulkhead, nil)
 		return breaker.Ticket{}, false
 	}
-	tk, err := cl.c.breakers.Allow(id)
+	// The breaker the call's table holds, not the Set's by name: a swap
+	// that drops the cell must not fail a call routed before it.
+	tk, err := cr.br.Allow()
 	if err != nil {
 		if cr.st.sem != nil {
 			cr.st.sem.Release(1)
@@ -286,7 +305,7 @@ func (cl *call) attemptDeadline(rest []string) (time.Time, bool) {
 		if cl.attempts+left > cl.hops {
 			break
 		}
-		if cr := cl.t.lookup(id); cr != nil && cr.state != placement.Disabled && cl.c.breakers.Available(id) {
+		if cr := cl.t.lookup(id); cr != nil && cr.br != nil && cr.br.Available() {
 			left++
 		}
 	}
@@ -337,7 +356,7 @@ func (cl *call) attempt(cr *cellRoute, tk breaker.Ticket, rest []string) (breake
 	err := cl.fn(actx, r)
 	cl.clock = c.now()
 	lat := cl.clock - start
-	outcome := cl.judge(actx, own, false, err)
+	outcome := cl.judge(actx, own, false, err, lat, cr.st)
 	switch {
 	case err == nil && cl.keep != nil:
 		cl.keep(r.Attempt, cancel)
@@ -353,8 +372,11 @@ func (cl *call) finish(cr *cellRoute, tk breaker.Ticket, attempt int, hedge bool
 	tk.Done(outcome, lat)
 	st := cr.st
 	st.finished.Add(1)
-	if outcome == breaker.Failure {
+	switch outcome {
+	case breaker.Failure:
 		st.failures.Add(1)
+	case breaker.Success:
+		st.noteSuccess(cl.c.now(), lat)
 	}
 	if st.sem != nil {
 		st.sem.Release(1)
@@ -371,30 +393,22 @@ func (cl *call) finish(cr *cellRoute, tk breaker.Ticket, attempt int, hedge bool
 	}
 }
 
-// judge decides an attempt's outcome; see Do.
-func (cl *call) judge(actx context.Context, own, lost bool, err error) breaker.Outcome {
+// judge decides an attempt's outcome by breaker.Blame, the one rule; see
+// Do. lost says the call cancelled the attempt itself (a hedge that lost).
+func (cl *call) judge(actx context.Context, own, lost bool, err error, lat time.Duration, st *cellState) breaker.Outcome {
 	switch {
 	case err == nil:
 		return breaker.Success
-	case cl.ctx.Err() != nil, lost:
-		return breaker.Ignored
-	case own && actx.Err() != nil:
-		return breaker.Failure
-	}
-	if _, ok := as[*MovedError](err); ok {
+	case lost:
 		return breaker.Ignored
 	}
-	if _, ok := as[*RefusedError](err); ok {
-		return breaker.Ignored
-	}
-	if errors.Is(err, ErrNoEndpoint) || errors.Is(err, ErrNotReplayable) {
-		return breaker.Ignored
-	}
-	switch o := cl.c.cfg.classify(err); o {
-	case breaker.Success, breaker.Failure:
-		return o
-	}
-	return breaker.Ignored
+	return breaker.Blame(breaker.Attempt{
+		Ctx:     cl.ctx,
+		Expired: own && actx.Err() != nil,
+		Err:     err,
+		Latency: lat,
+		Slow:    st.slow(cl.c.now(), cl.c.cfg.Breakers.SlowCall),
+	}, cl.c.answer)
 }
 
 func (cl *call) hasTried(id string) bool {
@@ -418,6 +432,12 @@ func (cl *call) fail() error {
 			return &UnavailableError{Key: cl.key, Cell: cl.home, Reason: RejectDisabled}
 		}
 		return &UnavailableError{Key: cl.key, Cell: cl.unavailCell, Reason: cl.unavailReason, Err: cl.unavailErr}
+	}
+	switch err := cl.lastErr.(type) {
+	case *RefusedError:
+		return err // the same shape as the client's own refusal
+	case *RequestError:
+		return err // the caller's fault, not the call's
 	}
 	tried := make([]string, 0, cl.attempts)
 	tried = append(tried, cl.tried[:min(cl.attempts, len(cl.tried))]...)
@@ -450,6 +470,7 @@ func (cl *call) redirect(me *MovedError, from string) error {
 	switch cl.class {
 	case Write:
 		if err == nil && !a.Writable {
+			c.refresh(0)
 			cl.lastErr = &RefusedError{Key: cl.key, Cell: cl.home, Err: ErrFrozen}
 			return cl.fail()
 		}

@@ -66,9 +66,7 @@ func TestDoClasses(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for c.Map().Version() != m.Version() {
-			time.Sleep(time.Millisecond)
-		}
+		awaitMap(t, c, m.Version())
 	}
 	publish(func(b *placement.Builder) error { return b.MigrateKey(key, to) })
 	publish(func(b *placement.Builder) error { return b.Advance(g) })
@@ -167,9 +165,7 @@ func TestDoUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for c.Map().Version() != m.Version() {
-		time.Sleep(time.Millisecond)
-	}
+	awaitMap(t, c, m.Version())
 	err = c.Do(ctx, key, cell.Write, rec.call)
 	if !errors.As(err, &ue) || ue.Cell != r.Cell || ue.Reason != cell.RejectDisabled || !errors.Is(err, placement.ErrCellDisabled) || len(rec.take()) != 0 {
 		t.Fatalf("Do(Write) homed on a disabled cell = %v; want an UnavailableError for disabled %s", err, r.Cell)

@@ -27,21 +27,83 @@
 //
 // # Outcomes: who is to blame
 //
-// Every attempt reports to its cell's breaker. The caller's own cancellation
-// or deadline never counts against a cell, judged from the caller's context
-// rather than by matching error values (a cell cannot make its failure look
-// like the caller's by returning context.Canceled). An attempt that ran out
-// of its own deadline is the cell's failure. A moved or refused reply is not
-// a failure: the cell answered.
+// Every attempt reports to its cell's breaker, judged by one rule,
+// breaker.Blame, which the breaker package's ClassifyContext applies too:
 //
-// By default an attempt's deadline is the caller's remaining time divided by
-// the attempts still allowed, so a cell that accepts connections and never
-// answers costs its tenants one share of their deadline, after which they
-// fail over, and it fails its attempts, so its breaker opens. A call with one
-// attempt left (a Write, a Read outside migrations) runs under the caller's
-// deadline: splitting it would shorten every slow call for no gain. Its
-// silent cell is then judged only through Config.AttemptTimeout, which a
-// service with stateful writes should set to its latency objective.
+//   - nil is a Success;
+//   - the caller's own faults are never the cell's: a key or header no
+//     request can carry (refused before any routing, with ErrBadKey or
+//     ErrBadHeader), a request body that fails to read (ErrBody), a body
+//     that cannot be sent again (ErrNotReplayable). Each is a *RequestError
+//     matching ErrCaller, returned at once, with no failover;
+//   - the caller's cancellation or deadline is Ignored, judged from the
+//     caller's context rather than from the error (a cell cannot make its
+//     failure look like the caller's by returning context.Canceled, and a
+//     cancelled call's error, whatever it is, says nothing of the cell);
+//   - except that an attempt the caller's deadline cut after it ran longer
+//     than twice the cell's slowest success of the last 10 to 20 seconds
+//     (any cut, when the cell answered nothing in that time; at most
+//     breaker.Config.SlowCall when set) is a Failure: the cell is slower
+//     than it is when healthy;
+//   - an attempt that ran out of its own deadline is a Failure, and so is
+//     fn's context.Canceled or DeadlineExceeded while the caller's context
+//     is alive: the cell or the path to it ended the call;
+//   - a moved or refused reply is not a failure: the cell answered;
+//   - any other error is what Config.Classify says.
+//
+// A cell that accepts connections and never answers is thus found whatever
+// the callers' deadlines: a Write's attempt runs under the caller's
+// deadline (splitting a single attempt's time would shorten every slow call
+// for no gain), and when that deadline cuts it after twice the cell's
+// healthy latency it counts, so five such Writes in a row open the breaker
+// (breaker.Config.ConsecutiveFailures) and the cell's tenants then fail
+// fast. A healthy cell merely slower than some callers' deadlines is not
+// opened: the callers that wait long enough keep its healthy latency known,
+// and the impatient callers' cuts come before twice that. A call that may
+// fail over has its attempts split the caller's remaining time, so a silent
+// cell costs its tenants one share of their deadline; Config.AttemptTimeout
+// bounds every attempt further.
+//
+// # The Transport's replies and errors
+//
+// Through the Transport the same condition has the same result whether the
+// client or the cell noticed it. Refusals and moves are routing, so they
+// are typed errors; a cell's own failure after every attempt failed is its
+// last reply, per HTTP convention:
+//
+//	condition                                RoundTrip returns                   counts
+//	no key, or several values of its header  error matching ErrNoKey             no (not sent)
+//	key or header that no request can carry  *RequestError: ErrBadKey/BadHeader  no (not sent)
+//	the request body fails to read           *RequestError: ErrBody              no
+//	a redirect needs a body already sent     *RequestError: ErrNotReplayable     no
+//	frozen, by the client's map or the cell  *RefusedError: ErrFrozen            no
+//	the cell's map is behind (a Write)       *RefusedError: ErrCellBehind        no
+//	moved, and not followed (see below)      error matching ErrMoved             no
+//	no cell could be called                  *UnavailableError                   -
+//	5xx or gRPC UNAVAILABLE, every attempt   the last reply, nil error           yes
+//	no reply (transport error), last attempt error (*CallError)                  yes
+//	any other reply (2xx, 3xx, 4xx)          the reply, nil error                no
+//
+// A refusal (frozen or behind) also asks the source for a newer map,
+// coalesced like the wait of a moved reply, since the client's map may be
+// the one behind; RefusedError.RetryAfter carries the cell's Retry-After.
+// A Read or Stateless call refused by a cell whose map is behind tries the
+// next cell it may use (during a flipped migration, the old owner), as
+// routing: no failure is counted and no retry budget is spent.
+//
+// A gRPC reply (HTTP 200, Content-Type application/grpc…) is judged by its
+// grpc-status: from its headers for a trailers-only reply, else from its
+// trailers, for which the Transport reads the reply (up to 4 MiB) into
+// memory before returning it; a longer reply is passed on unjudged.
+// UNAVAILABLE (14) is the cell's failure and fails over where the class
+// allows; every other code is the application's answer. Replies judged
+// this way suit unary calls; a long-lived stream is read to its end first.
+//
+// Reply headers are checked before they are followed or quoted: a moved
+// reply's Cell-Owner must be a valid cell ID (placement.CheckCellID) and
+// its Cell-Map-Version a decimal version, or the reply is an ordinary 421;
+// Retry-After is bounded to an hour. protocol.go's WriteMoved,
+// WriteRefused and DecodeReply are the protocol's one encoder and decoder.
 //
 // # Moved replies and map versions
 //

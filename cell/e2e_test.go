@@ -508,6 +508,16 @@ func TestE2EMigration(t *testing.T) {
 		}
 		<-stale.Ready()
 		staleHTTP := &http.Client{Transport: stale.Transport(f.Base(), cell.KeyFromHeader(celltest.KeyHeader))}
+		// refused is stale too, and meets the Guard's frozen refusal, which
+		// makes it refresh its map (stale keeps v1 for the redirect below).
+		src2 := f.Source()
+		src2.Hold(true)
+		refused, err := f.NewClient(cell.Config{Source: src2})
+		if err != nil {
+			t.Fatal(err)
+		}
+		<-refused.Ready()
+		refusedHTTP := &http.Client{Transport: refused.Transport(f.Base(), cell.KeyFromHeader(celltest.KeyHeader))}
 
 		a0, _ := f.Map().Locate(key)
 		from := f.Cell(a0.Cell)
@@ -551,9 +561,16 @@ func TestE2EMigration(t *testing.T) {
 		if _, _, err := send(ctx, mainHTTP, http.MethodPost, key); !errors.Is(err, cell.ErrFrozen) {
 			t.Fatalf("frozen: POST through the current client = %v; want ErrFrozen", err)
 		}
-		expect("frozen, stale", staleHTTP, http.MethodPost, http.StatusServiceUnavailable, "")
-		if err := stale.Do(ctx, key, cell.Write, f.Call); !errors.Is(err, cell.ErrFrozen) {
+		// The Guard's refusal has the shape of the client's own: an error.
+		if _, _, err := send(ctx, refusedHTTP, http.MethodPost, key); !errors.Is(err, cell.ErrFrozen) {
+			t.Fatalf("frozen, stale: POST = %v; want the guard's ErrFrozen", err)
+		}
+		if err := refused.Do(ctx, key, cell.Write, f.Call); !errors.Is(err, cell.ErrFrozen) {
 			t.Fatalf("frozen: stale Do(Write) = %v; want the guard's ErrFrozen", err)
+		}
+		synctest.Wait()
+		if v := refused.Map().Version(); v != f.Map().Version() {
+			t.Fatalf("the client refused by the Guard is on v%d; want the frozen map v%d, refreshed", v, f.Map().Version())
 		}
 		expect("frozen, read", mainHTTP, http.MethodGet, http.StatusOK, from.ID())
 		expect("frozen, stale read", staleHTTP, http.MethodGet, http.StatusOK, from.ID())

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cellkit/cellkit/breaker"
 	"github.com/cellkit/cellkit/placement"
 )
 
@@ -15,8 +16,9 @@ var (
 	// ErrNoKey rejects an empty key, and an HTTP request its KeyFunc finds
 	// no key in. It is the same value as placement.ErrNoKey.
 	ErrNoKey = placement.ErrNoKey
-	// ErrNotReady is returned by Resolve and Do until the first map is in
-	// force (see Client.Ready).
+	// ErrNotReady is returned by Resolve, Do and the Transport until the
+	// first map is in force (see Client.Ready), and by every method of a
+	// Client not made by NewClient that returns an error, Run included.
 	ErrNotReady = errors.New("cell: no placement map yet")
 	// ErrFrozen refuses a write while the key's migration is frozen. It is
 	// retryable: the migration flips within moments.
@@ -36,9 +38,26 @@ var (
 	// ErrNoEndpoint is returned by the Transport for a cell that lists no
 	// endpoint.
 	ErrNoEndpoint = errors.New("cell: cell has no endpoint")
-	// ErrNotReplayable is returned by the Transport when a redirect needs
-	// a request body that was already sent and has no GetBody.
+	// ErrCaller is matched by every error that is the caller's own fault
+	// (a *RequestError): never counted against a cell, never failed over.
+	// It is the same value as breaker.ErrCaller, which breaker.Blame never
+	// counts.
+	ErrCaller = breaker.ErrCaller
+	// ErrBadKey rejects a key that cannot be sent: a key header holding
+	// bytes no header can carry. Nothing is routed or sent.
+	ErrBadKey = errors.New("cell: the key cannot be sent")
+	// ErrBadHeader rejects a request with a header name or value that
+	// cannot be sent. Nothing is routed or sent.
+	ErrBadHeader = errors.New("cell: the request has a header that cannot be sent")
+	// ErrBody is matched by the *RequestError of a request whose body
+	// failed to read: the caller's body, not the cell, failed.
+	ErrBody = errors.New("cell: the request body failed to read")
+	// ErrNotReplayable is matched by the *RequestError of a request whose
+	// redirect needs a body that was already sent and has no GetBody (or
+	// whose GetBody failed).
 	ErrNotReplayable = errors.New("cell: request body cannot be sent again")
+	// ErrNoFunc rejects a Do without a function to call.
+	ErrNoFunc = errors.New("cell: Do needs a function to call")
 	// ErrClass rejects a Class that is not Write, Read or Stateless.
 	ErrClass = errors.New("cell: unknown class")
 	// ErrRunning is returned by a second call of Client.Run.
@@ -127,7 +146,8 @@ type RefusedError struct {
 	Key        string
 	Cell       string
 	RetryAfter time.Duration
-	Err        error // ErrFrozen or ErrCellBehind
+	Version    uint64 // the version of the refusing cell's map; 0 when the client refused on its own
+	Err        error  // ErrFrozen or ErrCellBehind
 }
 
 func (e *RefusedError) Error() string {
@@ -182,3 +202,21 @@ func (e *ConfigError) Error() string {
 
 // Unwrap returns ErrConfig.
 func (e *ConfigError) Unwrap() error { return ErrConfig }
+
+// A RequestError is a request that cannot be sent as the caller made it: a
+// key or header that no request can carry (refused before any routing), a
+// body that failed to read, or one that cannot be sent again. It is the
+// caller's fault: Do and the Transport return it as it is, at once, without
+// counting it against a cell or failing over. It matches ErrCaller and Err.
+type RequestError struct {
+	Method string
+	URL    string // redacted
+	Err    error  // matches ErrBadKey, ErrBadHeader, ErrBody or ErrNotReplayable
+}
+
+func (e *RequestError) Error() string {
+	return fmt.Sprintf("cell: cannot send %s %s: %s", e.Method, e.URL, strings.TrimPrefix(e.Err.Error(), "cell: "))
+}
+
+// Unwrap returns ErrCaller and Err.
+func (e *RequestError) Unwrap() []error { return []error{ErrCaller, e.Err} }

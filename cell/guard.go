@@ -48,8 +48,7 @@ type GuardConfig struct {
 // Every reply of the Guard carries Cell-Id. A Guard is safe for concurrent
 // use.
 type Guard struct {
-	cfg        GuardConfig
-	retryAfter string
+	cfg GuardConfig
 }
 
 // NewGuard returns a Guard, or a *ConfigError naming a missing field.
@@ -68,8 +67,7 @@ func NewGuard(cfg GuardConfig) (*Guard, error) {
 	case cfg.RetryAfter == 0:
 		cfg.RetryAfter = time.Second
 	}
-	secs := (cfg.RetryAfter + time.Second - 1) / time.Second
-	return &Guard{cfg: cfg, retryAfter: strconv.FormatInt(int64(secs), 10)}, nil
+	return &Guard{cfg: cfg}, nil
 }
 
 func isRead(method string) bool {
@@ -85,12 +83,12 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set(HeaderCell, cell)
 	m := g.cfg.Map()
 	if m == nil {
-		g.refuse(w, refusedBehind, "cell: this cell has no map yet")
+		WriteRefused(w, ErrCellBehind, g.cfg.RetryAfter, 0)
 		return
 	}
 	key, ok := g.cfg.Key(r)
 	if !ok || key == "" {
-		http.Error(w, "cell: the request has no key", http.StatusBadRequest)
+		http.Error(w, "cell: the request has no key, or more than one", http.StatusBadRequest)
 		return
 	}
 	var theirs uint64
@@ -120,25 +118,15 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a, _ := m.AppendLocate(buf[:0], key)
 	switch {
 	case !g.cfg.Stateless && !read && !a.Writable:
-		g.refuse(w, refusedFrozen, "cell: writes of this key are frozen by a migration")
+		WriteRefused(w, ErrFrozen, g.cfg.RetryAfter, m.Version())
 		return
 	case theirs > m.Version():
-		g.refuse(w, refusedBehind, "cell: this cell's map is older than the request's")
+		WriteRefused(w, ErrCellBehind, g.cfg.RetryAfter, m.Version())
 		return
 	}
 	owner := a.Cell
 	if read && len(a.Read) > 0 {
 		owner = a.Read[0]
 	}
-	h := w.Header()
-	h.Set(HeaderOwner, owner)
-	h.Set(HeaderMapVersion, strconv.FormatUint(m.Version(), 10))
-	http.Error(w, "cell: key is owned by cell "+strconv.Quote(owner), http.StatusMisdirectedRequest)
-}
-
-func (g *Guard) refuse(w http.ResponseWriter, why, msg string) {
-	h := w.Header()
-	h.Set("Retry-After", g.retryAfter)
-	h.Set(HeaderRefused, why)
-	http.Error(w, msg, http.StatusServiceUnavailable)
+	WriteMoved(w, owner, m.Version())
 }

@@ -107,7 +107,7 @@ func (cl *call) hedged(cands []string) error {
 		case ha := <-results:
 			running--
 			ha.done = true
-			outcome := cl.judge(ha.actx, ha.own, ha.lost, ha.err)
+			outcome := cl.judge(ha.actx, ha.own, ha.lost, ha.err, ha.lat, ha.cr.st)
 			if ha.err == nil && !won && !final && cl.keep != nil {
 				cl.keep(ha.r.Attempt, ha.cancel)
 			} else {
@@ -128,6 +128,12 @@ func (cl *call) hedged(cands []string) error {
 					moved, movedFrom = me, ha.cr.id
 				}
 				break
+			}
+			if re, ok := as[*RefusedError](ha.err); ok {
+				c.refresh(re.Version)
+				if re.Err == ErrCellBehind && cl.ctx.Err() == nil && start(false, ha.cr.id) {
+					break // a cell behind the client's map: routing, not a failure
+				}
 			}
 			if outcome != breaker.Failure || cl.ctx.Err() != nil {
 				final = true

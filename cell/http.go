@@ -9,34 +9,25 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"time"
-)
-
-// The headers of the cell protocol. A client sends HeaderCell and
-// HeaderMapVersion with every request; a cell that does not own the key
-// answers 421 Misdirected Request with HeaderOwner and HeaderMapVersion, and
-// a cell that refuses for now answers 503 with Retry-After and HeaderRefused.
-const (
-	HeaderCell       = "Cell-Id"          // the cell the client chose
-	HeaderMapVersion = "Cell-Map-Version" // the version of the sender's map, decimal
-	HeaderOwner      = "Cell-Owner"       // the cell that owns the key, in the replying cell's map
-	HeaderRefused    = "Cell-Refused"     // "frozen" or "behind"; see Guard
-)
-
-// Values of HeaderRefused.
-const (
-	refusedFrozen = "frozen"
-	refusedBehind = "behind"
 )
 
 // A KeyFunc finds a request's partition key. It reports false when the
 // request has none.
 type KeyFunc func(*http.Request) (string, bool)
 
-// KeyFromHeader finds the key in the named header.
+// KeyFromHeader finds the key in the named header, as Go's server will read
+// it: without the blanks (spaces and tabs) around it, which net/http trims
+// on both sides of the wire. A request with more than one value for the
+// header has no key: client and cell could each take a different one, so the
+// Transport refuses it before sending (ErrNoKey) and Guard answers 400.
 func KeyFromHeader(name string) KeyFunc {
+	name = http.CanonicalHeaderKey(name)
 	return func(r *http.Request) (string, bool) {
-		k := r.Header.Get(name)
+		vs := r.Header[name]
+		if len(vs) != 1 {
+			return "", false
+		}
+		k := strings.Trim(vs[0], " \t")
 		return k, k != ""
 	}
 }
@@ -94,15 +85,22 @@ func classOf(r *http.Request) Class {
 	return Write
 }
 
-// A StatusError is a cell's 5xx reply, as the Transport reports it to Do
-// and to Config.Classify. A Transport whose calls all fail returns the last
-// such reply as its response, not as an error.
+// A StatusError is a cell's failed reply, as the Transport reports it to Do
+// and to Config.Classify: a 5xx, or a gRPC reply whose grpc-status is
+// UNAVAILABLE. A Transport whose calls all fail returns the last such reply
+// as its response, not as an error.
 type StatusError struct {
 	Cell       string
 	StatusCode int
+	// GRPCStatus is the grpc-status of a gRPC reply judged a failure: 14
+	// (UNAVAILABLE). It is 0 for any other reply.
+	GRPCStatus int
 }
 
 func (e *StatusError) Error() string {
+	if e.GRPCStatus != 0 {
+		return fmt.Sprintf("cell: cell %q replied grpc-status %d", e.Cell, e.GRPCStatus)
+	}
 	return fmt.Sprintf("cell: cell %q replied %d %s", e.Cell, e.StatusCode, http.StatusText(e.StatusCode))
 }
 
@@ -151,6 +149,12 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return nil, fmt.Errorf("%w in %s %s", ErrNoKey, req.Method, req.URL.Redacted())
 	}
+	if err := checkHeaders(req.Header, k); err != nil {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, &RequestError{Method: req.Method, URL: req.URL.Redacted(), Err: err}
+	}
 	x := &exchange{base: t.base, req: req, winner: -1}
 	hasBody := req.Body != nil && req.Body != http.NoBody
 	opt := doOptions{noRetry: hasBody && req.GetBody == nil, keep: x.keep}
@@ -165,6 +169,7 @@ type exchange struct {
 
 	mu       sync.Mutex
 	bodyUsed bool                   // req.Body went to an attempt
+	bodyErr  error                  // the first error reading the caller's body
 	ok       map[int]*http.Response // successful replies, by attempt
 	winner   int                    // the attempt Do chose, or -1
 	cancel   context.CancelFunc     // the winner's context's
@@ -206,40 +211,47 @@ func (x *exchange) attempt(ctx context.Context, r Route) error {
 		x.mu.Unlock()
 		if !first {
 			if x.req.GetBody == nil {
-				return fmt.Errorf("%w: %s %s", ErrNotReplayable, x.req.Method, x.req.URL.Redacted())
+				return x.callerFault(ErrNotReplayable)
 			}
 			b, err := x.req.GetBody()
 			if err != nil {
-				return fmt.Errorf("%w: GetBody: %w", ErrNotReplayable, err)
+				return x.callerFault(fmt.Errorf("%w: GetBody: %w", ErrNotReplayable, err))
 			}
 			out.Body = b
 		}
+		out.Body = &callerBody{ReadCloser: out.Body, x: x}
 	}
 	resp, err := x.base.RoundTrip(out)
 	if err != nil {
 		x.failed(nil)
+		x.mu.Lock()
+		berr := x.bodyErr
+		x.mu.Unlock()
+		if berr != nil {
+			return x.callerFault(fmt.Errorf("%w: %w", ErrBody, berr))
+		}
 		return err
 	}
-	switch code := resp.StatusCode; {
-	case code == http.StatusMisdirectedRequest && resp.Header.Get(HeaderOwner) != "":
-		v, perr := strconv.ParseUint(resp.Header.Get(HeaderMapVersion), 10, 64)
-		if perr != nil {
-			break // not the cell protocol's 421: a reply like any other
-		}
+	switch e := DecodeReply(resp.StatusCode, resp.Header).(type) {
+	case *MovedError:
 		drain(resp)
 		x.failed(nil)
-		return &MovedError{Cell: resp.Header.Get(HeaderOwner), Version: v}
-	case code == http.StatusServiceUnavailable && resp.Header.Get(HeaderRefused) != "":
-		e := &RefusedError{Key: "", Cell: r.Cell, RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now()), Err: ErrFrozen}
-		if resp.Header.Get(HeaderRefused) == refusedBehind {
-			e.Err = ErrCellBehind
-		}
-		e.Key = r.Key
-		x.failed(buffer(resp))
 		return e
-	case code >= 500:
+	case *RefusedError:
+		e.Key, e.Cell = r.Key, r.Cell
+		drain(resp)
+		x.failed(nil)
+		return e
+	}
+	if code := resp.StatusCode; code >= 500 {
 		x.failed(buffer(resp))
 		return &StatusError{Cell: r.Cell, StatusCode: code}
+	}
+	if isGRPC(resp) {
+		if code := grpcStatus(resp); code == grpcUnavailable {
+			x.failed(resp)
+			return &StatusError{Cell: r.Cell, StatusCode: resp.StatusCode, GRPCStatus: code}
+		}
 	}
 	x.mu.Lock()
 	if x.ok == nil {
@@ -329,16 +341,132 @@ func buffer(resp *http.Response) *http.Response {
 	return resp
 }
 
-// retryAfter reads a Retry-After header: seconds, or an HTTP date.
-func retryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if s, err := strconv.ParseUint(v, 10, 32); err == nil {
-		return time.Duration(s) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
+func (x *exchange) callerFault(err error) error {
+	return &RequestError{Method: x.req.Method, URL: x.req.URL.Redacted(), Err: err}
 }
+
+// callerBody is the caller's request body as an attempt sends it: it
+// records a failure to read it, which is the caller's, not the cell's.
+type callerBody struct {
+	io.ReadCloser
+	x *exchange
+}
+
+func (b *callerBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		b.x.mu.Lock()
+		if b.x.bodyErr == nil {
+			b.x.bodyErr = err
+		}
+		b.x.mu.Unlock()
+	}
+	return n, err
+}
+
+// checkHeaders applies net/http's rules for the headers a request can
+// carry (RFC 9110: a name is a token, a value holds no control byte but
+// tab), so that a request net/http would refuse to send is refused before it
+// is routed, as the caller's fault: ErrBadKey when the header holds the key,
+// ErrBadHeader otherwise. Names and values are quoted at most 64 bytes long.
+func checkHeaders(h http.Header, key string) error {
+	for name, vs := range h {
+		if !validHeaderName(name) {
+			return fmt.Errorf("%w: name %.64q", ErrBadHeader, name)
+		}
+		for _, v := range vs {
+			if validHeaderValue(v) {
+				continue
+			}
+			if strings.Trim(v, " \t") == key {
+				return fmt.Errorf("%w: header %.64s holds a byte a header cannot carry", ErrBadKey, name)
+			}
+			return fmt.Errorf("%w: value of %.64s holds a byte a header cannot carry", ErrBadHeader, name)
+		}
+	}
+	return nil
+}
+
+func validHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isTokenByte(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// isTokenByte reports whether c may appear in an RFC 9110 token.
+func isTokenByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
+}
+
+func validHeaderValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// grpcUnavailable is gRPC's UNAVAILABLE: the server cannot serve now, the
+// one code that says the cell failed (the others are the application's
+// answer).
+const grpcUnavailable = 14
+
+// maxGRPCBody is how much of a gRPC reply the Transport reads to find its
+// trailers: gRPC's default largest received message, with its frame header.
+const maxGRPCBody = 4<<20 + 5
+
+// isGRPC reports whether a reply speaks the gRPC protocol over HTTP
+// (Content-Type application/grpc, application/grpc+proto, …).
+func isGRPC(resp *http.Response) bool {
+	ct := resp.Header.Get("Content-Type")
+	return resp.StatusCode == http.StatusOK && strings.HasPrefix(ct, "application/grpc") &&
+		(len(ct) == len("application/grpc") || ct[len("application/grpc")] == '+' || ct[len("application/grpc")] == ';')
+}
+
+// grpcStatus returns a gRPC reply's grpc-status: from its headers for a
+// trailers-only reply, else from its trailers, for which it reads the body
+// into memory (up to maxGRPCBody; the body is then replaced by the copy, and
+// the trailers stay in resp.Trailer). It returns -1 when the reply carries
+// no status, or its body is longer than maxGRPCBody: such a reply is not
+// judged.
+func grpcStatus(resp *http.Response) int {
+	if v := resp.Header.Get("Grpc-Status"); v != "" {
+		return parseGRPCStatus(v)
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxGRPCBody+1))
+	if err != nil || len(b) > maxGRPCBody {
+		resp.Body = &prefixBody{Reader: io.MultiReader(bytes.NewReader(b), resp.Body), c: resp.Body}
+		return -1
+	}
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(b))
+	return parseGRPCStatus(resp.Trailer.Get("Grpc-Status"))
+}
+
+func parseGRPCStatus(v string) int {
+	n, err := strconv.ParseUint(v, 10, 8)
+	if err != nil {
+		return -1
+	}
+	return int(n)
+}
+
+// prefixBody is a body partly read into memory: what was read, then the
+// rest.
+type prefixBody struct {
+	io.Reader
+	c io.Closer
+}
+
+func (b *prefixBody) Close() error { return b.c.Close() }

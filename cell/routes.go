@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cellkit/cellkit/breaker"
 	"github.com/cellkit/cellkit/placement"
 	"github.com/cellkit/cellkit/ring"
 	"golang.org/x/sync/semaphore"
@@ -37,6 +38,20 @@ type cellRoute struct {
 	state placement.State
 	eps   []*endpoint // the preferred endpoints: same zone as the client if any, else all
 	st    *cellState
+	// br is the cell's breaker, bound when the table is swapped in (nil for
+	// a disabled cell). Calls routed on this table keep using it after a
+	// later map drops the cell, so that they finish.
+	br *breaker.Breaker
+}
+
+// bind gives each cell that is not disabled its breaker; the Set must
+// have been synced with them.
+func (t *routeTable) bind(s *breaker.Set) {
+	for _, cr := range t.cells {
+		if cr.state != placement.Disabled {
+			cr.br = s.Breaker(cr.id)
+		}
+	}
 }
 
 // An endpoint is a cell's URL, parsed once per map.
@@ -61,7 +76,61 @@ type cellState struct {
 	finished atomic.Uint64
 	failures atomic.Uint64
 	rejected [numRejections]atomic.Uint64
-	_        [64]byte
+	// slowest holds the slowest success of the current and the previous
+	// slowPeriod, each as period<<32 | latency in microseconds: what the
+	// cell takes when it is healthy (see slow).
+	slowest [2]atomic.Uint64
+	_       [64]byte
+}
+
+// slowPeriod is the span over which a cell's slowest success is kept: a
+// cell is judged on how it answered in the last one to two periods.
+const slowPeriod = 10 * time.Second
+
+// slowFactor is how many times its slowest recent success an attempt must
+// have run before a caller's deadline cut it for the cut to count against
+// the cell.
+const slowFactor = 2
+
+// noteSuccess records a success's latency at now (time since the client's
+// epoch). A success as slow as the slowest already recorded costs one load.
+func (st *cellState) noteSuccess(now, lat time.Duration) {
+	p := uint64(now / slowPeriod)
+	us := uint64(min(max(lat/time.Microsecond, 1), 1<<32-1))
+	w := &st.slowest[p&1]
+	for {
+		v := w.Load()
+		if v>>32 == p && v&(1<<32-1) >= us {
+			return
+		}
+		if w.CompareAndSwap(v, p<<32|us) || v>>32 > p {
+			return
+		}
+	}
+}
+
+// slow is breaker.Attempt.Slow for the cell at now: slowFactor times its
+// slowest success of the current and the previous period, at most limit
+// (the breakers' SlowCall) when it is set; 1ns when the cell answered
+// nothing in that time, so that a cell that never answers is judged by
+// the cuts of its callers' deadlines.
+func (st *cellState) slow(now, limit time.Duration) time.Duration {
+	p := uint64(now / slowPeriod)
+	var us uint64
+	for i := range st.slowest {
+		v := st.slowest[i].Load()
+		if q := v >> 32; q == p || q+1 == p {
+			us = max(us, v&(1<<32-1))
+		}
+	}
+	if us == 0 {
+		return time.Nanosecond
+	}
+	d := slowFactor * time.Duration(us) * time.Microsecond
+	if limit > 0 {
+		d = min(d, limit)
+	}
+	return d
 }
 
 // minSpreadBuckets is the bucket count from which a key's bucket spreads

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"strconv"
 	"time"
 
 	"github.com/cellkit/cellkit/placement"
@@ -27,6 +26,9 @@ import (
 // than the one in force, and a different document under the version in
 // force. The same document again is not news and is dropped silently.
 func (c *Client) Run(ctx context.Context) error {
+	if !c.made() {
+		return ErrNotReady // not made by NewClient: no source to run
+	}
 	if !c.running.CompareAndSwap(false, true) {
 		return ErrRunning
 	}
@@ -154,6 +156,7 @@ func (c *Client) swap(m *placement.Map, origin string) {
 		}
 	}
 	c.breakers.Sync(ids)
+	t.bind(c.breakers)
 	c.table.Store(t)
 	ch := make(chan struct{})
 	close(*c.swapped.Swap(&ch))
@@ -200,12 +203,7 @@ func (c *Client) awaitVersion(ctx context.Context, v uint64) (*routeTable, error
 	if t := c.table.Load(); t != nil && t.version >= v {
 		return t, nil
 	}
-	key := strconv.FormatUint(v, 10)
-	ch := c.flights.DoChan(key, func() (any, error) {
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.cfg.RefreshTimeout)
-		defer cancel()
-		return c.waitFor(wctx, v)
-	})
+	key, ch := c.versionFlight(ctx, v)
 	select {
 	case r := <-ch:
 		if r.Err != nil {

@@ -63,8 +63,12 @@ type CellStats struct {
 	Available bool
 }
 
-// Stats returns a snapshot of the client.
+// Stats returns a snapshot of the client. For a Client not made by
+// NewClient it is the zero Stats with LastError ErrNotReady.
 func (c *Client) Stats() Stats {
+	if !c.made() {
+		return Stats{LastError: ErrNotReady}
+	}
 	now := c.now()
 	s := Stats{
 		BudgetTokens:  c.budget.tokens(now),

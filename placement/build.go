@@ -146,6 +146,17 @@ func checkCell(c *Cell, lim Limits) *FieldError {
 // MaxCellID is the length limit of a cell ID.
 const MaxCellID = 63
 
+// CheckCellID reports whether id is a valid cell ID: nil, or a *FieldError
+// matching ErrCellID (or ErrUTF8). Code that receives a cell ID from outside
+// a map (a cell's reply naming an owner, say) checks it with this, the rule
+// Parse applies. The error quotes at most MaxQuote bytes of id.
+func CheckCellID(id string) error {
+	if e := checkCellID(id); e != nil {
+		return e
+	}
+	return nil
+}
+
 // checkCellID applies the cell ID alphabet (see the package documentation):
 // an ASCII letter or digit, then up to 62 letters, digits, '.', '_' or '-'.
 func checkCellID(id string) *FieldError {
