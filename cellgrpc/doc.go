@@ -126,14 +126,18 @@
 //	not owned            FAILED_PRECONDITION  cell-id, cell-owner,              reason CELL_MOVED, metadata
 //	                                          cell-map-version (the cell's)     cell-owner, cell-map-version
 //	frozen write         UNAVAILABLE          cell-id, cell-refused: frozen,    reason CELL_REFUSED, metadata
-//	                                          retry-after (whole seconds)       cell-refused, retry-after
-//	cell's map older     UNAVAILABLE          cell-id, cell-refused: behind,    reason CELL_REFUSED, metadata
-//	than the call's,                          retry-after                       cell-refused, retry-after
-//	or no map yet
+//	                                          retry-after (whole seconds),      cell-refused, retry-after,
+//	                                          cell-map-version                  cell-map-version
+//	cell's map older     UNAVAILABLE          cell-id, cell-refused: behind,    as for a frozen write
+//	than the call's,                          retry-after, cell-map-version
+//	or no map yet                             (0 without a map)
 //
-// The detail is a google.rpc.ErrorInfo in the status's details; the client
-// reads it (a unary call then needs no trailer), and the trailers for
-// streams whose status has none. Ownership is judged as cell.Guard judges
+// The values are those of cell's HTTP protocol, made by cell.SetMoved and
+// cell.SetRefused and read by cell.DecodeReply (FAILED_PRECONDITION as 421,
+// UNAVAILABLE as 503), the protocol's one encoder and decoder. The detail
+// is a google.rpc.ErrorInfo in the status's details; the client reads it
+// (a unary call then needs no trailer), and the trailers for streams whose
+// status has none. Ownership is judged as cell.Guard judges
 // it: Map.Owns for reads (the Guard's Classes), Map.OwnsWrite for writes,
 // Map.OwnsShard when Stateless; a frozen write is refused before anything
 // else, and a cell whose map is older than the call's never answers moved.

