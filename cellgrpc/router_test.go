@@ -264,3 +264,23 @@ func TestCellDeadlineBeforeCallers(t *testing.T) {
 		t.Fatalf("%s counts %d failures for the attempt's own deadline; want 1", home, n)
 	}
 }
+
+// A stream is not hedged: with hedging on, a Stateless stream whose first
+// cell is slow still gets its answer from that cell, once, and the hedge
+// that waited for it is dropped.
+func TestStreamNotHedged(t *testing.T) {
+	f := cellgrpctest.NewFleet(t, cellgrpctest.Config{Cells: 4, ShardSize: 2, Stateless: true,
+		Client: cell.Config{Hedge: cell.Hedge{Delay: 10 * time.Millisecond}}})
+	k := f.Keys(1)[0]
+	a, _ := f.Map().Locate(k)
+	first, second := f.Cell(a.Shard[0]), f.Cell(a.Shard[1])
+	first.Slow(100 * time.Millisecond)
+	ctx := cell.WithClass(cellgrpc.WithKey(context.Background(), k), cell.Stateless)
+	got, err := cellgrpctest.List(ctx, f.Conn(), 2)
+	if err != nil || len(got) != 2 || got[0] != first.ID() {
+		t.Fatalf("List = %q, %v; want 2 items from %s", got, err, first.ID())
+	}
+	if n := second.Requests(); n != 0 {
+		t.Fatalf("the hedge reached %s %d times; want none", second.ID(), n)
+	}
+}
