@@ -185,6 +185,7 @@ type unaryCall struct {
 	fromCtx bool
 
 	running atomic.Int32
+	serial  sync.Mutex // taken by each attempt when reply is not a proto.Message
 	first   attempt // the first attempt's context, allocated with the call
 	mu      sync.Mutex
 	won     bool
@@ -193,7 +194,8 @@ type unaryCall struct {
 }
 
 // attempt is Do's fn. A hedge, which runs beside another attempt of the
-// call, writes into a reply of its own, copied into the caller's if it wins.
+// call, writes into a reply of its own, copied into the caller's if it wins
+// (replies that are not protocol buffers are not hedged).
 func (u *unaryCall) attempt(ctx context.Context, r cell.Route) error {
 	if r.Endpoint == "" {
 		return fmt.Errorf("%w: %q", cell.ErrNoEndpoint, r.Cell)
@@ -201,14 +203,17 @@ func (u *unaryCall) attempt(ctx context.Context, r cell.Route) error {
 	reply := u.reply
 	hedge := u.running.Add(1) > 1
 	defer u.running.Add(-1)
-	if hedge {
-		m, ok := u.reply.(proto.Message)
-		if !ok {
-			// Nowhere to put a second reply: this hedge waits for the
-			// call to end without it.
-			<-ctx.Done()
-			return ctx.Err()
+	if m, ok := u.reply.(proto.Message); !ok {
+		// Nowhere to put a second reply: the attempts take turns, so a
+		// hedge waits for the attempt before it, and goes on only if that
+		// one failed (as a failover would).
+		u.serial.Lock()
+		defer u.serial.Unlock()
+		if err := ctx.Err(); err != nil {
+			return err
 		}
+		hedge = false
+	} else if hedge {
 		reply = m.ProtoReflect().New().Interface()
 	}
 	a := &u.first
