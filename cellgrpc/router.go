@@ -186,7 +186,7 @@ type unaryCall struct {
 
 	running atomic.Int32
 	serial  sync.Mutex // taken by each attempt when reply is not a proto.Message
-	first   attempt // the first attempt's context, allocated with the call
+	first   attempt    // the first attempt's context, allocated with the call
 	mu      sync.Mutex
 	won     bool
 	answer  error // the winner's status: the application's answer
