@@ -12,6 +12,9 @@ import "context"
 // reports false before the first map and for a cell the map does not list.
 // The slice is new; the caller may keep it.
 func (c *Client) Endpoints(id string) (urls []string, version uint64, ok bool) {
+	if c == nil {
+		return nil, 0, false
+	}
 	t := c.table.Load()
 	if t == nil {
 		return nil, 0, false
@@ -28,8 +31,14 @@ func (c *Client) Endpoints(id string) (urls []string, version uint64, ok bool) {
 }
 
 // Swapped returns a channel that is closed when the next map is swapped in:
-// read it before Map, and wait on it after, to miss no swap.
-func (c *Client) Swapped() <-chan struct{} { return *c.swapped.Load() }
+// read it before Map, and wait on it after, to miss no swap. It is nil (a
+// channel never closed) for a Client not made by NewClient.
+func (c *Client) Swapped() <-chan struct{} {
+	if !c.made() {
+		return nil
+	}
+	return *c.swapped.Load()
+}
 
 // ClassFrom returns the class that WithClass put in ctx, if any.
 func ClassFrom(ctx context.Context) (Class, bool) {
