@@ -3,6 +3,7 @@ package cellgrpc_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -167,35 +168,43 @@ func TestE2EStatelessFailover(t *testing.T) {
 	}
 }
 
-// Scenario 2b: a black-holed cell at shard size 1. Its writes are judged
-// by the attempt's own deadline (Config.AttemptTimeout): they fail, the
-// breaker opens, and nothing else is touched.
+// Scenario 2b: a black-holed cell at shard size 1. Its writes fail, judged
+// by the attempt's own deadline (Config.AttemptTimeout) or, without one, by
+// the caller's deadline cutting a cell that answered nothing; its breaker
+// opens within five writes, and nothing else is touched.
 func TestE2EBlackholeWrite(t *testing.T) {
-	f := cellgrpctest.NewFleet(t, cellgrpctest.Config{Cells: 4, Bufconn: true,
-		Client: cell.Config{AttemptTimeout: 50 * time.Millisecond}})
-	c := f.Client()
-	bad := f.Cells()[1]
-	bad.Blackhole()
-	for _, k := range f.KeysOf(bad.ID(), 10) {
-		ctx, cancel := context.WithTimeout(cellgrpc.WithKey(context.Background(), k), 5*time.Second)
-		_, err := cellgrpctest.Put(ctx, f.Conn())
-		cancel()
-		if err == nil {
-			t.Fatalf("Put %q succeeded on a black-holed cell", k)
-		}
-		if code := status.Code(err); code != codes.DeadlineExceeded && code != codes.Unavailable {
-			t.Fatalf("Put %q = %v; want DEADLINE_EXCEEDED or UNAVAILABLE", k, err)
-		}
-	}
-	if s := c.Breakers().State(bad.ID()); s != breaker.Open {
-		t.Fatalf("breaker of %s is %v; want open after its attempts ran out of time", bad.ID(), s)
-	}
-	for _, k := range f.Keys(50) {
-		if home := homeOf(t, f, k); home != bad.ID() {
-			if got, err := cellgrpctest.Put(cellgrpc.WithKey(context.Background(), k), f.Conn()); err != nil || got != home {
-				t.Fatalf("Put %q = %q, %v; want %s", k, got, err, home)
+	for _, own := range []bool{true, false} {
+		t.Run(fmt.Sprintf("attemptTimeout=%v", own), func(t *testing.T) {
+			ccfg := cell.Config{}
+			callerDeadline := 5 * time.Second
+			if own {
+				ccfg.AttemptTimeout = 50 * time.Millisecond
+			} else {
+				callerDeadline = 100 * time.Millisecond
 			}
-		}
+			f := cellgrpctest.NewFleet(t, cellgrpctest.Config{Cells: 4, Bufconn: true, Client: ccfg})
+			c := f.Client()
+			bad := f.Cells()[1]
+			bad.Blackhole()
+			for _, k := range f.KeysOf(bad.ID(), 5) {
+				ctx, cancel := context.WithTimeout(cellgrpc.WithKey(context.Background(), k), callerDeadline)
+				_, err := cellgrpctest.Put(ctx, f.Conn())
+				cancel()
+				if code := status.Code(err); code != codes.DeadlineExceeded {
+					t.Fatalf("Put %q = %v; want DEADLINE_EXCEEDED", k, err)
+				}
+			}
+			if s := c.Breakers().State(bad.ID()); s != breaker.Open {
+				t.Fatalf("breaker of %s is %v after 5 writes; want open", bad.ID(), s)
+			}
+			for _, k := range f.Keys(50) {
+				if home := homeOf(t, f, k); home != bad.ID() {
+					if got, err := cellgrpctest.Put(cellgrpc.WithKey(context.Background(), k), f.Conn()); err != nil || got != home {
+						t.Fatalf("Put %q = %q, %v; want %s", k, got, err, home)
+					}
+				}
+			}
+		})
 	}
 }
 
