@@ -209,8 +209,13 @@ func (u *unaryCall) attempt(ctx context.Context, r cell.Route) error {
 		// one failed (as a failover would).
 		u.serial.Lock()
 		defer u.serial.Unlock()
-		if err := ctx.Err(); err != nil {
-			return err
+		u.mu.Lock()
+		won := u.won
+		u.mu.Unlock()
+		if won {
+			// The attempt before won: Do is about to cancel this one.
+			<-ctx.Done()
+			return ctx.Err()
 		}
 		hedge = false
 	} else if hedge {

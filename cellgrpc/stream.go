@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/cellkit/cellkit/cell"
 	"google.golang.org/grpc"
@@ -57,6 +58,7 @@ type clientStream struct {
 	fromCtx  bool
 
 	turn chan struct{}       // one attempt at a time: a stream is not hedged
+	won  atomic.Bool         // an attempt succeeded: those waiting their turn are dropped
 	next chan *streamAttempt // Do's goroutine hands each attempt's stream over
 	done chan struct{}       // closed when Do has returned
 	err  error               // Do's, set before done is closed
@@ -93,6 +95,11 @@ func (s *clientStream) attempt(actx context.Context, r cell.Route) error {
 		return actx.Err()
 	}
 	defer func() { <-s.turn }()
+	if s.won.Load() {
+		// The attempt before won: Do is about to cancel this one.
+		<-actx.Done()
+		return actx.Err()
+	}
 	// The stream outlives the attempt's context, whose deadline bounds it
 	// only until its first message.
 	sctx, cancel := context.WithCancel(s.ctx)
@@ -125,6 +132,7 @@ func (s *clientStream) attempt(actx context.Context, r cell.Route) error {
 	case err := <-sa.verdict:
 		if err == nil {
 			stop()
+			s.won.Store(true)
 			return nil
 		}
 		stop()
