@@ -148,5 +148,9 @@
 //
 // A successful unary call costs the client six allocations more than the
 // same call on a plain grpc.ClientConn: the call's state and its closure,
-// and the four of metadata.AppendToOutgoingContext (see BenchmarkUnary).
+// and the four of metadata.AppendToOutgoingContext (TestClientPathAllocs).
+// BenchmarkUnary compares the two on a loopback server in a process of its
+// own; BenchmarkClientPath measures what the Router adds (interceptor, Do,
+// pick) without the network: a couple of microseconds of CPU, about 1% of
+// a loopback call's.
 package cellgrpc
