@@ -4,14 +4,20 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
 	"connectrpc.com/connect"
 	"github.com/cellkit/cellkit/cell"
+	"github.com/cellkit/cellkit/cellgrpc"
+	"github.com/cellkit/cellkit/cellgrpc/cellgrpctest"
 	"github.com/cellkit/cellkit/placement"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
@@ -174,5 +180,58 @@ func TestConnectThroughTransport(t *testing.T) {
 				t.Fatalf("%s counts %d failures; want 1", other, failed)
 			}
 		})
+	}
+}
+
+// The wire format read by another implementation: connect-go, speaking the
+// gRPC protocol to a grpc-go cell behind the Guard, finds the moved reply's
+// code, trailers and ErrorInfo detail where the package documentation says.
+func TestWireFormatFromConnect(t *testing.T) {
+	m := testMap(t, guardDoc)
+	g, err := cellgrpc.NewGuard(cellgrpc.GuardConfig{Cell: "a", Map: fixed{m}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(g.Unary()))
+	cellgrpctest.Register(srv, "a")
+	go srv.Serve(lis)
+	defer srv.Stop()
+	key := ""
+	for i := 0; key == ""; i++ {
+		if a, _ := m.Locate(fmt.Sprint("k", i)); a.Cell == "b" {
+			key = fmt.Sprint("k", i)
+		}
+	}
+	h2c := &http.Transport{Protocols: new(http.Protocols)}
+	h2c.Protocols.SetUnencryptedHTTP2(true)
+	defer h2c.CloseIdleConnections()
+	client := connect.NewClient[wrapperspb.StringValue, wrapperspb.StringValue](&http.Client{Transport: h2c},
+		"http://"+lis.Addr().String()+cellgrpctest.MethodPutItem, connect.WithGRPC())
+	req := connect.NewRequest(wrapperspb.String("x"))
+	req.Header().Set("cell-key", key)
+	req.Header().Set("cell-map-version", "5")
+	_, err = client.CallUnary(context.Background(), req)
+	var ce *connect.Error
+	if !errors.As(err, &ce) || ce.Code() != connect.CodeFailedPrecondition {
+		t.Fatalf("moved: %v; want failed_precondition", err)
+	}
+	if ce.Meta().Get("cell-owner") != "b" || ce.Meta().Get("cell-map-version") != "5" || ce.Meta().Get("cell-id") != "a" {
+		t.Fatalf("moved trailers %v; want cell-owner b, cell-map-version 5, cell-id a", ce.Meta())
+	}
+	var info *errdetails.ErrorInfo
+	for _, d := range ce.Details() {
+		if v, err := d.Value(); err == nil {
+			if i, ok := v.(*errdetails.ErrorInfo); ok {
+				info = i
+			}
+		}
+	}
+	if info == nil || info.GetDomain() != cellgrpc.ErrorDomain || info.GetReason() != cellgrpc.ReasonMoved ||
+		info.GetMetadata()["cell-owner"] != "b" || info.GetMetadata()["cell-map-version"] != "5" {
+		t.Fatalf("moved detail %v; want ErrorInfo{cellkit, CELL_MOVED, owner b, version 5}", info)
 	}
 }
