@@ -1,0 +1,96 @@
+package cellgrpctest
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/cellkit/cellkit/placement"
+)
+
+// A Source is a placement source on the fleet's control plane; each client
+// needs its own (Fleet.Source). It polls at once on its first Next, at every
+// Config.PollInterval, on Refresh, and, unless held, at every publication
+// or control-plane change. While the control plane is down every poll
+// fails with an error matching placement.ErrFetch.
+type Source struct {
+	f       *Fleet
+	seq     uint64
+	started bool
+	held    chan struct{} // closed: not held
+	refresh chan struct{}
+}
+
+// Hold makes the source poll only when Refresh asks (a client that stays
+// on its map until a moved reply); Hold(false) ends it.
+func (s *Source) Hold(on bool) {
+	s.f.mu.Lock()
+	defer s.f.mu.Unlock()
+	select {
+	case <-s.held:
+		if on {
+			s.held = make(chan struct{})
+		}
+	default:
+		if !on {
+			close(s.held)
+		}
+	}
+}
+
+// Refresh asks for a poll now; it does not block.
+func (s *Source) Refresh() {
+	select {
+	case s.refresh <- struct{}{}:
+	default:
+	}
+}
+
+// Next returns the next publication of the fleet.
+func (s *Source) Next(ctx context.Context) (*placement.Map, error) {
+	f := s.f
+	poll := !s.started
+	s.started = true
+	timer := time.NewTimer(f.cfg.PollInterval)
+	defer timer.Stop()
+	for {
+		f.mu.Lock()
+		down, seq, pub, changed, held := f.down, f.seq, f.pub, f.changed, s.held
+		f.mu.Unlock()
+		if poll {
+			switch {
+			case down:
+				return nil, &placement.SourceError{Source: "cellgrpctest", Err: fmt.Errorf("%w: control plane down", placement.ErrFetch)}
+			case seq > s.seq:
+				s.seq = seq
+				if pub.err != nil {
+					return nil, &placement.SourceError{Source: "cellgrpctest", Err: pub.err}
+				}
+				return pub.m, nil
+			}
+		}
+		poll = false
+		select {
+		case <-held:
+			select {
+			case <-changed:
+				poll = true
+			case <-timer.C:
+				poll = true
+				timer.Reset(f.cfg.PollInterval)
+			case <-s.refresh:
+				poll = true
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		default:
+			select {
+			case <-s.refresh:
+				poll = true
+			case <-held:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
+	}
+}
