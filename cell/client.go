@@ -29,6 +29,7 @@ type Client struct {
 	epoch       time.Time // the origin of the client's monotonic clock
 
 	table   atomic.Pointer[routeTable]
+	swapped atomic.Pointer[chan struct{}] // closed and replaced at every swap (Swapped)
 	ready   chan struct{}
 	running atomic.Bool
 	flights singleflight.Group
@@ -99,6 +100,8 @@ func NewClient(cfg Config) (*Client, error) {
 		}
 		return classify(err)
 	}
+	ch := make(chan struct{})
+	c.swapped.Store(&ch)
 	c.unregister = c.follower.OnSwap(c.swap)
 	return c, nil
 }

@@ -86,6 +86,8 @@ func (c *Client) swap(m *placement.Map) {
 	c.breakers.Sync(ids)
 	t.bind(c.breakers)
 	c.table.Store(t)
+	ch := make(chan struct{})
+	close(*c.swapped.Swap(&ch))
 	select {
 	case <-c.ready:
 	default:

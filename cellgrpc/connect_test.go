@@ -16,6 +16,7 @@ import (
 	"github.com/cellkit/cellkit/cellgrpc"
 	"github.com/cellkit/cellkit/cellgrpc/cellgrpctest"
 	"github.com/cellkit/cellkit/placement"
+	"github.com/cellkit/cellkit/placement/source"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -79,7 +80,7 @@ func TestConnectThroughTransport(t *testing.T) {
 				}
 				return connect.NewResponse(wrapperspb.String(id)), nil
 			}))
-		g, err := cell.NewGuard(cell.GuardConfig{Cell: id, Map: func() *placement.Map { return guardMap[i] },
+		g, err := cell.NewGuard(cell.GuardConfig{Cell: id, Map: source.HolderFunc(func() *placement.Map { return guardMap[i] }),
 			Key: cell.KeyFromHeader("Cell-Key"), Next: mux})
 		if err != nil {
 			t.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"github.com/cellkit/cellkit/cellgrpc"
 	"github.com/cellkit/cellkit/cellgrpc/cellgrpctest"
 	"github.com/cellkit/cellkit/placement"
+	"github.com/cellkit/cellkit/placement/source"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -393,7 +394,7 @@ func TestE2EControlPlaneDown(t *testing.T) {
 	for range 3 {
 		select {
 		case err := <-srcErrs:
-			if !errors.Is(err, placement.ErrFetch) {
+			if !errors.Is(err, source.ErrFetch) {
 				t.Fatalf("source error %v; want ErrFetch", err)
 			}
 		case <-time.After(10 * time.Second):

@@ -39,7 +39,7 @@ func runCell(lis net.Listener, id string, m *placement.Map) (*grpc.Server, error
 
 // callCell is a client: a cell-aware channel on a cell.Client, and a call
 // routed by its key.
-func callCell(ctx context.Context, src placement.Source, key string) (string, error) {
+func callCell(ctx context.Context, src source.Source, key string) (string, error) {
 	c, err := cell.NewClient(cell.Config{Source: src})
 	if err != nil {
 		return "", err

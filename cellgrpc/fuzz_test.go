@@ -21,6 +21,7 @@ func (f fixedMap) Map() *placement.Map { return f.m }
 // names a cell.
 func FuzzGuard(f *testing.F) {
 	m, err := placement.Parse([]byte(`{"version": 3, "seed": "1", "cells": [{"id": "a"}, {"id": "b"}],
+		"overrides": {"k": "a"},
 		"migrations": [{"key": "k", "from": "a", "to": "b", "phase": "frozen"}]}`))
 	if err != nil {
 		f.Fatal(err)
@@ -34,7 +35,7 @@ func FuzzGuard(f *testing.F) {
 	f.Add("tenant", "18446744073709551616", "GetX", "a", "frozen", "-1")
 	f.Fuzz(func(t *testing.T, key, version, method, owner, refused, retry string) {
 		ctx := metadata.NewIncomingContext(context.Background(), metadata.Pairs(MDKey, key, MDMapVersion, version))
-		tr, err := g.check(ctx, method)
+		tr, err := g.check(ctx, g.cfg.Map.Map(), method)
 		switch code := status.Code(err); code {
 		case codes.OK, codes.InvalidArgument, codes.FailedPrecondition, codes.Unavailable:
 		default:

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cellkit/cellkit/cell"
 	"github.com/cellkit/cellkit/placement"
+	"github.com/cellkit/cellkit/placement/source"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -43,8 +44,13 @@ type GuardConfig struct {
 // cell-aware client finds the owner (see the package documentation's wire
 // format). It is safe for concurrent use.
 type Guard struct {
-	cfg GuardConfig
+	cfg   GuardConfig
+	judge judger // cfg.Map, when it counts calls (a *source.Follower)
 }
+
+// A judger counts the calls judged on each map, so that the cell confirms a
+// version only once no call judged on an older map is running.
+type judger interface{ Judge() source.Judgment }
 
 // NewGuard returns a Guard, or an error matching ErrConfig that names the
 // field.
@@ -62,13 +68,17 @@ func NewGuard(cfg GuardConfig) (*Guard, error) {
 	if cfg.KeyHeader == "" {
 		cfg.KeyHeader = MDKey
 	}
-	return &Guard{cfg: cfg}, nil
+	g := &Guard{cfg: cfg}
+	g.judge, _ = cfg.Map.(judger)
+	return g, nil
 }
 
 // Unary returns the Guard as a unary server interceptor.
 func (g *Guard) Unary() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		if tr, err := g.check(ctx, info.FullMethod); err != nil {
+		m, done := g.mapOf()
+		defer done()
+		if tr, err := g.check(ctx, m, info.FullMethod); err != nil {
 			if tr != nil {
 				grpc.SetTrailer(ctx, tr)
 			}
@@ -82,7 +92,9 @@ func (g *Guard) Unary() grpc.UnaryServerInterceptor {
 // stream once, when it starts.
 func (g *Guard) Stream() grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		if tr, err := g.check(ss.Context(), info.FullMethod); err != nil {
+		m, done := g.mapOf()
+		defer done()
+		if tr, err := g.check(ss.Context(), m, info.FullMethod); err != nil {
 			if tr != nil {
 				ss.SetTrailer(tr)
 			}
@@ -92,11 +104,21 @@ func (g *Guard) Stream() grpc.StreamServerInterceptor {
 	}
 }
 
-// check judges a call as cell.Guard judges a request: nil when the cell
-// owns its key, else the status and trailer of the answer.
-func (g *Guard) check(ctx context.Context, method string) (metadata.MD, error) {
+// mapOf returns the map a call is judged on, and the function to call when
+// the call has returned: on a Follower, the call holds its judgment until
+// then, as cell.Guard's requests do.
+func (g *Guard) mapOf() (*placement.Map, func()) {
+	if g.judge == nil {
+		return g.cfg.Map.Map(), func() {}
+	}
+	j := g.judge.Judge()
+	return j.Map(), j.Done
+}
+
+// check judges a call on m as cell.Guard judges a request: nil when the
+// cell owns its key, else the status and trailer of the answer.
+func (g *Guard) check(ctx context.Context, m *placement.Map, method string) (metadata.MD, error) {
 	self := g.cfg.Cell
-	m := g.cfg.Map.Map()
 	if m == nil {
 		return Refused(self, cell.ErrCellBehind, g.cfg.RetryAfter, 0)
 	}

@@ -6,13 +6,14 @@ import (
 	"time"
 
 	"github.com/cellkit/cellkit/placement"
+	"github.com/cellkit/cellkit/placement/source"
 )
 
 // A Source is a placement source on the fleet's control plane; each client
 // needs its own (Fleet.Source). It polls at once on its first Next, at every
 // Config.PollInterval, on Refresh, and, unless held, at every publication
 // or control-plane change. While the control plane is down every poll
-// fails with an error matching placement.ErrFetch.
+// fails with an error matching source.ErrFetch.
 type Source struct {
 	f       *Fleet
 	seq     uint64
@@ -60,11 +61,11 @@ func (s *Source) Next(ctx context.Context) (*placement.Map, error) {
 		if poll {
 			switch {
 			case down:
-				return nil, &placement.SourceError{Source: "cellgrpctest", Err: fmt.Errorf("%w: control plane down", placement.ErrFetch)}
+				return nil, &source.SourceError{Source: "cellgrpctest", Err: fmt.Errorf("%w: control plane down", source.ErrFetch)}
 			case seq > s.seq:
 				s.seq = seq
 				if pub.err != nil {
-					return nil, &placement.SourceError{Source: "cellgrpctest", Err: pub.err}
+					return nil, &source.SourceError{Source: "cellgrpctest", Err: pub.err}
 				}
 				return pub.m, nil
 			}
