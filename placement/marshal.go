@@ -62,11 +62,22 @@ func (m *Map) canonical() string {
 // canonicalSize is about the length of the canonical form, a little more
 // when no string needs escapes.
 func (m *Map) canonicalSize() int {
-	n := 256 + len(m.cells)*128 + len(m.migs)*96 + m.buckets/8
+	// A little more than each part's text: the builder keeps what it
+	// grows to, and growing past the estimate would copy it all.
+	n := 256 + len(m.migs)*96
+	if m.explicit {
+		n += m.buckets / 8
+	}
 	for _, c := range m.cells {
-		n += 2 * len(c.ID)
+		n += 64 + len(c.ID) + len(c.Zone) + 24 // the fields, the weight's digits
+		if len(c.Endpoints) > 0 {
+			n += 16
+		}
 		for _, e := range c.Endpoints {
 			n += len(e.URL) + len(e.Zone) + 24
+		}
+		if len(c.Labels) > 0 {
+			n += 16
 		}
 		for k, v := range c.Labels {
 			n += len(k) + len(v) + 8
