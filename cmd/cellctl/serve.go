@@ -98,7 +98,7 @@ func serve(e *env, path string, opt placement.Options, addr, ready string) error
 	go func() { done <- srv.Serve(ln) }()
 	fmt.Fprintf(e.stdout, "serving v%d at %s\n", first.version, url)
 	if ready != "" {
-		if err := writeFileAtomic(ready, []byte(url+"\n"), 0o644); err != nil {
+		if err := writeFile(ready, []byte(url+"\n")); err != nil {
 			srv.Close()
 			return err
 		}
