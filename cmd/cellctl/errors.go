@@ -23,7 +23,11 @@ var (
 )
 
 // sentinels names the errors a script may branch on, in the order they are
-// tried; the name is printed with the error and in --json output.
+// tried; the name is printed with the error and in --json output. Every
+// exported Err variable of placement, placement/source and
+// placement/etcdsource has its entry, named after it: TestSentinelsComplete
+// reads those packages' source and fails on one that is missing, so a new
+// sentinel cannot go without a kind.
 var sentinels = []struct {
 	err  error
 	name string
@@ -31,6 +35,8 @@ var sentinels = []struct {
 	{placement.ErrSyntax, "placement.ErrSyntax"},
 	{placement.ErrUnknownField, "placement.ErrUnknownField"},
 	{placement.ErrDuplicateKey, "placement.ErrDuplicateKey"},
+	{placement.ErrType, "placement.ErrType"},
+	{placement.ErrUTF8, "placement.ErrUTF8"},
 	{placement.ErrVersion, "placement.ErrVersion"},
 	{placement.ErrSeed, "placement.ErrSeed"},
 	{placement.ErrBuckets, "placement.ErrBuckets"},
@@ -44,6 +50,7 @@ var sentinels = []struct {
 	{placement.ErrTable, "placement.ErrTable"},
 	{placement.ErrUnknownCell, "placement.ErrUnknownCell"},
 	{placement.ErrCellUse, "placement.ErrCellUse"},
+	{placement.ErrKey, "placement.ErrKey"},
 	{placement.ErrConflict, "placement.ErrConflict"},
 	{placement.ErrMigration, "placement.ErrMigration"},
 	{placement.ErrLimit, "placement.ErrLimit"},
@@ -55,12 +62,14 @@ var sentinels = []struct {
 	{source.ErrRedirect, "source.ErrRedirect"},
 	{source.ErrNotRegular, "source.ErrNotRegular"},
 	{source.ErrConfig, "source.ErrConfig"},
+	{source.ErrIntegrity, "source.ErrIntegrity"},
 	{etcdsource.ErrConflict, "etcdsource.ErrConflict"},
 	{etcdsource.ErrVersion, "etcdsource.ErrVersion"},
 	{etcdsource.ErrLayout, "etcdsource.ErrLayout"},
 	{etcdsource.ErrTooLarge, "etcdsource.ErrTooLarge"},
 	{placement.ErrFetch, "placement.ErrFetch"},
 	{placement.ErrNoKey, "placement.ErrNoKey"},
+	{placement.ErrNoMap, "placement.ErrNoMap"},
 	{errLostRace, "lost-race"},
 	{errLocked, "locked"},
 	{errKey, "bad-key"},
