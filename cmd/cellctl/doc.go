@@ -366,7 +366,14 @@
 //
 //	file:PATH      PATH and PATH.sig, each replaced atomically (a temporary
 //	               file renamed over it), in the order that keeps them
-//	               verifiable together; PATH.lock serializes publishers
+//	               verifiable together. A PATH (or PATH.sig) that is a
+//	               symbolic link is followed: the file it points to is
+//	               replaced, and the link keeps pointing at it (a link to
+//	               nothing is refused). An flock on PATH.lock (of the
+//	               link's target) serializes publishers; the kernel drops
+//	               it when a publisher dies, so it never goes stale, and
+//	               the next publish removes the temporary files that a
+//	               killed publisher left
 //	http-dir:DIR   DIR/map.json (+ .sig), the document a web server or
 //	               'cellctl serve DIR/map.json' serves, and a copy of each
 //	               version as DIR/vN.json (+ .sig)

@@ -18,6 +18,9 @@ var (
 	errLostRace = errors.New("cellctl: lost the race")
 	// errLocked: another publish holds the target's lock.
 	errLocked = errors.New("cellctl: target is locked")
+	// errSymlink: a file to write is a symbolic link that cannot be
+	// followed (its target does not exist, or a loop).
+	errSymlink = errors.New("cellctl: symbolic link cannot be followed")
 	// errKey: a key file is malformed or of the wrong kind.
 	errKey = errors.New("cellctl: bad key file")
 )
@@ -73,6 +76,7 @@ var sentinels = []struct {
 	{errLostRace, "lost-race"},
 	{errLocked, "locked"},
 	{errKey, "bad-key"},
+	{errSymlink, "bad-symlink"},
 }
 
 // kind returns the name of the sentinel err matches, or "".

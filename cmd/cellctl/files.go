@@ -12,6 +12,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/cellkit/cellkit/placement"
@@ -170,8 +171,32 @@ func containsBytes(list [][]byte, b []byte) bool {
 // atomic write, the one the last-known-good file uses (a temporary file
 // synced and renamed over path, the directory synced, every failure
 // reported), so that cellctl keeps no copy of that rule.
+// A path that is a symbolic link is followed (see resolve).
 func writeFile(path string, data []byte) error {
-	return source.WriteFileAtomic(path, data)
+	real, err := resolve(path)
+	if err != nil {
+		return err
+	}
+	return source.WriteFileAtomic(real, data)
+}
+
+// resolve returns the file that a write to path replaces: path itself, or,
+// when path is a symbolic link, the file it points to through any chain of
+// links. cellctl follows links (a rename over the link would replace the
+// link by a regular file and leave its target, which others may read, at
+// the old version). A link to a file that does not exist is refused: where
+// to create it is the operator's call.
+func resolve(path string) (string, error) {
+	fi, err := os.Lstat(path)
+	if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		return path, nil // a missing path is created; other errors come from the write
+	}
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		dest, _ := os.Readlink(path)
+		return "", fmt.Errorf("%w: %s points to %q, which cannot be followed: %v", errSymlink, path, dest, err)
+	}
+	return real, nil
 }
 
 // stringList is a repeatable flag; each use may also list values separated

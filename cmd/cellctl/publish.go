@@ -30,7 +30,14 @@ cannot both publish: the one who lost the race is told both versions.
 Targets:
   file:PATH      PATH and PATH.sig, each replaced atomically (a temporary
                  file renamed over it), in the order that keeps them
-                 verifiable together; PATH.lock serializes publishers
+                 verifiable together. A PATH (or PATH.sig) that is a
+                 symbolic link is followed: the file it points to is
+                 replaced, and the link keeps pointing at it (a link to
+                 nothing is refused). An flock on PATH.lock (of the
+                 link's target) serializes publishers; the kernel drops
+                 it when a publisher dies, so it never goes stale, and
+                 the next publish removes the temporary files that a
+                 killed publisher left
   http-dir:DIR   DIR/map.json (+ .sig), the document a web server or
                  'cellctl serve DIR/map.json' serves, and a copy of each
                  version as DIR/vN.json (+ .sig)
@@ -222,14 +229,32 @@ func (t *fileTarget) publish(ctx context.Context, m *placement.Map, doc []byte, 
 			return err
 		}
 	}
-	unlock, err := lockFile(ctx, t.path+".lock", t.lockWait)
+	// The lock and the temporary files belong to the file written: the
+	// link's target when the path is a symbolic link, so that publishers
+	// through different links to one file exclude each other.
+	docPath, err := resolve(t.path)
+	if err != nil {
+		return err
+	}
+	sigPath, err := resolve(t.path + sigSuffix)
+	if err != nil {
+		return err
+	}
+	unlock, err := lockFile(ctx, docPath+".lock", t.lockWait)
 	if err != nil {
 		return err
 	}
 	defer unlock()
+	// Under the lock no other publisher is writing: a temporary file here is
+	// a killed publisher's.
+	source.RemoveStaleTemps(docPath)
+	source.RemoveStaleTemps(sigPath)
+	if t.archive != "" {
+		removeArchiveTemps(t.archive)
+	}
 	var cur uint64
 	found := false
-	data, err := os.ReadFile(t.path)
+	data, err := os.ReadFile(docPath)
 	var curErr error
 	switch {
 	case err == nil:
@@ -253,33 +278,43 @@ func (t *fileTarget) publish(ctx context.Context, m *placement.Map, doc []byte, 
 	return saveDoc(t.path, doc, sigs)
 }
 
-func (t *fileTarget) get(ctx context.Context, opt placement.Options) (*placement.Map, []byte, [][]byte, error) {
-	return loadDoc(t.path, opt)
+// removeArchiveTemps removes the temporary files that killed publishers
+// left in an http-dir directory: those of map.json and of every vN.json,
+// with their signature files.
+func removeArchiveTemps(dir string) {
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	done := make(map[string]bool)
+	for _, e := range es {
+		base, _, ok := strings.Cut(e.Name(), ".tmp-")
+		base = strings.TrimSuffix(base, sigSuffix)
+		if !ok || done[base] || !isArchiveName(base) {
+			continue
+		}
+		done[base] = true
+		source.RemoveStaleTemps(filepath.Join(dir, base)) // base's and base.sig's
+	}
 }
 
-// lockFile takes the lock file path, waiting up to wait for another holder,
-// and returns its release.
-func lockFile(ctx context.Context, path string, wait time.Duration) (func(), error) {
-	deadline := time.Now().Add(wait)
-	for {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-		if err == nil {
-			fmt.Fprintf(f, "%d\n", os.Getpid())
-			f.Close()
-			return func() { os.Remove(path) }, nil
-		}
-		if !errors.Is(err, iofs.ErrExist) {
-			return nil, err
-		}
-		if !time.Now().Before(deadline) {
-			return nil, fmt.Errorf("%w: %s exists: another publish is running, or one was interrupted (then remove the file)", errLocked, path)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(10 * time.Millisecond):
-		}
+// isArchiveName reports whether name is map.json or vN.json.
+func isArchiveName(name string) bool {
+	if name == "map.json" {
+		return true
 	}
+	n, ok := strings.CutPrefix(name, "v")
+	if !ok {
+		return false
+	}
+	if n, ok = strings.CutSuffix(n, ".json"); !ok || n == "" {
+		return false
+	}
+	return strings.Trim(n, "0123456789") == ""
+}
+
+func (t *fileTarget) get(ctx context.Context, opt placement.Options) (*placement.Map, []byte, [][]byte, error) {
+	return loadDoc(t.path, opt)
 }
 
 // An httpTarget reads the map in force from a URL through the HTTP source.
