@@ -10,6 +10,7 @@ import (
 
 	"github.com/cellkit/cellkit/breaker"
 	"github.com/cellkit/cellkit/placement"
+	"github.com/cellkit/cellkit/placement/source"
 	"golang.org/x/sync/singleflight"
 )
 
@@ -17,49 +18,53 @@ import (
 // It is safe for concurrent use; make one with NewClient and run its
 // background work with Run.
 type Client struct {
-	cfg       settings
-	refresher placement.Refresher // Source, when it is one
-	breakers  *breaker.Set
-	budget    *budget
-	epoch     time.Time // the origin of the client's monotonic clock
+	cfg         settings
+	follower    *source.Follower
+	ownFollower bool   // the client built follower and Run runs it
+	unregister  func() // the client's swap step, from follower
+	breakers    *breaker.Set
+	budget      *budget
+	epoch       time.Time // the origin of the client's monotonic clock
 
 	table   atomic.Pointer[routeTable]
-	swapped atomic.Pointer[chan struct{}] // closed and replaced at every swap
 	ready   chan struct{}
 	running atomic.Bool
-	stopped chan struct{} // closed when Run returns: no map will come any more
 	flights singleflight.Group
 
-	// mu guards what Run writes for Stats. It is never held while a hook
-	// or the logger runs.
+	// mu guards the cell states, which the swap step writes. It is never
+	// held while a hook or the logger runs.
 	mu     sync.Mutex
 	states map[string]*cellState // by cell ID, for the cells of the map in force
-	source sourceStatus
-}
-
-type sourceStatus struct {
-	updates, rejected, errors uint64
-	lastErr                   error
-	lastErrAt                 time.Time
-	saveErr                   error
 }
 
 // NewClient returns a client configured by cfg, or a *ConfigError. It starts
-// nothing: until Run delivers a first map, Resolve and Do return ErrNotReady.
+// nothing: until its Follower has a first map, Resolve and Do return
+// ErrNotReady. It registers the client's swap step with the Follower; when
+// the Follower already has a map, the client is ready when NewClient
+// returns.
 func NewClient(cfg Config) (*Client, error) {
 	s, err := cfg.normalize()
 	if err != nil {
 		return nil, err
 	}
 	c := &Client{
-		cfg:     s,
-		budget:  newBudget(s.Budget),
-		epoch:   time.Now(),
-		ready:   make(chan struct{}),
-		stopped: make(chan struct{}),
-		states:  make(map[string]*cellState),
+		cfg:      s,
+		follower: s.Follower,
+		budget:   newBudget(s.Budget),
+		epoch:    time.Now(),
+		ready:    make(chan struct{}),
+		states:   make(map[string]*cellState),
 	}
-	c.refresher, _ = s.Source.(placement.Refresher)
+	if c.follower == nil {
+		c.follower, err = source.NewFollower(source.FollowerConfig{
+			Source: s.Source, LastGood: s.LastGood, Options: s.Options,
+			Logger: s.Logger, OnUpdate: s.Observer.MapUpdate,
+		})
+		if err != nil {
+			return nil, &ConfigError{Field: "Source", Value: "…", Reason: err.Error()}
+		}
+		c.ownFollower = true
+	}
 	bc := s.Breakers
 	userEvent := bc.OnEvent
 	bc.OnEvent = func(e breaker.Event) { c.breakerEvent(e, userEvent) }
@@ -70,8 +75,7 @@ func NewClient(cfg Config) (*Client, error) {
 	if c.cfg.classify == nil {
 		c.cfg.classify = c.breakers.Classify
 	}
-	ch := make(chan struct{})
-	c.swapped.Store(&ch)
+	c.unregister = c.follower.OnSwap(c.swap)
 	return c, nil
 }
 

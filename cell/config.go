@@ -8,6 +8,7 @@ import (
 
 	"github.com/cellkit/cellkit/breaker"
 	"github.com/cellkit/cellkit/placement"
+	"github.com/cellkit/cellkit/placement/source"
 )
 
 // A Class says which cells an operation may use; see Client.Do.
@@ -37,15 +38,22 @@ func (c Class) String() string {
 	return fmt.Sprintf("Class(%d)", c)
 }
 
-// Config configures a Client. Source is required; every other field's zero
-// value is valid and takes the default written in its comment. Following the
+// Config configures a Client. Follower or Source is required; every other
+// field's zero value is valid and takes the default written in its comment. Following the
 // module's convention, a negative value means "none" where zero means the
 // default.
 type Config struct {
-	// Source delivers the placement maps; required. When it is also a
-	// placement.Refresher, a moved reply makes the client ask it to poll at
+	// Follower is the map's life cycle the client runs on, shared with
+	// other clients and the cell side of the process (cell.Guard); its
+	// owner runs it. Set Follower or Source, not both.
+	Follower *source.Follower
+
+	// Source delivers the placement maps when the client has a Follower of
+	// its own: NewClient builds one of Source, LastGood, Options, Logger
+	// and Observer.MapUpdate, and Run runs it. When Source is a
+	// source.Refresher, a moved reply makes the client ask it to poll at
 	// once.
-	Source placement.Source
+	Source source.Source
 
 	// Breakers configures the per-cell circuit breakers. Its OnEvent is
 	// still called; the client also reports the events to Observer.Breaker
@@ -56,12 +64,15 @@ type Config struct {
 	// every endpoint of a cell is equal.
 	Zone string
 
-	// LastGood is the path of the last-known-good file: Run loads it before
-	// anything else, so that the client serves with the control plane down,
-	// and saves every accepted map to it. Default "": none.
+	// LastGood is the path of the last-known-good file, with Source: Run
+	// loads it before anything else, so that the client serves with the
+	// control plane down, and saves every accepted map to it. Default "":
+	// none. With Follower, it is FollowerConfig.LastGood.
 	LastGood string
-	// Options are the parse options used to load LastGood: limits and the
-	// trusted keys of signed maps. Default: placement's defaults.
+	// Options are the parse options, with Source: limits and the trusted
+	// keys of signed maps, for LastGood and for Source when it is a
+	// source.Parser. Default: placement's defaults. With Follower, they are
+	// FollowerConfig.Options.
 	Options placement.Options
 
 	// Hops is the number of failovers a Stateless call may make after its
@@ -154,8 +165,15 @@ func (cfg Config) normalize() (settings, error) {
 	bad := func(field string, v any, why string) (settings, error) {
 		return settings{}, &ConfigError{Field: field, Value: v, Reason: why}
 	}
-	if cfg.Source == nil {
-		return bad("Source", nil, "is required")
+	switch {
+	case cfg.Follower == nil && cfg.Source == nil:
+		return bad("Source", nil, "is required (or Follower)")
+	case cfg.Follower != nil && cfg.Source != nil:
+		return bad("Source", "…", "must be nil with a Follower, which has its own source")
+	case cfg.Follower != nil && cfg.LastGood != "":
+		return bad("LastGood", cfg.LastGood, "belongs to the Follower's config (FollowerConfig.LastGood)")
+	case cfg.Follower != nil && (len(cfg.Options.PublicKeys) > 0 || cfg.Options.Limits != placement.Limits{}):
+		return bad("Options", "…", "belong to the Follower's config (FollowerConfig.Options)")
 	}
 	switch {
 	case cfg.Hops < 0:

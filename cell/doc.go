@@ -1,13 +1,19 @@
 // Package cell is cellkit's cell-aware client: it routes a service's own
 // requests to the cell that owns their key, with no router in the path.
 //
-// A Client holds the placement map in force behind an atomic pointer, fed by
-// a placement.Source that Run consumes. Resolve answers where a key goes in
-// tens of nanoseconds; Do calls a function at the right cell, through that
-// cell's circuit breaker (package breaker) and bulkhead, failing over only
-// where the operation's Class allows it. Transport does the same for HTTP
-// clients, and Guard is the cell side: it rejects the keys a cell does not
-// own with replies that send a client to the owner.
+// A Client runs on a source.Follower, which owns the map's life cycle
+// (last-known-good file, the version gate, saves, reports) and may be
+// shared with other clients and the cell side of the process; or it builds
+// one from Config.Source and runs it in Run. Before each map goes live the
+// client builds its routing table from it and syncs its breakers. Resolve
+// answers where a key goes in tens of nanoseconds; Do calls a function at
+// the right cell, through that cell's circuit breaker (package breaker) and
+// bulkhead, failing over only where the operation's Class allows it.
+// Transport does the same for HTTP clients, and Guard is the cell side: it
+// rejects the keys a cell does not own with replies that send a client to
+// the owner, and on a Follower it holds each request's judgment until the
+// request returns, so that the Follower confirms a version only once no
+// request judged on an older map is still running (see source.Follower).
 //
 // The package does not make the calls: fn does, or the base RoundTripper.
 // It does not decide placement (package placement does), nor keep breaker
@@ -15,9 +21,12 @@
 //
 // # Concurrency
 //
-// A Client is safe for concurrent use. NewClient starts nothing; Run, which
-// the caller owns, does all the background work, and a Client leaves no
-// goroutine behind once Run has returned and its calls have. The request path
+// A Client is safe for concurrent use. NewClient starts nothing; the map's
+// life cycle runs in its Follower's Run, which the caller owns (the client's
+// own Run when it built the Follower). The breakers' open times end on
+// timers (time.AfterFunc), so a breaker's state change, and the
+// Observer.Breaker hook and Breakers.OnEvent that hear it, may run on a
+// timer's goroutine; a stopped timer leaves nothing behind. The request path
 // takes no lock: it reads an immutable routing table built when the map is
 // swapped in (per cell: its state, its preferred endpoints, its counters) and
 // writes only per-cell counters, each on cache lines of its own. Resolve at

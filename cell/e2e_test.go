@@ -628,7 +628,7 @@ func TestE2EControlPlaneDown(t *testing.T) {
 		if st.MapAge < age0+time.Minute || st.Version != 1 {
 			t.Fatalf("Stats with the control plane down: age %v (was %v), v%d; want v1 a minute older", st.MapAge, age0, st.Version)
 		}
-		if !errors.Is(st.LastError, placement.ErrFetch) || st.SourceErrors == 0 {
+		if !errors.Is(st.LastError, source.ErrFetch) || st.SourceErrors == 0 {
 			t.Fatalf("Stats().LastError = %v after %d errors; want the source's ErrFetch", st.LastError, st.SourceErrors)
 		}
 
@@ -731,7 +731,7 @@ func TestE2EBadMaps(t *testing.T) {
 		if st.SourceErrors != 1 || st.Rejected != 2 || st.Updates != 2 {
 			t.Fatalf("Stats: %d source errors, %d rejected, %d updates; want 1, 2, 2", st.SourceErrors, st.Rejected, st.Updates)
 		}
-		if !errors.Is(st.LastError, placement.ErrStaleVersion) {
+		if !errors.Is(st.LastError, source.ErrStaleVersion) {
 			t.Fatalf("Stats().LastError = %v; want ErrStaleVersion", st.LastError)
 		}
 		var refused []cell.MapUpdate
@@ -742,8 +742,8 @@ func TestE2EBadMaps(t *testing.T) {
 		}
 		if len(refused) != 3 ||
 			!errors.Is(refused[0].Err, placement.ErrSyntax) || refused[0].Previous != 2 ||
-			!errors.Is(refused[1].Err, placement.ErrStaleVersion) || refused[1].Version != 1 ||
-			!errors.Is(refused[2].Err, placement.ErrStaleVersion) || refused[2].Version != 2 {
+			!errors.Is(refused[1].Err, source.ErrStaleVersion) || refused[1].Version != 1 ||
+			!errors.Is(refused[2].Err, source.ErrStaleVersion) || refused[2].Version != 2 {
 			t.Fatalf("refusals observed: %+v; want the bad document, v1, and another v2", refused)
 		}
 		if err := c.Do(context.Background(), "k", cell.Write, f.Call); err != nil {

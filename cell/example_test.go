@@ -67,7 +67,7 @@ func ExampleClient_Transport() {
 	key := cell.KeyFromPath(1) // /tenants/{key}/...
 	guard, err := cell.NewGuard(cell.GuardConfig{
 		Cell: "c2",
-		Map:  func() *placement.Map { return m },
+		Map:  source.HolderFunc(func() *placement.Map { return m }),
 		Key:  key,
 		Next: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprintf(w, "c2 serves %s (client on map v%s)", r.URL.Path, r.Header.Get(cell.HeaderMapVersion))

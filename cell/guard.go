@@ -6,16 +6,19 @@ import (
 	"time"
 
 	"github.com/cellkit/cellkit/placement"
+	"github.com/cellkit/cellkit/placement/source"
 )
 
 // GuardConfig configures a Guard.
 type GuardConfig struct {
 	// Cell is the ID of the cell the Guard protects; required.
 	Cell string
-	// Map returns the cell's current map; required. It is called once per
-	// request and may return nil before the cell has a map, when every
+	// Map holds the cell's current map; required: a *source.Follower (then
+	// the Guard counts each request, for the Follower's confirmations; see
+	// source.Follower.Judge), a *Client, or source.Fixed. It is read once
+	// per request and may hold nil before the cell has a map, when every
 	// request is refused with 503.
-	Map func() *placement.Map
+	Map source.Holder
 	// Key finds a request's key; required.
 	Key KeyFunc
 	// Stateless says the service keeps no per-key state: the cell accepts
@@ -49,8 +52,12 @@ type GuardConfig struct {
 // use.
 type Guard struct {
 	cfg        GuardConfig
+	judge      judger // cfg.Map, when it counts requests
 	retryAfter string
 }
+
+// A judger counts the requests judged on each map: a *source.Follower.
+type judger interface{ Judge() source.Judgment }
 
 // NewGuard returns a Guard, or a *ConfigError naming a missing field.
 func NewGuard(cfg GuardConfig) (*Guard, error) {
@@ -69,7 +76,9 @@ func NewGuard(cfg GuardConfig) (*Guard, error) {
 		cfg.RetryAfter = time.Second
 	}
 	secs := (cfg.RetryAfter + time.Second - 1) / time.Second
-	return &Guard{cfg: cfg, retryAfter: strconv.FormatInt(int64(secs), 10)}, nil
+	g := &Guard{cfg: cfg, retryAfter: strconv.FormatInt(int64(secs), 10)}
+	g.judge, _ = cfg.Map.(judger)
+	return g, nil
 }
 
 func isRead(method string) bool {
@@ -83,7 +92,16 @@ func isRead(method string) bool {
 func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cell := g.cfg.Cell
 	w.Header().Set(HeaderCell, cell)
-	m := g.cfg.Map()
+	var m *placement.Map
+	if g.judge != nil {
+		// The request runs judged on m until it returns: the Follower
+		// does not confirm a newer version meanwhile.
+		j := g.judge.Judge()
+		defer j.Done()
+		m = j.Map()
+	} else {
+		m = g.cfg.Map.Map()
+	}
 	if m == nil {
 		g.refuse(w, refusedBehind, "cell: this cell has no map yet")
 		return

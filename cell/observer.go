@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/cellkit/cellkit/breaker"
+	"github.com/cellkit/cellkit/placement/source"
 )
 
 // Observer receives the client's events, for metrics and traces. Every field
@@ -26,8 +27,9 @@ type Observer struct {
 	Redirect func(RedirectInfo)
 	// Breaker hears the breakers' state changes and panics.
 	Breaker func(breaker.Event)
-	// MapUpdate hears every map the client accepted or refused, and every
-	// error of its source.
+	// MapUpdate hears every map the client's own Follower (built from
+	// Config.Source) accepted or refused, and every error of its source.
+	// With Config.Follower, set FollowerConfig.OnUpdate instead.
 	MapUpdate func(MapUpdate)
 }
 
@@ -69,23 +71,7 @@ type RedirectInfo struct {
 	Version  uint64
 }
 
-// MapUpdate describes a map the client accepted or refused, or an error of
-// its source.
-type MapUpdate struct {
-	// Version is the map's; 0 for a source error that carries no map.
-	Version uint64
-	// Previous is the version in force before; 0 before the first map.
-	Previous uint64
-	// Accepted says the map is now in force.
-	Accepted bool
-	// Origin is "source" or "last-good" (the file of Config.LastGood).
-	Origin string
-	// Err says why the map was refused or what the source reported; for an
-	// accepted map, a failure to save the last-known-good file.
-	Err error
-}
-
-const (
-	originSource   = "source"
-	originLastGood = "last-good"
-)
+// MapUpdate describes a map the client's Follower accepted or refused, or
+// an error of its source; Origin is source.OriginSource or
+// source.OriginLastGood.
+type MapUpdate = source.Update

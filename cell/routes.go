@@ -25,7 +25,6 @@ type routeTable struct {
 	ids        idtable.Table[cellRoute] // the cells by ID
 	cells      []*cellRoute             // in ID order
 	acceptedAt time.Duration            // when the map was swapped in, since the client's epoch
-	origin     string
 }
 
 // A cellRoute is one cell of one map.

@@ -21,7 +21,8 @@ type Stats struct {
 
 	// Updates counts the maps accepted, Rejected the maps refused (older,
 	// or another document under the version in force), SourceErrors the
-	// errors reported by the source (and the last-known-good file).
+	// errors reported by the source (and the last-known-good file): the
+	// counts of the client's Follower, shared with every reader of it.
 	Updates, Rejected, SourceErrors uint64
 	// LastError is the last refusal or source error, at LastErrorAt; nil if
 	// none ever happened.
@@ -72,16 +73,14 @@ func (c *Client) Stats() Stats {
 		BudgetRefused: c.budget.refused.Load(),
 		Panicking:     c.breakers.Panicking(),
 	}
-	c.mu.Lock()
-	src := c.source
-	c.mu.Unlock()
-	s.Updates, s.Rejected, s.SourceErrors = src.updates, src.rejected, src.errors
-	s.LastError, s.LastErrorAt, s.SaveError = src.lastErr, src.lastErrAt, src.saveErr
+	src := c.follower.Status()
+	s.Updates, s.Rejected, s.SourceErrors = src.Updates, src.Refused, src.SourceErrors
+	s.LastError, s.LastErrorAt, s.SaveError = src.LastError, src.LastErrorAt, src.SaveError
 	t := c.table.Load()
 	if t == nil {
 		return s
 	}
-	s.Ready, s.Version, s.MapAge, s.MapOrigin = true, t.version, now-t.acceptedAt, t.origin
+	s.Ready, s.Version, s.MapAge, s.MapOrigin = true, t.version, now-t.acceptedAt, src.Origin
 	s.Cells = make([]CellStats, len(t.cells))
 	for i, cr := range t.cells {
 		st := cr.st

@@ -38,7 +38,6 @@ var (
 	ErrMigration     = errors.New("placement: bad migration")
 	ErrLimit         = errors.New("placement: limit exceeded")
 	ErrSignature     = errors.New("placement: missing or invalid signature")
-	ErrStaleVersion  = errors.New("placement: map version does not increase")
 	ErrCellDisabled  = errors.New("placement: cell is disabled")
 	ErrNotFound      = errors.New("placement: no such entry")
 	ErrEdit          = errors.New("placement: edit not allowed")
@@ -50,12 +49,6 @@ var (
 	// ErrNoMap is returned by the methods of a nil or zero *Map that
 	// return errors; the others give their documented zero answers.
 	ErrNoMap = errors.New("placement: no map")
-
-	// ErrFetch is wrapped by the reports of a Source that could not read a
-	// document at all: a file it cannot open or read, a failed or timed-out
-	// request, an HTTP status other than 200 and 304. A document that was
-	// read but refused is reported with the error that refused it instead.
-	ErrFetch = errors.New("placement: cannot fetch the map")
 )
 
 // MaxQuote is the most bytes of any one input value that an error message

@@ -174,11 +174,11 @@ func newFleet(cfg Config) (*Fleet, error) {
 			rng:  rand.New(rand.NewPCG(cfg.Seed, ring.Hash(0, id))),
 		}
 		next := c.accept(cfg.Handler(id))
-		hg, err := cell.NewGuard(cell.GuardConfig{Cell: id, Map: c.Map, Key: cfg.Key, Stateless: cfg.Stateless, Next: next})
+		hg, err := cell.NewGuard(cell.GuardConfig{Cell: id, Map: c, Key: cfg.Key, Stateless: cfg.Stateless, Next: next})
 		if err != nil {
 			return f, err
 		}
-		cg, err := cell.NewGuard(cell.GuardConfig{Cell: id, Map: c.Map, Key: cell.KeyFromHeader(KeyHeader), Stateless: cfg.Stateless, Next: next})
+		cg, err := cell.NewGuard(cell.GuardConfig{Cell: id, Map: c, Key: cell.KeyFromHeader(KeyHeader), Stateless: cfg.Stateless, Next: next})
 		if err != nil {
 			return f, err
 		}
@@ -336,7 +336,7 @@ func (f *Fleet) newClient(cfg cell.Config) (*cell.Client, error) {
 	return cl, nil
 }
 
-// Source returns a new placement.Refresher on the fleet's control plane.
+// Source returns a new source.Refresher on the fleet's control plane.
 func (f *Fleet) Source() *Source {
 	held := make(chan struct{})
 	close(held)
@@ -440,7 +440,7 @@ func (f *Fleet) publishLocked(p publication) {
 }
 
 // ControlPlaneDown takes the control plane down: every poll of every source
-// fails (an error matching placement.ErrFetch) until ControlPlaneUp.
+// fails (an error matching source.ErrFetch) until ControlPlaneUp.
 func (f *Fleet) ControlPlaneDown() { f.setDown(true) }
 
 // ControlPlaneUp brings the control plane back.

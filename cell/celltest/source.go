@@ -6,9 +6,10 @@ import (
 	"time"
 
 	"github.com/cellkit/cellkit/placement"
+	"github.com/cellkit/cellkit/placement/source"
 )
 
-// A Source is a placement.Refresher on the fleet's control plane. Each client
+// A Source is a source.Refresher on the fleet's control plane. Each client
 // needs its own (Fleet.Source makes one): like the real sources, it delivers
 // each published map once.
 //
@@ -16,7 +17,7 @@ import (
 // Refresh; unless held, a publish or a change of the control plane also
 // wakes it at once, so that clients follow the fleet without waiting. While
 // the control plane is down every poll reports an error matching
-// placement.ErrFetch.
+// source.ErrFetch.
 type Source struct {
 	f       *Fleet
 	seq     uint64 // the fleet's publication last delivered
@@ -50,7 +51,7 @@ func (s *Source) Refresh() {
 	}
 }
 
-// Next returns the next publication of the fleet; see placement.Source.
+// Next returns the next publication of the fleet; see source.Source.
 func (s *Source) Next(ctx context.Context) (*placement.Map, error) {
 	f := s.f
 	poll := !s.started
@@ -65,11 +66,11 @@ func (s *Source) Next(ctx context.Context) (*placement.Map, error) {
 			f.polls.Add(1)
 			switch {
 			case down:
-				return nil, &placement.SourceError{Source: "celltest", Err: fmt.Errorf("%w: control plane down", placement.ErrFetch)}
+				return nil, &source.SourceError{Source: "celltest", Err: fmt.Errorf("%w: control plane down", source.ErrFetch)}
 			case seq > s.seq:
 				s.seq = seq
 				if pub.err != nil {
-					return nil, &placement.SourceError{Source: "celltest", Err: pub.err}
+					return nil, &source.SourceError{Source: "celltest", Err: pub.err}
 				}
 				return pub.m, nil
 			}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cellkit/cellkit/placement"
 	"github.com/cellkit/cellkit/placement/etcdsource"
+	"github.com/cellkit/cellkit/placement/source"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 )
@@ -122,7 +123,7 @@ func (t *etcdTarget) get(ctx context.Context, opt placement.Options) (*placement
 	if v, err := p.Version(ctx); err != nil {
 		return nil, nil, nil, fmt.Errorf("%s: %w", t.name, err)
 	} else if v == 0 {
-		return nil, nil, nil, fmt.Errorf("%s: %w: no map is published under the prefix", t.name, placement.ErrFetch)
+		return nil, nil, nil, fmt.Errorf("%s: %w: no map is published under the prefix", t.name, source.ErrFetch)
 	}
 	src, err := etcdsource.New(c, t.prefix, etcdsource.Config{Options: opt, Jitter: -1})
 	if err != nil {

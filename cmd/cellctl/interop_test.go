@@ -39,10 +39,11 @@ func TestPublishFollowedByFileSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	live := filepath.Join(dir, "live.json")
-	src, err := source.NewFile(live, source.FileConfig{Options: placement.Options{PublicKeys: []ed25519.PublicKey{pub}}, Interval: time.Millisecond})
+	src, err := source.NewFile(live, source.FileConfig{Interval: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
+	src.SetParse(placement.Options{PublicKeys: []ed25519.PublicKey{pub}}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for v := 1; v <= 3; v++ {
@@ -80,10 +81,11 @@ func TestServeFollowedByHTTPSource(t *testing.T) {
 		w.Write(rec.Body.Bytes())
 	}))
 	defer srv.Close()
-	src, err := source.NewHTTP(srv.URL, source.HTTPConfig{Options: opt, Interval: time.Millisecond, MinInterval: -1, Jitter: -1})
+	src, err := source.NewHTTP(srv.URL, source.HTTPConfig{Interval: time.Millisecond, MinInterval: -1, Jitter: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
+	src.SetParse(opt, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	m, err := src.Next(ctx)

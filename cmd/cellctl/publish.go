@@ -96,7 +96,7 @@ cellctl publish --public-key control-plane.pub --to file:map.json v6.json`,
 					return &raceError{target: t.String(), expected: expect.v, found: cur, publishing: m.Version()}
 				}
 				if found && m.Version() <= cur {
-					return &placement.FieldError{Field: "version", Value: strconv.FormatUint(m.Version(), 10), Err: placement.ErrStaleVersion,
+					return &placement.FieldError{Field: "version", Value: strconv.FormatUint(m.Version(), 10), Err: source.ErrStaleVersion,
 						Detail: fmt.Sprintf("version %d does not increase on v%d, the version in force at %s", m.Version(), cur, t)}
 				}
 				return nil
@@ -400,9 +400,10 @@ cellctl get --from etcd:10.0.0.1:2379/cellkit/placement/prod/`,
 
 // fetchHTTP gets the map in force at url through the HTTP source.
 func fetchHTTP(ctx context.Context, url string, opt placement.Options) (*placement.Map, error) {
-	s, err := source.NewHTTP(url, source.HTTPConfig{Options: opt, Jitter: -1})
+	s, err := source.NewHTTP(url, source.HTTPConfig{Jitter: -1})
 	if err != nil {
 		return nil, usageError{err.Error()}
 	}
+	s.SetParse(opt, nil)
 	return s.Next(ctx)
 }

@@ -167,7 +167,7 @@ func (s *mapServer) reload() *served {
 		return next
 	}
 	if next.version < cur.version || (next.version == cur.version && !bytes.Equal(next.doc, cur.doc)) {
-		s.refuse(&placement.FieldError{Field: "version", Err: placement.ErrStaleVersion,
+		s.refuse(&placement.FieldError{Field: "version", Err: source.ErrStaleVersion,
 			Detail: fmt.Sprintf("v%d does not increase on v%d, the version served", next.version, cur.version)})
 		return cur
 	}

@@ -269,12 +269,12 @@ type truthKey struct{}
 
 func (n *cellNode) handler() (http.Handler, error) {
 	mapFn := n.m.Load
-	stateful, err := cell.NewGuard(cell.GuardConfig{Cell: n.id, Map: mapFn, Key: tenantKey,
+	stateful, err := cell.NewGuard(cell.GuardConfig{Cell: n.id, Map: source.HolderFunc(mapFn), Key: tenantKey,
 		Next: http.HandlerFunc(n.serveOrders)})
 	if err != nil {
 		return nil, err
 	}
-	stateless, err := cell.NewGuard(cell.GuardConfig{Cell: n.id, Map: mapFn, Key: tenantKey, Stateless: true,
+	stateless, err := cell.NewGuard(cell.GuardConfig{Cell: n.id, Map: source.HolderFunc(mapFn), Key: tenantKey, Stateless: true,
 		Next: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { n.serve(w, r, kindStateless) })})
 	if err != nil {
 		return nil, err

@@ -28,7 +28,7 @@ func run(w io.Writer) error {
 	var cells, urls []string
 	for _, id := range []string{"c1", "c2"} {
 		guard, err := cell.NewGuard(cell.GuardConfig{Cell: id, Key: key,
-			Map: func() *placement.Map { return m },
+			Map: source.HolderFunc(func() *placement.Map { return m }),
 			Next: http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 				fmt.Fprintf(rw, "%s serves %s", id, r.URL.Path)
 			})})

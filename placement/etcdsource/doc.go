@@ -48,7 +48,7 @@
 // what it read up to date one revision at a time. So a reader sees the map
 // before a publish or after it, whole, never a mix of two. It never
 // delivers a lower version than it delivered, nor another document under
-// the same version (placement.ErrStaleVersion); it refuses invalid
+// the same version (source.ErrStaleVersion); it refuses invalid
 // documents, documents no trusted key signed (when Options.PublicKeys is
 // set) and keys that break the layout, reporting each once while the
 // caller keeps its map. When the watch fails (a lost leader, a

@@ -21,7 +21,7 @@ var (
 	// layout of the package documentation: a manifest that does not parse,
 	// a missing or extra chunk, a document whose size or SHA-256 differs
 	// from its manifest, a version key that is not a number. A Source's
-	// report also matches placement.ErrFetch: no document could be read.
+	// report also matches source.ErrFetch: no document could be read.
 	ErrLayout = errors.New("etcdsource: the keys under the prefix do not follow the layout")
 
 	// ErrTooLarge is matched by the error of a Publish whose document needs

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cellkit/cellkit/placement"
+	"github.com/cellkit/cellkit/placement/source"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -25,7 +26,7 @@ type Config struct {
 	Options placement.Options
 	// After is the version the caller already holds, typically that of its
 	// last-known-good map: the source never delivers a map of version After
-	// or lower. A lower one is reported as placement.ErrStaleVersion, one of
+	// or lower. A lower one is reported as source.ErrStaleVersion, one of
 	// version After is not news. Default 0: any version is news.
 	After uint64
 	// Timeout bounds each request of a read: the transaction that reads
@@ -44,7 +45,7 @@ type Config struct {
 	Jitter float64
 }
 
-// A Source is a placement.Refresher that follows the map stored under a
+// A Source is a source.Refresher that follows the map stored under a
 // prefix of etcd. The first Next reads the stored map at one revision; later
 // calls watch the prefix from the revision after the last one read, so no
 // change is missed and none is read twice. When the watch fails (an error,
@@ -56,11 +57,11 @@ type Config struct {
 //
 // Next never delivers a map whose version is lower than the last it
 // delivered (or than Config.After), nor a different document under the same
-// version: it reports them as a *placement.SourceError matching
-// placement.ErrStaleVersion. An invalid document is reported as a
-// *placement.SourceError whose Err is the parse error; keys that break the
-// layout as one matching ErrLayout and placement.ErrFetch; a failed read or
-// watch as one matching placement.ErrFetch. Each state is reported once: a
+// version: it reports them as a *source.SourceError matching
+// source.ErrStaleVersion. An invalid document is reported as a
+// *source.SourceError whose Err is the parse error; keys that break the
+// layout as one matching ErrLayout and source.ErrFetch; a failed read or
+// watch as one matching source.ErrFetch. Each state is reported once: a
 // document when it is first seen, a failure when it begins or its cause
 // changes. Until something is published under the prefix, Next waits.
 //
@@ -207,7 +208,7 @@ func (s *Source) failed(ctx context.Context, err error) error {
 	s.lastFail = cause
 	// %v, not %w: a timeout of one request must not look like the end of
 	// the caller's ctx.
-	return &placement.SourceError{Source: s.name, Err: fmt.Errorf("%w: etcdsource: %v", placement.ErrFetch, cause)}
+	return &source.SourceError{Source: s.name, Err: fmt.Errorf("%w: etcdsource: %v", source.ErrFetch, cause)}
 }
 
 // compacted reports whether err is a read below the compaction revision.
@@ -383,12 +384,12 @@ func (s *Source) judge(ctx context.Context) (*placement.Map, error) {
 		if !s.gate.delivered || s.gate.seen(contentKey{}) {
 			return nil, nil // waiting for the first map, or reported
 		}
-		return nil, s.report(fmt.Errorf("%w: %w", placement.ErrFetch, err))
+		return nil, s.report(fmt.Errorf("%w: %w", source.ErrFetch, err))
 	case err != nil:
 		if s.gate.seen(keyOf([]byte("layout\x00"+err.Error()), s.st.sig.v)) {
 			return nil, nil
 		}
-		return nil, s.report(fmt.Errorf("%w: %w", placement.ErrFetch, err))
+		return nil, s.report(fmt.Errorf("%w: %w", source.ErrFetch, err))
 	}
 	k := keyOf(doc, s.st.sig.v)
 	if s.gate.seen(k) {
@@ -397,7 +398,7 @@ func (s *Source) judge(ctx context.Context) (*placement.Map, error) {
 	var sigs [][]byte
 	if len(s.opt.PublicKeys) > 0 {
 		if sigs, err = parseSigs(s.st.sig.v); err != nil {
-			return nil, s.report(fmt.Errorf("%w: %w", placement.ErrFetch, err))
+			return nil, s.report(fmt.Errorf("%w: %w", source.ErrFetch, err))
 		}
 	}
 	m, err := s.gate.admit(doc, k, sigs, s.opt)
@@ -408,7 +409,7 @@ func (s *Source) judge(ctx context.Context) (*placement.Map, error) {
 }
 
 func (s *Source) report(err error) error {
-	return &placement.SourceError{Source: s.name, Err: err}
+	return &source.SourceError{Source: s.name, Err: err}
 }
 
 var errFetchChunks = errors.New("read chunks")
@@ -540,7 +541,7 @@ func (g *gate) admit(doc []byte, k contentKey, sigs [][]byte, opt placement.Opti
 }
 
 func staleErr(format string, args ...any) error {
-	return &placement.FieldError{Field: "version", Err: placement.ErrStaleVersion, Detail: fmt.Sprintf(format, args...)}
+	return &placement.FieldError{Field: "version", Err: source.ErrStaleVersion, Detail: fmt.Sprintf(format, args...)}
 }
 
 // backoff paces the reads that follow failures.

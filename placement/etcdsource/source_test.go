@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cellkit/cellkit/placement"
+	"github.com/cellkit/cellkit/placement/source"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -223,8 +224,8 @@ func TestMisbehavingPublisher(t *testing.T) {
 	}{
 		{"invalid JSON", []clientv3.Op{clientv3.OpPut("/cellkit/doc", "{not json"), clientv3.OpDelete("/cellkit/manifest")}, placement.ErrSyntax},
 		{"invalid document", []clientv3.Op{clientv3.OpPut("/cellkit/doc", `{"version":9,"cells":[]}`)}, placement.ErrNoEligible},
-		{"lower version", []clientv3.Op{clientv3.OpPut("/cellkit/doc", valid3), clientv3.OpPut("/cellkit/version", "3")}, placement.ErrStaleVersion},
-		{"same version, other bytes", []clientv3.Op{clientv3.OpPut("/cellkit/doc", valid5b)}, placement.ErrStaleVersion},
+		{"lower version", []clientv3.Op{clientv3.OpPut("/cellkit/doc", valid3), clientv3.OpPut("/cellkit/version", "3")}, source.ErrStaleVersion},
+		{"same version, other bytes", []clientv3.Op{clientv3.OpPut("/cellkit/doc", valid5b)}, source.ErrStaleVersion},
 		{"doc and manifest", []clientv3.Op{clientv3.OpPut("/cellkit/manifest", string(stored.Kvs[0].Value))}, ErrLayout},
 		{"manifest not JSON", []clientv3.Op{clientv3.OpDelete("/cellkit/doc"), clientv3.OpPut("/cellkit/manifest", "{")}, ErrLayout},
 		{"manifest too big", []clientv3.Op{clientv3.OpPut("/cellkit/manifest", man(good.ID, 1, 65<<20, good.SHA256))}, ErrLayout},
@@ -235,20 +236,20 @@ func TestMisbehavingPublisher(t *testing.T) {
 		{"wrong hash", []clientv3.Op{clientv3.OpPut("/cellkit/manifest", man(good.ID, good.Chunks, good.Bytes, good.SHA256[1:]+"0"))}, ErrLayout},
 		{"tampered chunk", []clientv3.Op{clientv3.OpPut("/cellkit/manifest", string(stored.Kvs[0].Value)), clientv3.OpPut(chunk0, "x")}, ErrLayout},
 		{"missing chunk", []clientv3.Op{clientv3.OpDelete(chunk0)}, ErrLayout},
-		{"nothing stored", []clientv3.Op{clientv3.OpDelete("/cellkit/", clientv3.WithPrefix())}, placement.ErrFetch},
+		{"nothing stored", []clientv3.Op{clientv3.OpDelete("/cellkit/", clientv3.WithPrefix())}, source.ErrFetch},
 	}
 	for _, tt := range tests {
 		if _, err := te.client.Txn(ctx).Then(tt.ops...).Commit(); err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
 		m, err := next(t, src, 10*time.Second)
-		var se *placement.SourceError
+		var se *source.SourceError
 		if !errors.As(err, &se) || !errors.Is(err, tt.want) || se.Source != "etcd:/cellkit/" {
-			t.Errorf("%s: Next() = %v, %v; want a *placement.SourceError from etcd:/cellkit/ matching %v", tt.name, m, err, tt.want)
+			t.Errorf("%s: Next() = %v, %v; want a *source.SourceError from etcd:/cellkit/ matching %v", tt.name, m, err, tt.want)
 			continue
 		}
-		if errors.Is(tt.want, ErrLayout) && !errors.Is(err, placement.ErrFetch) {
-			t.Errorf("%s: Next() = %v; want it to match placement.ErrFetch too", tt.name, err)
+		if errors.Is(tt.want, ErrLayout) && !errors.Is(err, source.ErrFetch) {
+			t.Errorf("%s: Next() = %v; want it to match source.ErrFetch too", tt.name, err)
 		}
 		t.Logf("%s: %v", tt.name, err)
 	}
@@ -335,7 +336,7 @@ func TestAfterSkipsKnownVersions(t *testing.T) {
 	}
 	lower := newSource(t, te.client, "/cellkit/", Config{After: 4})
 	var fe *placement.FieldError
-	if m, err := next(t, lower, 5*time.Second); !errors.Is(err, placement.ErrStaleVersion) || !errors.As(err, &fe) || fe.Field != "version" {
+	if m, err := next(t, lower, 5*time.Second); !errors.Is(err, source.ErrStaleVersion) || !errors.As(err, &fe) || fe.Field != "version" {
 		t.Fatalf("Next() with After 4 and version 3 stored = %v, %v; want a *placement.FieldError on version, ErrStaleVersion", m, err)
 	}
 	if err := p.Publish(ctx, 3, testMap(t, 4), nil); err != nil {
@@ -389,7 +390,7 @@ func TestFailedReadReported(t *testing.T) {
 	src := newSource(t, te.client, "/cellkit/", Config{Timeout: 100 * time.Millisecond, MinBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, Jitter: -1})
 	te.stop()
 	m, err := next(t, src, 5*time.Second)
-	if !errors.Is(err, placement.ErrFetch) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if !errors.Is(err, source.ErrFetch) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Next() with etcd down = %v, %v; want ErrFetch and no context error", m, err)
 	}
 	if m, err := next(t, src, time.Second); !errors.Is(err, context.DeadlineExceeded) {
@@ -512,7 +513,7 @@ func TestRestart(t *testing.T) {
 		}
 	}
 	for _, err := range reports {
-		if !errors.Is(err, placement.ErrFetch) {
+		if !errors.Is(err, source.ErrFetch) {
 			t.Errorf("report during the outage: %v; want only ErrFetch", err)
 		}
 	}
@@ -589,7 +590,7 @@ func TestWatchClosedReported(t *testing.T) {
 		c.Close()
 	}()
 	m, err := next(t, src, 10*time.Second)
-	if !errors.Is(err, placement.ErrFetch) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if !errors.Is(err, source.ErrFetch) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Next() when the client closes = %v, %v; want ErrFetch and no context error", m, err)
 	}
 	if src.w != nil || src.rev != 0 {
@@ -659,7 +660,7 @@ func TestLeaderLost(t *testing.T) {
 	}
 	lost := time.Now()
 	m, err := src.Next(sctx)
-	if !errors.Is(err, placement.ErrFetch) {
+	if !errors.Is(err, source.ErrFetch) {
 		t.Fatalf("Next() after the leader was lost = %v, %v; want a report matching ErrFetch", m, err)
 	}
 	t.Logf("reported %v after the leader was lost: %v", time.Since(lost).Round(time.Millisecond), err)
@@ -682,7 +683,7 @@ func TestLeaderLost(t *testing.T) {
 			}
 			break
 		}
-		if !errors.Is(err, placement.ErrFetch) {
+		if !errors.Is(err, source.ErrFetch) {
 			t.Fatalf("Next() while the cluster recovers = %v; want only ErrFetch reports", err)
 		}
 		t.Logf("report while the cluster recovers: %v", err)

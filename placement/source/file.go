@@ -16,18 +16,10 @@ type FileConfig struct {
 	// Interval is the time from the end of a poll to the start of the
 	// next; default 1s. It must not be negative.
 	Interval time.Duration
-	// Options are the parse options: limits and trusted keys.
-	// Options.Limits.MaxBytes also bounds the bytes read.
-	Options placement.Options
 	// SignaturePath is the signature file, in the format SaveFile writes
-	// (see LoadFile), read when Options.PublicKeys is set; default
-	// path + ".sig".
+	// (see LoadFile), read when the parse options (see SetParse) trust
+	// keys; default path + ".sig".
 	SignaturePath string
-	// After is the version the caller already holds, typically that of its
-	// last-known-good map: the source never delivers a map of version After
-	// or lower. A lower one is reported as placement.ErrStaleVersion, one of
-	// version After is not news. Default 0: any version is news.
-	After uint64
 	// FS is the file system that path and SignaturePath name files of.
 	// Default nil: the operating system's, with paths of the system, files
 	// identified as os.SameFile does, and opened with O_NONBLOCK on unix so
@@ -42,7 +34,7 @@ type FileConfig struct {
 // when keys are trusted. Writers should replace the file by renaming a
 // complete new one over it (as SaveFile does); a reader then never sees a
 // torn document. It reads regular files only: a directory, a FIFO or a
-// device at the path is reported (placement.ErrFetch and ErrNotRegular),
+// device at the path is reported (ErrFetch and ErrNotRegular),
 // never opened for reading.
 //
 // A poll costs a stat per file while the files keep their identity, size
@@ -60,10 +52,8 @@ type File struct {
 	path, sigPath string
 	fsys          fs.FS
 	isOS          bool
-	opt           placement.Options
-	max           int
+	parse         parsing
 	pace          pacer
-	gate          gate
 	rep           reporter
 	doc, sig      fs.FileInfo // as last judged; sig is nil when absent
 	trusted       bool        // doc and sig are too old to change unseen
@@ -87,21 +77,17 @@ func NewFile(path string, cfg FileConfig) (*File, error) {
 		cfg.Interval = time.Second
 	}
 	s := &File{
-		path: path,
-		fsys: cfg.FS,
-		opt:  cfg.Options,
-		max:  cfg.Options.Limits.WithDefaults().MaxBytes,
-		pace: newPacer(cfg.Interval, 0, 0),
-		gate: newGate(cfg.After),
+		path:    path,
+		sigPath: cfg.SignaturePath,
+		fsys:    cfg.FS,
+		parse:   newParsing(),
+		pace:    newPacer(cfg.Interval, 0, 0),
 	}
 	if s.fsys == nil {
 		s.fsys, s.isOS = osFS{}, true
 	}
-	if len(cfg.Options.PublicKeys) > 0 {
-		s.sigPath = cfg.SignaturePath
-		if s.sigPath == "" {
-			s.sigPath = path + ".sig"
-		}
+	if s.sigPath == "" {
+		s.sigPath = path + ".sig"
 	}
 	if !s.isOS {
 		for _, p := range []string{s.path, s.sigPath} {
@@ -114,7 +100,7 @@ func NewFile(path string, cfg FileConfig) (*File, error) {
 }
 
 // Next returns the next map newer than the last it returned; see
-// placement.Source. The first call polls at once; each later poll comes an
+// Source. The first call polls at once; each later poll comes an
 // interval after the end of the previous one, or sooner on Refresh.
 func (s *File) Next(ctx context.Context) (*placement.Map, error) {
 	for {
@@ -127,6 +113,13 @@ func (s *File) Next(ctx context.Context) (*placement.Map, error) {
 			return m, err
 		}
 	}
+}
+
+// SetParse sets the parse options (limits, trusted keys) and the map in
+// force that a new document replaces; see Parser. Options.Limits.MaxBytes
+// also bounds the bytes read. It must not run concurrently with Next.
+func (s *File) SetParse(opt placement.Options, current func() *placement.Map) {
+	s.parse.set(opt, current)
 }
 
 // Refresh asks for a poll now: a Next waiting for the interval to pass polls
@@ -143,7 +136,7 @@ func (s *File) poll() (*placement.Map, error) {
 		return nil, s.failed(s.path, err)
 	}
 	var sfi fs.FileInfo
-	if s.sigPath != "" {
+	if s.parse.signed() {
 		sfi, err = statRegular(s.fsys, s.sigPath)
 		if errors.Is(err, fs.ErrNotExist) {
 			sfi, err = nil, nil // not signed: the parse says so
@@ -156,14 +149,14 @@ func (s *File) poll() (*placement.Map, error) {
 		return nil, nil
 	}
 	// A file too large is refused by its stat, unread.
-	if dfi.Size() > int64(s.max) {
-		return nil, s.failed(s.path, fieldErr(placement.ErrLimit, "document", "%d bytes, more than %d", dfi.Size(), s.max))
+	if dfi.Size() > int64(s.parse.max) {
+		return nil, s.failed(s.path, fieldErr(placement.ErrLimit, "document", "%d bytes, more than %d", dfi.Size(), s.parse.max))
 	}
 	if sfi != nil && sfi.Size() > maxSidecarBytes {
 		return nil, s.failed(s.sigPath, fieldErr(placement.ErrLimit, "signature", "%d bytes, more than %d", sfi.Size(), maxSidecarBytes))
 	}
 
-	doc, dfi, err := readRegular(s.fsys, s.path, s.max, "document", s.same)
+	doc, dfi, err := readRegular(s.fsys, s.path, s.parse.max, "document", s.same)
 	if err != nil {
 		return nil, s.failed(s.path, err)
 	}
@@ -184,12 +177,15 @@ func (s *File) poll() (*placement.Map, error) {
 	var sigs [][]byte
 	if sfi != nil {
 		if sigs, err = parseSidecar(sig); err != nil {
-			return nil, &placement.SourceError{Source: s.sigPath, Err: err}
+			return nil, &SourceError{Source: s.sigPath, Err: err}
 		}
 	}
-	m, err := s.gate.admit(doc, k, sigs, s.opt)
+	m, err := s.parse.parse(doc, sigs)
 	if err != nil {
-		return nil, &placement.SourceError{Source: s.path, Err: err}
+		return nil, &SourceError{Source: s.path, Err: err}
+	}
+	if !s.rep.deliver(k) {
+		return nil, nil
 	}
 	return m, nil
 }
@@ -208,7 +204,7 @@ func (s *File) failed(name string, err error) error {
 	}
 	if errors.Is(err, placement.ErrLimit) {
 		// One state, whatever the size.
-		return s.rep.fail("too large: "+name, &placement.SourceError{Source: name, Err: err})
+		return s.rep.fail("too large: "+name, &SourceError{Source: name, Err: err})
 	}
 	err = fetchErr(name, err)
 	return s.rep.fail(err.Error(), err)

@@ -80,10 +80,11 @@ func runFileSteps(t *testing.T, fsys *fakeFS, s *File, doc string, steps []fileS
 func TestFile(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fsys := newFakeFS()
-		s, err := NewFile("map.json", FileConfig{FS: fsys, Options: placement.Options{Limits: placement.Limits{MaxBytes: 200}}})
+		s, err := NewFile("map.json", FileConfig{FS: fsys})
 		if err != nil {
 			t.Fatal(err)
 		}
+		s.SetParse(placement.Options{Limits: placement.Limits{MaxBytes: 200}}, nil)
 		big := srcDoc(9, "c1", "c2", "c3", "c4", "c5", "c6", "c7", "c8", "c9", "c10", "c11", "c12", "c13", "c14", "c15")
 		garbage := []byte(`{"version": 2, "cells": [`)
 		w := func(data []byte) func(*fakeFS) { return fsWrite("map.json", data) }
@@ -99,15 +100,17 @@ func TestFile(t *testing.T) {
 			{name: "garbage rewritten", do: w(garbage), wantOpens: 1},
 			{name: "invalid", do: w(srcDoc(2, "c1", "c1")), wantErr: placement.ErrDuplicateCell, wantOpens: 1},
 			{name: "newer", do: w(srcDoc(3)), want: 3, wantOpens: 1},
-			{name: "older", do: w(srcDoc(2)), wantErr: placement.ErrStaleVersion, wantOpens: 1},
+			// Versions are the Follower's to judge: a source delivers
+			// whatever new content it read, once.
+			{name: "older", do: w(srcDoc(2)), want: 2, wantOpens: 1},
 			{name: "older again", do: w(srcDoc(2)), wantOpens: 1},
-			{name: "same version, other cells", do: w(srcDoc(3, "c1", "c3")), wantErr: placement.ErrStaleVersion, wantOpens: 1},
-			{name: "back to the delivered one", do: w(srcDoc(3)), wantOpens: 1},
+			{name: "same version, other cells", do: w(srcDoc(3, "c1", "c3")), want: 3, wantOpens: 1},
+			{name: "back to the first of version 3", do: w(srcDoc(3)), want: 3, wantOpens: 1},
 			{name: "too large: the stat says so", do: w(big), wantErr: placement.ErrLimit},
 			{name: "too large, still"},
 			{name: "a FIFO", do: fsMode("map.json", fs.ModeNamedPipe|0o644), wantErr: ErrNotRegular},
 			{name: "a FIFO, still"},
-			{name: "removed", do: fsRemove("map.json"), wantErr: placement.ErrFetch},
+			{name: "removed", do: fsRemove("map.json"), wantErr: ErrFetch},
 			{name: "back, newer", do: w(srcDoc(4)), want: 4, wantOpens: 1},
 			{name: "a directory again", do: fsMode("map.json", fs.ModeDir|0o755), wantErr: ErrNotRegular},
 			{name: "a device", do: fsMode("map.json", fs.ModeDevice|fs.ModeCharDevice|0o644), wantErr: ErrNotRegular},
@@ -175,8 +178,7 @@ func TestFileConfig(t *testing.T) {
 		{"empty path", "", FileConfig{}},
 		{"negative interval", "map.json", FileConfig{Interval: -time.Second}},
 		{"rooted name in an FS", "/etc/map.json", FileConfig{FS: newFakeFS()}},
-		{"bad signature name in an FS", "map.json", FileConfig{FS: newFakeFS(), SignaturePath: "../sig",
-			Options: placement.Options{PublicKeys: []ed25519.PublicKey{make([]byte, 32)}}}},
+		{"bad signature name in an FS", "map.json", FileConfig{FS: newFakeFS(), SignaturePath: "../sig"}},
 	} {
 		if _, err := NewFile(tc.path, tc.cfg); !errors.Is(err, ErrConfig) {
 			t.Errorf("%s: NewFile(%q) = %v; want an error matching ErrConfig", tc.name, tc.path, err)
@@ -192,10 +194,11 @@ func TestFileSigned(t *testing.T) {
 		pub, priv := srcKey()
 		_, other := srcKey2()
 		fsys := newFakeFS()
-		s, err := NewFile("map.json", FileConfig{FS: fsys, SignaturePath: "sig", Options: placement.Options{PublicKeys: []ed25519.PublicKey{pub}}})
+		s, err := NewFile("map.json", FileConfig{FS: fsys, SignaturePath: "sig"})
 		if err != nil {
 			t.Fatal(err)
 		}
+		s.SetParse(placement.Options{PublicKeys: []ed25519.PublicKey{pub}}, nil)
 		sidecar := func(sigs ...[]byte) []byte { return formatSidecar(sigs) }
 		steps := []struct {
 			name     string
@@ -237,29 +240,6 @@ func TestFileSigned(t *testing.T) {
 	})
 }
 
-// TestFileAfter starts a source at a version, as a client restarting from
-// its last-known-good map does: an older map is reported once, the same
-// version is not news, and only a newer one is delivered.
-func TestFileAfter(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		fsys := newFakeFS()
-		s, err := NewFile("map.json", FileConfig{FS: fsys, After: 5})
-		if err != nil {
-			t.Fatal(err)
-		}
-		w := func(data []byte) func(*fakeFS) { return fsWrite("map.json", data) }
-		runFileSteps(t, fsys, s, "map.json", []fileStep{
-			{name: "older than After", do: w(srcDoc(3)), wantErr: placement.ErrStaleVersion, wantOpens: 1},
-			{name: "older, still", wantOpens: 0},
-			{name: "older, rewritten", do: w(srcDoc(3)), wantOpens: 1},
-			{name: "version After", do: w(srcDoc(5)), wantOpens: 1},
-			{name: "version After, other cells", do: w(srcDoc(5, "c1", "c3")), wantOpens: 1},
-			{name: "newer", do: w(srcDoc(6)), want: 6, wantOpens: 1},
-			{name: "After again", do: w(srcDoc(5)), wantErr: placement.ErrStaleVersion, wantOpens: 1},
-		})
-	})
-}
-
 func TestFileRefresh(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		fsys := newFakeFS()
@@ -268,7 +248,7 @@ func TestFileRefresh(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var _ placement.Refresher = s
+		var _ Refresher = s
 		if m, err := s.Next(t.Context()); err != nil || m.Version() != 1 {
 			t.Fatalf("Next() = %s; want version 1", srcOutcome(m, err))
 		}
@@ -361,8 +341,8 @@ func TestFileFIFO(t *testing.T) {
 	within(t, "Next on a FIFO", func() {
 		m, err := nextWithin(s, t.Context(), time.Minute)
 		srcCheck(t, "a FIFO", m, err, 0, ErrNotRegular)
-		if !errors.Is(err, placement.ErrFetch) {
-			t.Errorf("Next() = %v; want it to match placement.ErrFetch too", err)
+		if !errors.Is(err, ErrFetch) {
+			t.Errorf("Next() = %v; want it to match ErrFetch too", err)
 		}
 	})
 	within(t, "readRegular of a FIFO", func() {

@@ -42,19 +42,11 @@ type HTTPConfig struct {
 	// Timeout bounds each request, body included; default 5s. A negative
 	// value means none beyond the ctx of Next.
 	Timeout time.Duration
-	// Options are the parse options; Options.Limits.MaxBytes also bounds
-	// the body read.
-	Options placement.Options
 	// Header is added to each request, for instance for authorization. It
 	// is never sent to another origin than the URL's: a redirect that the
 	// source follows to another origin goes without it, and without a
 	// Referer.
 	Header http.Header
-	// After is the version the caller already holds, typically that of its
-	// last-known-good map: the source never delivers a map of version After
-	// or lower. A lower one is reported as placement.ErrStaleVersion, one of
-	// version After is not news. Default 0: any version is news.
-	After uint64
 	// MaxRedirects is the number of redirects a request may follow;
 	// default 10. A negative value means none: a redirect is reported
 	// (ErrRedirect).
@@ -72,9 +64,9 @@ type HTTPConfig struct {
 //
 // Each state is reported once: a failed request (a network error, a
 // timeout, a status other than 200 and 304, a redirect not followed, all
-// matching placement.ErrFetch) until its cause changes or a request
+// matching ErrFetch) until its cause changes or a request
 // succeeds; a bad document, until its content changes. A body larger than
-// Options.Limits.MaxBytes is refused, after reading at most that many bytes
+// the parse options' MaxBytes is refused, after reading at most that many bytes
 // of it.
 //
 // Next is not for concurrent use; Refresh is safe from any goroutine.
@@ -84,10 +76,8 @@ type HTTP struct {
 	client  *http.Client
 	header  http.Header
 	timeout time.Duration // 0 for none
-	opt     placement.Options
-	max     int
+	parse   parsing
 	pace    pacer
-	gate    gate
 	rep     reporter
 	etag    string  // of the last body read
 	etagIs  outcome // what the body of etag was
@@ -142,10 +132,8 @@ func NewHTTP(rawURL string, cfg HTTPConfig) (*HTTP, error) {
 		origin:  originOf(u),
 		header:  cfg.Header.Clone(),
 		timeout: cfg.Timeout,
-		opt:     cfg.Options,
-		max:     cfg.Options.Limits.WithDefaults().MaxBytes,
+		parse:   newParsing(),
 		pace:    newPacer(cfg.Interval, cfg.MinInterval, cfg.Jitter),
-		gate:    newGate(cfg.After),
 		redir:   cfg.MaxRedirects,
 		cross:   cfg.CrossOriginRedirects,
 		check:   cfg.Client.CheckRedirect,
@@ -193,7 +181,7 @@ func (s *HTTP) checkRedirect(req *http.Request, via []*http.Request) error {
 }
 
 // Next returns the next map newer than the last it returned; see
-// placement.Source. The first call polls at once; each later poll comes a
+// Source. The first call polls at once; each later poll comes a
 // jittered interval after the end of the previous one, or sooner on Refresh.
 func (s *HTTP) Next(ctx context.Context) (*placement.Map, error) {
 	for {
@@ -203,7 +191,7 @@ func (s *HTTP) Next(ctx context.Context) (*placement.Map, error) {
 		m, err := s.poll(ctx)
 		s.pace.done()
 		if m != nil {
-			return m, nil // even if ctx is done: the gate counts it delivered
+			return m, nil // even if ctx is done: it counts as delivered
 		}
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, ctxErr
@@ -212,6 +200,13 @@ func (s *HTTP) Next(ctx context.Context) (*placement.Map, error) {
 			return nil, err
 		}
 	}
+}
+
+// SetParse sets the parse options (limits, trusted keys) and the map in
+// force that a new document replaces; see Parser. Options.Limits.MaxBytes
+// also bounds the body read. It must not run concurrently with Next.
+func (s *HTTP) SetParse(opt placement.Options, current func() *placement.Map) {
+	s.parse.set(opt, current)
 }
 
 // Refresh asks for a poll as soon as MinInterval allows: a Next waiting for
@@ -255,18 +250,18 @@ func (s *HTTP) poll(ctx context.Context) (*placement.Map, error) {
 		return nil, s.rep.report(s.etagIs, nil) // the state of the last body
 	case resp.StatusCode != http.StatusOK:
 		return nil, s.failed(fmt.Errorf("status %s", shorten(resp.Status)))
-	case resp.ContentLength > int64(s.max):
-		return nil, s.tooLarge(resp, fieldErr(placement.ErrLimit, "document", "%d bytes, more than %d", resp.ContentLength, s.max))
+	case resp.ContentLength > int64(s.parse.max):
+		return nil, s.tooLarge(resp, fieldErr(placement.ErrLimit, "document", "%d bytes, more than %d", resp.ContentLength, s.parse.max))
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(s.max)+1))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, int64(s.parse.max)+1))
 	if err != nil {
 		return nil, s.requestFailed(rctx, err)
 	}
-	if len(body) > s.max {
-		return nil, s.tooLarge(resp, fieldErr(placement.ErrLimit, "document", "more than %d bytes", s.max))
+	if len(body) > s.parse.max {
+		return nil, s.tooLarge(resp, fieldErr(placement.ErrLimit, "document", "more than %d bytes", s.parse.max))
 	}
 	var sig []byte
-	if len(s.opt.PublicKeys) > 0 {
+	if s.parse.signed() {
 		sig = []byte(resp.Header.Get(SignatureHeader))
 	}
 	k := keyOf(body, sig)
@@ -278,13 +273,16 @@ func (s *HTTP) poll(ctx context.Context) (*placement.Map, error) {
 	if len(sig) > 0 {
 		b, err := base64.StdEncoding.DecodeString(string(sig))
 		if err != nil {
-			return nil, &placement.SourceError{Source: s.url, Err: fieldErr(placement.ErrSignature, "signature", "the %s header is not base64", SignatureHeader)}
+			return nil, &SourceError{Source: s.url, Err: fieldErr(placement.ErrSignature, "signature", "the %s header is not base64", SignatureHeader)}
 		}
 		sigs = [][]byte{b}
 	}
-	m, err := s.gate.admit(body, k, sigs, s.opt)
+	m, err := s.parse.parse(body, sigs)
 	if err != nil {
-		return nil, &placement.SourceError{Source: s.url, Err: err}
+		return nil, &SourceError{Source: s.url, Err: err}
+	}
+	if !s.rep.deliver(k) {
+		return nil, nil
 	}
 	return m, nil
 }
@@ -292,7 +290,7 @@ func (s *HTTP) poll(ctx context.Context) (*placement.Map, error) {
 // tooLarge reports a body over the limit: a state of the source, and of the
 // response's ETag.
 func (s *HTTP) tooLarge(resp *http.Response, err error) error {
-	err = &placement.SourceError{Source: s.url, Err: err}
+	err = &SourceError{Source: s.url, Err: err}
 	s.etag, s.etagIs = resp.Header.Get("ETag"), outcome{failure: "too large"}
 	return s.rep.fail("too large", err)
 }

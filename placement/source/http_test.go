@@ -56,7 +56,7 @@ type srcHTTPStep struct {
 
 // srcRunHTTP serves steps in order from a fake transport and checks that
 // each Next returns at the next step that has something to say.
-func srcRunHTTP(t *testing.T, cfg HTTPConfig, steps []srcHTTPStep) {
+func srcRunHTTP(t *testing.T, cfg HTTPConfig, opt placement.Options, steps []srcHTTPStep) {
 	t.Helper()
 	synctest.Test(t, func(t *testing.T) {
 		var mu sync.Mutex
@@ -95,6 +95,7 @@ func srcRunHTTP(t *testing.T, cfg HTTPConfig, steps []srcHTTPStep) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		s.SetParse(opt, nil)
 		for i, st := range steps {
 			if st.want == 0 && st.wantErr == nil {
 				continue
@@ -117,30 +118,32 @@ func srcRunHTTP(t *testing.T, cfg HTTPConfig, steps []srcHTTPStep) {
 func TestHTTP(t *testing.T) {
 	garbage := `{"version": 2, "cells": [`
 	big := strings.Repeat(" ", 300) + string(srcDoc(5))
-	srcRunHTTP(t, HTTPConfig{Options: placement.Options{Limits: placement.Limits{MaxBytes: 200}}}, []srcHTTPStep{
+	srcRunHTTP(t, HTTPConfig{}, placement.Options{Limits: placement.Limits{MaxBytes: 200}}, []srcHTTPStep{
 		{name: "first", body: string(srcDoc(1)), etag: `"a"`, want: 1},
 		{name: "not modified", status: http.StatusNotModified, wantINM: `"a"`},
-		{name: "server error", status: http.StatusInternalServerError, wantINM: `"a"`, wantErr: placement.ErrFetch},
+		{name: "server error", status: http.StatusInternalServerError, wantINM: `"a"`, wantErr: ErrFetch},
 		{name: "server error, again", status: http.StatusInternalServerError, wantINM: `"a"`},
 		{name: "server error, and again", status: http.StatusInternalServerError, wantINM: `"a"`},
-		{name: "slow", slow: true, wantINM: `"a"`, wantErr: placement.ErrFetch},
+		{name: "slow", slow: true, wantINM: `"a"`, wantErr: ErrFetch},
 		{name: "slow, again", slow: true, wantINM: `"a"`},
-		{name: "server error after the timeouts", status: http.StatusInternalServerError, wantINM: `"a"`, wantErr: placement.ErrFetch},
+		{name: "server error after the timeouts", status: http.StatusInternalServerError, wantINM: `"a"`, wantErr: ErrFetch},
 		{name: "not modified after the errors", status: http.StatusNotModified, wantINM: `"a"`},
-		{name: "server error after a success", status: http.StatusInternalServerError, wantINM: `"a"`, wantErr: placement.ErrFetch},
+		{name: "server error after a success", status: http.StatusInternalServerError, wantINM: `"a"`, wantErr: ErrFetch},
 		{name: "garbage", body: garbage, etag: `"b"`, wantINM: `"a"`, wantErr: placement.ErrSyntax},
 		{name: "garbage not modified", status: http.StatusNotModified, wantINM: `"b"`},
 		{name: "garbage again, If-None-Match ignored", body: garbage, etag: `"b"`, wantINM: `"b"`},
 		{name: "newer, no ETag", body: string(srcDoc(2)), wantINM: `"b"`, want: 2},
 		{name: "same body", body: string(srcDoc(2))},
-		{name: "older", body: string(srcDoc(1)), wantErr: placement.ErrStaleVersion},
+		// Versions are the Follower's to judge: a source delivers whatever
+		// new content it read, once.
+		{name: "older", body: string(srcDoc(1)), want: 1},
 		{name: "older again", body: string(srcDoc(1))},
-		{name: "same version, other cells", body: string(srcDoc(2, "c1", "c3")), wantErr: placement.ErrStaleVersion},
+		{name: "same version, other cells", body: string(srcDoc(2, "c1", "c3")), want: 2},
 		{name: "too large", body: big, wantErr: placement.ErrLimit},
 		{name: "too large, chunked", body: big, chunked: true},
 		{name: "too large, chunked again", body: big, chunked: true},
-		{name: "not found", status: http.StatusNotFound, wantErr: placement.ErrFetch},
-		{name: "not modified, unasked", status: http.StatusNotModified, wantErr: placement.ErrFetch},
+		{name: "not found", status: http.StatusNotFound, wantErr: ErrFetch},
+		{name: "not modified, unasked", status: http.StatusNotModified, wantErr: ErrFetch},
 		{name: "too large, chunked, after a failure", body: big, chunked: true, etag: `"big"`, wantErr: placement.ErrLimit},
 		{name: "too large, not modified", status: http.StatusNotModified, wantINM: `"big"`},
 		{name: "newer", body: string(srcDoc(3)), etag: `W/"c"`, wantINM: `"big"`, want: 3},
@@ -153,25 +156,13 @@ func TestHTTPSigned(t *testing.T) {
 	pub, priv := srcKey()
 	_, other := srcKey2()
 	b64 := base64.StdEncoding.EncodeToString
-	srcRunHTTP(t, HTTPConfig{Options: placement.Options{PublicKeys: []ed25519.PublicKey{pub}}}, []srcHTTPStep{
+	srcRunHTTP(t, HTTPConfig{}, placement.Options{PublicKeys: []ed25519.PublicKey{pub}}, []srcHTTPStep{
 		{name: "unsigned", body: string(srcDoc(1)), wantErr: placement.ErrSignature},
 		{name: "signed", body: string(srcDoc(1)), sig: b64(placement.Sign(priv, srcDoc(1))), want: 1},
 		{name: "not base64", body: string(srcDoc(2)), sig: "not base64!", wantErr: placement.ErrSignature},
 		{name: "untrusted key", body: string(srcDoc(2)), sig: b64(placement.Sign(other, srcDoc(2))), wantErr: placement.ErrSignature},
 		{name: "signature of another document", body: string(srcDoc(2)), sig: b64(placement.Sign(priv, srcDoc(1))), wantErr: placement.ErrSignature},
 		{name: "signed again", body: string(srcDoc(2)), sig: b64(placement.Sign(priv, srcDoc(2))), want: 2},
-	})
-}
-
-// TestHTTPAfter starts a source at a version: a lagging server's older map
-// is reported once and never delivered; the same version is not news.
-func TestHTTPAfter(t *testing.T) {
-	srcRunHTTP(t, HTTPConfig{After: 5}, []srcHTTPStep{
-		{name: "older than After", body: string(srcDoc(4)), wantErr: placement.ErrStaleVersion},
-		{name: "older, again", body: string(srcDoc(4))},
-		{name: "version After", body: string(srcDoc(5))},
-		{name: "version After, other cells", body: string(srcDoc(5, "c1", "c3"))},
-		{name: "newer", body: string(srcDoc(6)), want: 6},
 	})
 }
 
@@ -253,7 +244,7 @@ func TestHTTPTimeout(t *testing.T) {
 			// second an interval later, the same state, not reported.
 			start := time.Now()
 			m, err := s.Next(t.Context())
-			srcCheck(t, tc.name, m, err, 0, placement.ErrFetch)
+			srcCheck(t, tc.name, m, err, 0, ErrFetch)
 			if got := time.Since(start); got != 2*time.Second {
 				t.Errorf("%s: report came after %v; want 2s", tc.name, got)
 			}
@@ -307,7 +298,7 @@ func TestHTTPRefresh(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var _ placement.Refresher = s
+		var _ Refresher = s
 		if m, err := s.Next(t.Context()); err != nil || m.Version() != 1 {
 			t.Fatalf("Next() = %s; want version 1", srcOutcome(m, err))
 		}
@@ -460,7 +451,7 @@ func TestHTTPRedirect(t *testing.T) {
 		{"the client's own policy", "/same", HTTPConfig{Client: &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error {
 			userChecked++
 			return errors.New("refused by the user")
-		}}}, placement.ErrFetch, []string{"/same"}, false},
+		}}}, ErrFetch, []string{"/same"}, false},
 	} {
 		homeBefore, _ := home.requests()
 		otherBefore, _ := other.requests()
@@ -474,8 +465,8 @@ func TestHTTPRedirect(t *testing.T) {
 			srcCheck(t, tc.name, m, err, 1, nil)
 		} else {
 			srcCheck(t, tc.name, m, err, 0, tc.wantErr)
-			if !errors.Is(err, placement.ErrFetch) {
-				t.Errorf("%s: Next() = %v; want it to match placement.ErrFetch", tc.name, err)
+			if !errors.Is(err, ErrFetch) {
+				t.Errorf("%s: Next() = %v; want it to match ErrFetch", tc.name, err)
 			}
 		}
 		seen, paths := home.requests()

@@ -205,9 +205,9 @@ func sameOS(a, b fs.FileInfo) bool {
 // lines, each a detached ed25519 signature of the document's exact bytes in
 // standard base64; the document is accepted when one of them verifies.
 //
-// Every error is a *placement.SourceError naming the file at fault. A
+// Every error is a *SourceError naming the file at fault. A
 // missing document gives an error matching fs.ErrNotExist (and
-// placement.ErrFetch); a missing, malformed or mismatched record, one
+// ErrFetch); a missing, malformed or mismatched record, one
 // matching ErrIntegrity, so that a document corrupted on disk is refused
 // rather than loaded as another map; a refused document, the error of
 // placement.ParseSigned. Only regular files are read. A document that
@@ -222,14 +222,14 @@ func LoadFile(path string, opt placement.Options) (*placement.Map, error) {
 	rec, err := readFile(sumPath, maxSumBytes, "integrity record")
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, &placement.SourceError{Source: sumPath, Err: fmt.Errorf("%w: no integrity record", ErrIntegrity)}
+		return nil, &SourceError{Source: sumPath, Err: fmt.Errorf("%w: no integrity record", ErrIntegrity)}
 	case errors.Is(err, placement.ErrLimit):
-		return nil, &placement.SourceError{Source: sumPath, Err: fmt.Errorf("%w: %w", ErrIntegrity, errors.Unwrap(err))}
+		return nil, &SourceError{Source: sumPath, Err: fmt.Errorf("%w: %w", ErrIntegrity, errors.Unwrap(err))}
 	case err != nil:
 		return nil, err
 	}
 	if err := checkSum(rec, filepath.Base(path), doc); err != nil {
-		return nil, &placement.SourceError{Source: path, Err: err}
+		return nil, &SourceError{Source: path, Err: err}
 	}
 	var sigs [][]byte
 	if len(opt.PublicKeys) > 0 {
@@ -238,21 +238,21 @@ func LoadFile(path string, opt placement.Options) (*placement.Map, error) {
 		switch {
 		case err == nil:
 			if sigs, err = parseSidecar(data); err != nil {
-				return nil, &placement.SourceError{Source: sigPath, Err: err}
+				return nil, &SourceError{Source: sigPath, Err: err}
 			}
 		case !errors.Is(err, fs.ErrNotExist):
 			return nil, err
 		}
 	}
-	m, err := placement.ParseSigned(doc, sigs, opt)
+	m, err := parseNext(nil, doc, sigs, opt)
 	if err != nil {
-		return nil, &placement.SourceError{Source: path, Err: err}
+		return nil, &SourceError{Source: path, Err: err}
 	}
 	return m, nil
 }
 
 // readFile reads a regular file of at most max bytes for LoadFile; every
-// error is a *placement.SourceError naming the file.
+// error is a *SourceError naming the file.
 func readFile(name string, max int, field string) ([]byte, error) {
 	data, _, err := readRegular(osFS{}, name, max, field, sameOS)
 	var pe *fs.PathError
@@ -260,7 +260,7 @@ func readFile(name string, max int, field string) ([]byte, error) {
 	case err == nil:
 		return data, nil
 	case errors.Is(err, placement.ErrLimit):
-		return nil, &placement.SourceError{Source: name, Err: err}
+		return nil, &SourceError{Source: name, Err: err}
 	case errors.As(err, &pe) && pe.Path == name:
 		err = pe.Err
 	}

@@ -265,14 +265,14 @@ func TestLoadFileErrors(t *testing.T) {
 		path := filepath.Join(dir, "map.json")
 		lkgWrite(t, dir, map[string][]byte{"map.json": tc.doc, "map.json.sum": tc.sum, "map.json.sig": tc.sig})
 		m, err := LoadFile(path, tc.opt)
-		var se *placement.SourceError
+		var se *SourceError
 		switch {
 		case tc.wantErr == nil && err != nil:
 			t.Errorf("%s: LoadFile() = %v; want version 1", tc.name, err)
 		case !errors.Is(err, tc.wantErr):
 			t.Errorf("%s: LoadFile() = %s; want an error matching %v", tc.name, srcOutcome(m, err), tc.wantErr)
 		case err != nil && (!errors.As(err, &se) || se.Source != filepath.Join(dir, tc.names)):
-			t.Errorf("%s: LoadFile() = %v; want a *placement.SourceError naming %s", tc.name, err, tc.names)
+			t.Errorf("%s: LoadFile() = %v; want a *SourceError naming %s", tc.name, err, tc.names)
 		}
 	}
 	// Only regular files are read.
@@ -281,8 +281,8 @@ func TestLoadFileErrors(t *testing.T) {
 	if err := os.Mkdir(path, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LoadFile(path, placement.Options{}); !errors.Is(err, ErrNotRegular) || !errors.Is(err, placement.ErrFetch) {
-		t.Errorf("LoadFile(a directory) = %v; want ErrNotRegular and placement.ErrFetch", err)
+	if _, err := LoadFile(path, placement.Options{}); !errors.Is(err, ErrNotRegular) || !errors.Is(err, ErrFetch) {
+		t.Errorf("LoadFile(a directory) = %v; want ErrNotRegular and ErrFetch", err)
 	}
 }
 

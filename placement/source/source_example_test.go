@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -129,21 +130,76 @@ func ExampleLoadFile() {
 	}
 	fmt.Println("serving version", m.Version())
 
-	// Its source starts after that version: a lagging server's version 6
-	// is reported, never delivered.
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, `{"version": 6, "cells": [{"id": "c1"}]}`)
-	}))
-	defer srv.Close()
-	src, err := source.NewHTTP(srv.URL, source.HTTPConfig{After: m.Version()})
+	// Output:
+	// serving version 7
+}
+
+// A control plane in a few lines (a Follower of the file it edits, served
+// by a Handler), and a process that follows it: it starts from its
+// last-known-good file with the control plane's version 6 lagging behind,
+// refuses that older version, and takes version 8 once it is published.
+func ExampleFollower() {
+	dir, err := os.MkdirTemp("", "cellkit-example-")
 	if err != nil {
 		panic(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer os.RemoveAll(dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err = src.Next(ctx)
-	fmt.Println("stale:", errors.Is(err, placement.ErrStaleVersion))
+	publish := func(path, document string) {
+		m, err := placement.Parse([]byte(document))
+		if err != nil {
+			panic(err)
+		}
+		if err := source.SaveFile(path, m); err != nil {
+			panic(err)
+		}
+	}
+
+	// The control plane.
+	published := filepath.Join(dir, "published.json")
+	publish(published, `{"version": 6, "cells": [{"id": "c1"}]}`)
+	file, err := source.NewFile(published, source.FileConfig{Interval: 10 * time.Millisecond})
+	if err != nil {
+		panic(err)
+	}
+	cp, err := source.NewFollower(source.FollowerConfig{Source: file, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		panic(err)
+	}
+	go cp.Run(ctx)
+	srv := httptest.NewServer(source.NewHandler(cp))
+	defer srv.Close()
+
+	// The process, with version 7 in its last-known-good file.
+	lkg := filepath.Join(dir, "last-good.json")
+	publish(lkg, `{"version": 7, "cells": [{"id": "c1"}]}`)
+	src, err := source.NewHTTP(srv.URL, source.HTTPConfig{Interval: 10 * time.Millisecond})
+	if err != nil {
+		panic(err)
+	}
+	updates := make(chan source.Update, 16)
+	f, err := source.NewFollower(source.FollowerConfig{
+		Source: src, LastGood: lkg, Logger: slog.New(slog.DiscardHandler),
+		OnUpdate: func(u source.Update) { updates <- u },
+	})
+	if err != nil {
+		panic(err)
+	}
+	go f.Run(ctx)
+	for range 2 {
+		u := <-updates
+		fmt.Printf("version %d from %s: accepted %v, stale %v\n", u.Version, u.Origin, u.Accepted, errors.Is(u.Err, source.ErrStaleVersion))
+	}
+
+	publish(published, `{"version": 8, "cells": [{"id": "c1"}, {"id": "c2"}]}`)
+	m, err := f.Await(ctx, 8)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println("in force:", m.Version(), len(m.Cells()), "cells")
 	// Output:
-	// serving version 7
-	// stale: true
+	// version 7 from last-good: accepted true, stale false
+	// version 6 from source: accepted false, stale true
+	// in force: 8 2 cells
 }

@@ -71,12 +71,12 @@ func srcCheck(t *testing.T, name string, m *placement.Map, err error, want uint6
 	t.Helper()
 	switch {
 	case wantErr != nil:
-		var se *placement.SourceError
+		var se *SourceError
 		switch {
 		case !errors.Is(err, wantErr):
 			t.Errorf("%s: Next() = %s; want an error matching %v", name, srcOutcome(m, err), wantErr)
 		case !errors.As(err, &se):
-			t.Errorf("%s: Next() = %s (%T); want a *placement.SourceError", name, srcOutcome(m, err), err)
+			t.Errorf("%s: Next() = %s (%T); want a *SourceError", name, srcOutcome(m, err), err)
 		case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
 			t.Errorf("%s: Next() = %s; a report must not read as the end of ctx", name, srcOutcome(m, err))
 		}
@@ -92,7 +92,7 @@ func srcCheck(t *testing.T, name string, m *placement.Map, err error, want uint6
 }
 
 // nextWithin calls Next with a deadline d away.
-func nextWithin(s placement.Source, ctx context.Context, d time.Duration) (*placement.Map, error) {
+func nextWithin(s Source, ctx context.Context, d time.Duration) (*placement.Map, error) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	return s.Next(ctx)
@@ -235,7 +235,7 @@ func TestStatic(t *testing.T) {
 func TestStaticNil(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		s := NewStatic(nil)
-		if m, err := s.Next(t.Context()); m != nil || !errors.Is(err, placement.ErrFetch) {
+		if m, err := s.Next(t.Context()); m != nil || !errors.Is(err, ErrFetch) {
 			t.Fatalf("Next() = %v, %v; want nil, ErrFetch", m, err)
 		}
 		if m, err := nextWithin(s, t.Context(), time.Second); m != nil || !errors.Is(err, context.DeadlineExceeded) {
@@ -322,39 +322,31 @@ func TestPaceJitter(t *testing.T) {
 	})
 }
 
-// TestGateAfter checks the version rules of every source, started After a
-// version: lower is stale (once per content, by the reporter), equal is not
-// news whatever the content, and after a delivery the delivered document
-// is the reference.
-func TestGateAfter(t *testing.T) {
-	g := newGate(5)
+// TestAdmit checks the one version gate: higher is news, lower is stale,
+// the same document again is not news, another document under the version
+// in force is stale.
+func TestAdmit(t *testing.T) {
+	cur := srcMap(t, 5)
 	for _, st := range []struct {
 		name    string
+		cur     *placement.Map
 		doc     []byte
-		want    uint64 // 0: nothing
+		news    bool
 		wantErr error
 	}{
-		{"lower than After", srcDoc(3), 0, placement.ErrStaleVersion},
-		{"equal to After", srcDoc(5), 0, nil},
-		{"equal to After, other cells", srcDoc(5, "c1", "c3"), 0, nil},
-		{"newer", srcDoc(6), 6, nil},
-		{"same again", srcDoc(6), 0, nil},
-		{"same version, other cells", srcDoc(6, "c1", "c3"), 0, placement.ErrStaleVersion},
-		{"After again", srcDoc(5), 0, placement.ErrStaleVersion},
-		{"newer again", srcDoc(7), 7, nil},
+		{"first map", nil, srcDoc(3), true, nil},
+		{"lower", cur, srcDoc(3), false, ErrStaleVersion},
+		{"same document", cur, srcDoc(5), false, nil},
+		{"same version, other cells", cur, srcDoc(5, "c1", "c3"), false, ErrStaleVersion},
+		{"higher", cur, srcDoc(6), true, nil},
 	} {
-		m, err := g.admit(st.doc, keyOf(st.doc, nil), nil, placement.Options{})
-		switch {
-		case st.wantErr != nil:
-			if !errors.Is(err, st.wantErr) {
-				t.Errorf("%s: admit() = %s; want %v", st.name, srcOutcome(m, err), st.wantErr)
-			}
-		case st.want == 0:
-			if m != nil || err != nil {
-				t.Errorf("%s: admit() = %s; want nothing", st.name, srcOutcome(m, err))
-			}
-		case err != nil || m.Version() != st.want:
-			t.Errorf("%s: admit() = %s; want version %d", st.name, srcOutcome(m, err), st.want)
+		m, err := placement.Parse(st.doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		news, err := admit(st.cur, m)
+		if news != st.news || !errors.Is(err, st.wantErr) || (st.wantErr == nil) != (err == nil) {
+			t.Errorf("%s: admit() = %v, %v; want %v, %v", st.name, news, err, st.news, st.wantErr)
 		}
 	}
 }
@@ -391,4 +383,18 @@ func mustURL(t *testing.T, s string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
+}
+
+func TestSourceError(t *testing.T) {
+	err := error(&SourceError{Source: "/etc/map.json", Err: fieldErr(placement.ErrSignature, "signature", "no signature verifies")})
+	if got, want := err.Error(), "source: /etc/map.json: signature: no signature verifies"; got != want {
+		t.Errorf("Error() = %q; want %q", got, want)
+	}
+	if !errors.Is(err, placement.ErrSignature) {
+		t.Errorf("errors.Is(%v, ErrSignature) = false", err)
+	}
+	err = fetchErr("http://cp/map", errors.New("status 500"))
+	if got, want := err.Error(), "source: http://cp/map: cannot fetch the map: status 500"; got != want {
+		t.Errorf("Error() = %q; want %q", got, want)
+	}
 }

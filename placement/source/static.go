@@ -10,9 +10,9 @@ import (
 
 // NewStatic returns a Source of one map: the first Next returns m, later
 // calls wait for ctx. A nil m is reported once, as an error matching
-// placement.ErrFetch, by the first Next. The source is safe for concurrent
+// ErrFetch, by the first Next. The source is safe for concurrent
 // use; exactly one caller gets m.
-func NewStatic(m *placement.Map) placement.Source {
+func NewStatic(m *placement.Map) Source {
 	s := &static{nilMap: m == nil}
 	s.m.Store(m)
 	s.pending.Store(true)
