@@ -495,17 +495,22 @@
 //
 // # serve
 //
-//	cellctl serve [--addr A] [--ready FILE] [--public-key PUB]... FILE
+//	cellctl serve [--addr A] [--ready FILE] [--poll D] [--idle-timeout D] [--public-key PUB]... FILE
 //
 // Serve is a development control plane: it serves the map FILE over HTTP at
 // / and /NAME (NAME being FILE's base name) the way the HTTP source reads it,
-// with an ETag (a 304 for a matching If-None-Match), the signature from
-// FILE.sig in the Cellkit-Signature header, and Cache-Control: no-cache.
+// with placement/source's Handler: a strong ETag (a 304 for a matching
+// If-None-Match), HEAD, Cache-Control: no-cache and, for a map whose
+// signature in FILE.sig verified with --public-key, the signature in the
+// Cellkit-Signature header.
 //
-// Before each request it checks whether FILE or FILE.sig changed and reloads
-// them: a document that does not parse, fails the signature check (with
-// --public-key) or goes back in version is refused, logged on standard error,
-// and the last good map stays served. Publish to the file with
+// A source.Follower follows FILE with the file source, polling every --poll:
+// a new document that does not parse, fails the signature check (with
+// --public-key) or does not increase the version is refused, logged once on
+// standard error, and the last good map stays served. Requests never touch
+// the file: a FIFO or a slow disk at FILE cannot hold them, and the document's
+// bytes and ETag are computed once per map, not per request. Idle
+// connections are closed after --idle-timeout. Publish to the file with
 // 'cellctl publish --to file:FILE'.
 //
 // It prints the address it listens on ('serving vN at http://HOST:PORT/'),
@@ -516,6 +521,10 @@
 //
 //	-addr A
 //	  	listen on A (host:port; port 0 picks a free one) (default "127.0.0.1:8080")
+//	-idle-timeout D
+//	  	close a connection idle for D (default 30s)
+//	-poll D
+//	  	look for a new FILE every D (default 1s)
 //	-public-key FILE
 //	  	require a signature by this public key FILE (repeatable; the signatures come from the map's .sig file)
 //	-ready FILE
