@@ -242,7 +242,9 @@ func TestServeFIFO(t *testing.T) {
 	// Started on a FIFO, serve refuses at once.
 	done := make(chan int, 1)
 	var errOut syncBuffer
-	go func() { done <- run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", path}, io.Discard, &errOut) }()
+	go func() {
+		done <- run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0", path}, io.Discard, &errOut)
+	}()
 	select {
 	case code := <-done:
 		if code != exitRefused || !strings.Contains(errOut.String(), "not a regular file") {
