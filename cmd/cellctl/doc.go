@@ -209,12 +209,20 @@
 //
 // # edit
 //
-//	cellctl edit -o OUT [--dry-run] [--json] FILE EDIT...
+//	cellctl edit -o OUT [--dry-run] [--json] [--await-confirmed] FILE EDIT...
 //
 // Edit applies the EDITs to the map FILE and writes the next version (its
 // version plus one) to OUT, then prints what changed, as diff does. The new
 // document is unsigned: sign it before publishing to clients that require
 // signatures (a stale OUT.sig is removed). With --dry-run, nothing is written.
+//
+// With --await-confirmed, the next phase of a migration is written only once
+// every cell of each migration that the edits change (its from and to cells)
+// has confirmed FILE's version: no request judged on an older map still runs
+// there. Each cell is asked at its endpoints in FILE (GET --confirm-path, the
+// handler of placement/source.ConfirmHandler beside the cell's Guard) until
+// it confirms or --confirm-timeout passes; then nothing is written and the
+// error names the cells that have not confirmed (source.ErrNotConfirmed).
 //
 // Each EDIT is one argument (quote it in the shell): a verb and its words,
 // separated by spaces. A word may hold Go-quoted parts ("tenant 42") for keys
@@ -249,6 +257,12 @@
 //
 // Flags:
 //
+//	-await-confirmed
+//	  	first wait until every cell of a migration that changes has confirmed the version it replaces
+//	-confirm-path PATH
+//	  	with --await-confirmed over HTTP, the PATH of each cell endpoint's confirmation handler (default "/cellkit/confirmed")
+//	-confirm-timeout D
+//	  	with --await-confirmed, give up after D, naming the cells that have not confirmed (default 2m0s)
 //	-dry-run
 //	  	print the changes and write nothing
 //	-json
@@ -267,6 +281,7 @@
 //	cellctl edit map.json -o v3.json 'pin tenant-42 c4' 'state c1 draining'
 //	cellctl edit v3.json -o v4.json 'migrate tenant-7 c2'
 //	cellctl edit v4.json -o v5.json 'advance tenant-7'
+//	cellctl edit --await-confirmed --confirm-timeout 5m v5.json -o v6.json 'advance tenant-7'
 //	cellctl edit v5.json -o v6.json freeze 'migrate buckets=0-99 c3'
 //	cellctl edit --dry-run v6.json 'weight c2 0.5'
 //
@@ -353,7 +368,7 @@
 //
 // # publish
 //
-//	cellctl publish --to TARGET [--expect V] [--public-key PUB]... [--json] FILE
+//	cellctl publish --to TARGET [--expect V] [--await-confirmed] [--public-key PUB]... [--json] FILE
 //
 // Publish checks the map FILE strictly (and its signature, with --public-key)
 // and makes it the map in force at TARGET, with its signature file FILE.sig
@@ -386,8 +401,24 @@
 //
 // A target whose document cannot be parsed is refused unless --force.
 //
+// With --await-confirmed, the next phase of a migration is published only
+// once every cell of each migration that FILE changes (its from and to
+// cells) has confirmed the version in force at TARGET: no request judged on
+// an older map still runs there. Each cell is asked at its endpoints in the
+// map in force (GET --confirm-path, placement/source.ConfirmHandler beside
+// the cell's Guard) until it confirms or --confirm-timeout passes; then
+// nothing is published and the error names the cells that have not
+// confirmed (source.ErrNotConfirmed). After the wait the publish expects the
+// version that was confirmed, as --expect does.
+//
 // Flags:
 //
+//	-await-confirmed
+//	  	first wait until every cell of a migration that changes has confirmed the version it replaces
+//	-confirm-path PATH
+//	  	with --await-confirmed over HTTP, the PATH of each cell endpoint's confirmation handler (default "/cellkit/confirmed")
+//	-confirm-timeout D
+//	  	with --await-confirmed, give up after D, naming the cells that have not confirmed (default 2m0s)
 //	-expect V
 //	  	publish only if the version in force is V (0: none)
 //	-force
@@ -410,6 +441,7 @@
 //	cellctl publish --to etcd:10.0.0.1:2379,10.0.0.2:2379/cellkit/placement/prod/ v6.json
 //	cellctl publish --to http-dir:/srv/www/placement --expect 5 v6.json
 //	cellctl publish --public-key control-plane.pub --to file:map.json v6.json
+//	cellctl publish --await-confirmed --confirm-timeout 5m --to http-dir:/srv/www/placement v7.json
 //
 // # get
 //

@@ -21,6 +21,8 @@ var (
 	// errSymlink: a file to write is a symbolic link that cannot be
 	// followed (its target does not exist, or a loop).
 	errSymlink = errors.New("cellctl: symbolic link cannot be followed")
+	// errNoMap: the target holds no map yet.
+	errNoMap = errors.New("no map is published")
 	// errKey: a key file is malformed or of the wrong kind.
 	errKey = errors.New("cellctl: bad key file")
 )
@@ -80,6 +82,7 @@ var sentinels = []struct {
 	{errLocked, "locked"},
 	{errKey, "bad-key"},
 	{errSymlink, "bad-symlink"},
+	{errNoMap, "no-map"},
 }
 
 // kind returns the name of the sentinel err matches, or "".

@@ -123,7 +123,7 @@ func (t *etcdTarget) get(ctx context.Context, opt placement.Options) (*placement
 	if v, err := p.Version(ctx); err != nil {
 		return nil, nil, nil, fmt.Errorf("%s: %w", t.name, err)
 	} else if v == 0 {
-		return nil, nil, nil, fmt.Errorf("%s: %w: no map is published under the prefix", t.name, source.ErrFetch)
+		return nil, nil, nil, fmt.Errorf("%s: %w: %w under the prefix", t.name, source.ErrFetch, errNoMap)
 	}
 	src, err := etcdsource.New(c, t.prefix, etcdsource.Config{Options: opt, Jitter: -1})
 	if err != nil {

@@ -18,7 +18,7 @@ import (
 
 var publishCmd = &command{
 	name:    "publish",
-	args:    "--to TARGET [--expect V] [--public-key PUB]... [--json] FILE",
+	args:    "--to TARGET [--expect V] [--await-confirmed] [--public-key PUB]... [--json] FILE",
 	summary: "publish a map where clients read it, guarded against races",
 	help: `Publish checks the map FILE strictly (and its signature, with --public-key)
 and makes it the map in force at TARGET, with its signature file FILE.sig
@@ -48,11 +48,22 @@ Targets:
                  publisher that got there between the read of the version and
                  the write loses the race, with both versions named
 
-A target whose document cannot be parsed is refused unless --force.`,
+A target whose document cannot be parsed is refused unless --force.
+
+With --await-confirmed, the next phase of a migration is published only
+once every cell of each migration that FILE changes (its from and to
+cells) has confirmed the version in force at TARGET: no request judged on
+an older map still runs there. Each cell is asked at its endpoints in the
+map in force (GET --confirm-path, placement/source.ConfirmHandler beside
+the cell's Guard) until it confirms or --confirm-timeout passes; then
+nothing is published and the error names the cells that have not
+confirmed (source.ErrNotConfirmed). After the wait the publish expects the
+version that was confirmed, as --expect does.`,
 	examples: `cellctl publish --to file:/srv/placement/map.json v6.json
 cellctl publish --to etcd:10.0.0.1:2379,10.0.0.2:2379/cellkit/placement/prod/ v6.json
 cellctl publish --to http-dir:/srv/www/placement --expect 5 v6.json
-cellctl publish --public-key control-plane.pub --to file:map.json v6.json`,
+cellctl publish --public-key control-plane.pub --to file:map.json v6.json
+cellctl publish --await-confirmed --confirm-timeout 5m --to http-dir:/srv/www/placement v7.json`,
 	setup: func(fs *flag.FlagSet) func(*env, []string) error {
 		var d docFlags
 		d.register(fs, true)
@@ -62,6 +73,8 @@ cellctl publish --public-key control-plane.pub --to file:map.json v6.json`,
 		force := fs.Bool("force", false, "replace a target whose document cannot be parsed")
 		lockWait := fs.Duration("lock-wait", 5*time.Second, "how long to wait for another publish to a file target")
 		asJSON := fs.Bool("json", false, "print the result as JSON")
+		var await awaitFlags
+		await.register(fs)
 		return func(e *env, args []string) error {
 			if len(args) != 1 || *to == "" {
 				return usagef("publish needs --to TARGET and one map FILE")
@@ -85,6 +98,13 @@ cellctl publish --public-key control-plane.pub --to file:map.json v6.json`,
 				return err // publishing it would make every client refuse the map
 			}
 			res := publishResult{Target: t.String(), Version: m.Version(), Signed: len(sigs) > 0}
+			if await.on {
+				prev, err := awaitedTarget(e, t, opt, &await, &expect, m)
+				if err != nil {
+					return err
+				}
+				res.Awaited = prev
+			}
 			check := func(cur uint64, found bool, curErr error) error {
 				if curErr != nil && !*force {
 					return fmt.Errorf("%s holds a document that does not parse (use --force to replace it): %w", t, curErr)
@@ -122,10 +142,47 @@ cellctl publish --public-key control-plane.pub --to file:map.json v6.json`,
 }
 
 type publishResult struct {
-	Target   string `json:"target"`
-	Version  uint64 `json:"version"`
-	Previous uint64 `json:"previous"` // 0: none
-	Signed   bool   `json:"signed"`
+	Target   string         `json:"target"`
+	Version  uint64         `json:"version"`
+	Previous uint64         `json:"previous"` // 0: none
+	Signed   bool           `json:"signed"`
+	Awaited  *awaitedResult `json:"awaited,omitempty"` // the confirmation --await-confirmed waited for
+}
+
+// awaitedTarget waits, for --await-confirmed, until the cells of the
+// migrations that m changes have confirmed the version in force at t, then
+// makes the publish expect that version, so that a map published
+// meanwhile, whose confirmations were not awaited, fails it as a lost race.
+// A target without a map has nothing to confirm.
+func awaitedTarget(e *env, t target, opt placement.Options, a *awaitFlags, expect *optUint, m *placement.Map) (*awaitedResult, error) {
+	prev, _, _, err := t.get(e.ctx, opt)
+	switch {
+	case errors.Is(err, iofs.ErrNotExist) || errors.Is(err, errNoMap):
+		fmt.Fprintf(e.stderr, "%s holds no map: no confirmation to await\n", t)
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("--await-confirmed reads the map in force at %s: %w", t, err)
+	case expect.set && expect.v != prev.Version():
+		return nil, &raceError{target: t.String(), expected: expect.v, found: prev.Version(), publishing: m.Version()}
+	}
+	var c source.Confirmer
+	if ct, ok := t.(confirmingTarget); ok {
+		if c, err = ct.confirmer(e.ctx); err != nil {
+			return nil, err
+		}
+	}
+	res, err := a.awaitPrevious(e.ctx, e.stderr, c, prev, m)
+	if err != nil {
+		return nil, err
+	}
+	expect.v, expect.set = prev.Version(), true
+	return res, nil
+}
+
+// A confirmingTarget has confirmations of its own (etcd); the others are
+// asked over HTTP, at the cells' endpoints.
+type confirmingTarget interface {
+	confirmer(ctx context.Context) (source.Confirmer, error)
 }
 
 // optUint is a uint64 flag that knows whether it was given.
