@@ -3,8 +3,10 @@ package placement
 import (
 	"cmp"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/cellkit/cellkit/ring"
@@ -13,8 +15,9 @@ import (
 // build validates a document and builds its map. It is the one set of rules
 // of the package: Parse runs it on what decode read, the Builder on its
 // draft, so whatever one accepts the other accepts under the same limits.
-// It does not modify d.
-func build(d *document, lim Limits) (*Map, error) {
+// It does not modify d. prev, when not nil, is the map d replaces: build
+// reuses its ring and table when their inputs are unchanged (see reuse).
+func build(d *document, lim Limits, prev *Map) (*Map, error) {
 	if d.version < 1 {
 		return nil, &FieldError{Field: "version", Err: ErrVersion, Value: "0", Detail: "the version is an integer from 1 to 18446744073709551615"}
 	}
@@ -25,17 +28,17 @@ func build(d *document, lim Limits) (*Map, error) {
 		return nil, err
 	}
 	m := &Map{version: d.version, seed: d.seed, buckets: d.buckets, shardSize: d.shardSize}
-	if err := m.buildCells(d.cells, lim); err != nil {
+	if err := m.buildCells(d.cells, lim, prev); err != nil {
 		return nil, err
 	}
 	if eligible := m.ring.Eligible(); m.shardSize > eligible {
 		return nil, fieldErr(ErrShardSize, "shardSize", strconv.Itoa(m.shardSize),
 			"shardSize is at most the number of active cells with positive weight, %d", eligible)
 	}
-	if err := m.buildTable(d.table, lim); err != nil {
+	if err := m.buildTable(d.table, lim, prev); err != nil {
 		return nil, err
 	}
-	if err := m.buildOverrides(&d.overrides, lim); err != nil {
+	if err := m.buildOverridesOf(d, lim); err != nil {
 		return nil, err
 	}
 	if err := m.buildMigrations(d.migrations, lim); err != nil {
@@ -61,7 +64,7 @@ func checkShardSize(k int, lim Limits) error {
 	return nil
 }
 
-func (m *Map) buildCells(cells []Cell, lim Limits) error {
+func (m *Map) buildCells(cells []Cell, lim Limits, prev *Map) error {
 	if len(cells) > lim.MaxCells {
 		return fieldErr(ErrLimit, "cells", "", "%d cells, more than %d (Limits.MaxCells)", len(cells), lim.MaxCells)
 	}
@@ -76,11 +79,58 @@ func (m *Map) buildCells(cells []Cell, lim Limits) error {
 	m.index = make(map[string]int32, len(m.cells))
 	for i, c := range m.cells {
 		if i > 0 && m.cells[i-1].ID == c.ID {
-			at := slices.IndexFunc(cells, func(x Cell) bool { return x.ID == c.ID })
-			return fieldErr(ErrDuplicateCell, "cells["+strconv.Itoa(at)+"].id", c.ID, "")
+			return duplicateCell(cells)
 		}
 		m.index[c.ID] = int32(i)
 	}
+	members := m.members()
+	if prev.ok() && sameMembers(prev.ring, members, true) {
+		m.ring = prev.ring // immutable, and built from exactly these members
+		return nil
+	}
+	r, err := ring.New(members)
+	if err != nil {
+		return fieldErr(ErrNoEligible, "cells", "", "placement needs at least one active cell with positive weight")
+	}
+	m.ring = r
+	return nil
+}
+
+// sameMembers reports whether r's members are members, which are in ID
+// order: their IDs and weights, and their zones when zones is set. The
+// derived table of a ring reads only its members' IDs (in order: the table
+// holds member indexes) and weights; shards read their zones too.
+func sameMembers(r *ring.Ring, members []ring.Member, zones bool) bool {
+	if r.Len() != len(members) {
+		return false
+	}
+	for i, want := range members {
+		got := r.Member(i)
+		if got.ID != want.ID || got.Weight != want.Weight || zones && got.Zone != want.Zone {
+			return false
+		}
+	}
+	return true
+}
+
+// reusableTable returns prev's derived table when m's derived table would
+// be the same: every input of the derivation (ring.NewTable) is equal. The
+// seed is not one today (bucket b is ranked by ring.BucketHash(b)), but it
+// is compared all the same, so that a derivation that came to read it could
+// not silently reuse a table of another seed.
+func (m *Map) reusableTable(prev *Map) *ring.Table {
+	if !prev.ok() || prev.explicit || prev.buckets != m.buckets || prev.seed != m.seed {
+		return nil
+	}
+	if prev.ring != m.ring && !sameMembers(prev.ring, m.members(), false) {
+		return nil
+	}
+	return prev.table
+}
+
+// members returns the ring members of m's cells, in ID order: every cell,
+// weighing its weight when active and 0 otherwise.
+func (m *Map) members() []ring.Member {
 	members := make([]ring.Member, len(m.cells))
 	for i, c := range m.cells {
 		members[i] = ring.Member{ID: c.ID, Zone: c.Zone}
@@ -88,11 +138,19 @@ func (m *Map) buildCells(cells []Cell, lim Limits) error {
 			members[i].Weight = c.Weight
 		}
 	}
-	r, err := ring.New(members)
-	if err != nil {
-		return fieldErr(ErrNoEligible, "cells", "", "placement needs at least one active cell with positive weight")
+	return members
+}
+
+// duplicateCell reports the first cell, in document order, whose ID an
+// earlier cell has, at its own index and naming the earlier one's.
+func duplicateCell(cells []Cell) *FieldError {
+	first := make(map[string]int, len(cells))
+	for i, c := range cells {
+		if j, dup := first[c.ID]; dup {
+			return fieldErr(ErrDuplicateCell, "cells["+strconv.Itoa(i)+"].id", c.ID, "cell ID %s is already the ID of cells[%d]", quote(c.ID), j)
+		}
+		first[c.ID] = i
 	}
-	m.ring = r
 	return nil
 }
 
@@ -103,8 +161,9 @@ func checkCell(c *Cell, lim Limits) *FieldError {
 		fe.Field = ".id"
 		return fe
 	}
-	if !utf8.ValidString(c.Zone) {
-		return fieldErr(ErrUTF8, ".zone", c.Zone, "")
+	if fe := checkName(c.Zone); fe != nil {
+		fe.Field = ".zone"
+		return fe
 	}
 	if err := checkWeight(c.Weight); err != nil {
 		return fieldErr(ErrWeight, ".weight", strconv.FormatFloat(c.Weight, 'g', -1, 64), "")
@@ -123,14 +182,19 @@ func checkCell(c *Cell, lim Limits) *FieldError {
 		if detail := checkEndpoint(e.URL); detail != "" {
 			return fieldErr(ErrEndpoint, at+".url", e.URL, "%s", detail)
 		}
-		if !utf8.ValidString(e.Zone) {
-			return fieldErr(ErrUTF8, at+".zone", e.Zone, "")
+		if fe := checkName(e.Zone); fe != nil {
+			fe.Field = at + ".zone"
+			return fe
 		}
 	}
 	size := 0
 	for k, v := range c.Labels {
 		if !utf8.ValidString(k) {
 			return fieldErr(ErrUTF8, ".labels", k, "a label key is not valid UTF-8")
+		}
+		if fe := checkName(k); fe != nil {
+			fe.Field = ".labels[" + quote(k) + "]"
+			return fe
 		}
 		if !utf8.ValidString(v) {
 			return fieldErr(ErrUTF8, ".labels["+quote(k)+"]", v, "")
@@ -139,6 +203,21 @@ func checkCell(c *Cell, lim Limits) *FieldError {
 	}
 	if size > lim.MaxLabelBytes {
 		return fieldErr(ErrLimit, ".labels", "", "%d bytes of labels, more than %d (Limits.MaxLabelBytes)", size, lim.MaxLabelBytes)
+	}
+	return nil
+}
+
+// checkName applies the rule of the names that group cells (zones, label
+// keys): valid UTF-8, without leading or trailing Unicode White_Space, so
+// that "z1" and "z1 " never become two zones. The error's Field is empty.
+func checkName(s string) *FieldError {
+	if !utf8.ValidString(s) {
+		return fieldErr(ErrUTF8, "", s, "")
+	}
+	first, _ := utf8.DecodeRuneInString(s)
+	last, _ := utf8.DecodeLastRuneInString(s)
+	if s != "" && (unicode.Is(unicode.White_Space, first) || unicode.Is(unicode.White_Space, last)) {
+		return fieldErr(ErrSpace, "", s, "a zone or label key does not start or end with white space (a look-alike of another name)")
 	}
 	return nil
 }
@@ -155,6 +234,9 @@ func checkCellID(id string) *FieldError {
 	}
 	if id == "" || len(id) > MaxCellID {
 		return fieldErr(ErrCellID, "", id, want)
+	}
+	if t := strings.TrimFunc(id, unicode.IsSpace); t != id && checkCellID(t) == nil {
+		return fieldErr(ErrSpace, "", id, "a cell ID has no white space: %s, not %s", quote(t), quote(id))
 	}
 	for i := 0; i < len(id); i++ {
 		c := id[i]
@@ -279,12 +361,25 @@ func (m *Map) cellRef(field, id string) (int32, *FieldError) {
 	return i, nil
 }
 
-func (m *Map) buildTable(rs []TableRange, lim Limits) error {
+func (m *Map) buildTable(rs []TableRange, lim Limits, prev *Map) error {
 	if rs == nil {
+		// The limit applies to a table reused too: ParseNext accepts what
+		// ParseSigned accepts.
 		if work := m.buckets * m.ring.Eligible(); work > lim.MaxTableWork {
 			return fieldErr(ErrLimit, "buckets", strconv.Itoa(m.buckets),
 				"deriving %d buckets over %d active cells exceeds the table work limit %d (Limits.MaxTableWork): use an explicit table or fewer buckets",
 				m.buckets, m.ring.Eligible(), lim.MaxTableWork)
+		}
+		if t := m.reusableTable(prev); t != nil {
+			if t.Ring() != m.ring {
+				// Same owners, other zones: the table's ring is the map's.
+				var err error
+				if t, err = ring.NewTableOwners(m.ring, t.Owners()); err != nil {
+					return fieldErr(ErrTable, "table", "", "%v", err)
+				}
+			}
+			m.table = t
+			return nil
 		}
 		t, err := ring.NewTable(m.ring, m.buckets)
 		if err != nil {
@@ -348,6 +443,243 @@ func (m *Map) buildTable(rs []TableRange, lim Limits) error {
 
 // overrideField names the override of key.
 func overrideField(key string) string { return "overrides[" + quote(key) + "]" }
+
+// buildOverridesOf indexes the document's overrides: those it lists, or
+// those of a base map's index edited by pins, merged into that index when
+// the seed and bucket count, which order it, are the base's.
+func (m *Map) buildOverridesOf(d *document, lim Limits) error {
+	base := d.baseOver
+	if base == nil {
+		return m.buildOverrides(&d.overrides, lim)
+	}
+	if base.seed == m.seed && base.buckets == m.buckets {
+		return m.mergeOverrides(base, d.pins, lim)
+	}
+	// Another order: list them all and index them afresh.
+	o := overrideList{names: make([]string, len(base.cells))}
+	for i, c := range base.cells {
+		o.names[i] = c.ID
+	}
+	for i, k := range base.overrides.key {
+		if _, edited := d.pins[k]; !edited {
+			o.keys = append(o.keys, k)
+			o.cells = append(o.cells, base.overrides.cell[i])
+		}
+	}
+	names := map[string]int32{}
+	for k, c := range d.pins {
+		if c == "" {
+			continue
+		}
+		j, ok := names[c]
+		if !ok {
+			j = int32(len(o.names))
+			names[c] = j
+			o.names = append(o.names, c)
+		}
+		o.keys = append(o.keys, k)
+		o.cells = append(o.cells, j)
+	}
+	return m.buildOverrides(&o, lim)
+}
+
+// mergeOverrides indexes the overrides of base's index edited by pins (key
+// → cell, or "" to unpin), for a map of base's seed and bucket count: the
+// edits, checked with Parse's rules, are sorted and merged into a copy of
+// base's entries, which are in the same order and were checked when base
+// was built, but for the Limits, checked here again. Runs of buckets
+// without edits are copied whole, and the key order of base (byKey), when
+// known, is merged likewise, so that nothing is sorted but the edits.
+func (m *Map) mergeOverrides(base *Map, pins map[string]string, lim Limits) error {
+	bx := &base.overrides
+	// Base cell index → m's.
+	ref := make([]int32, len(base.cells))
+	identity := len(base.cells) == len(m.cells)
+	for i, c := range base.cells {
+		j, ok := m.index[c.ID]
+		if !ok {
+			j = -1
+		}
+		ref[i] = j
+		identity = identity && j == int32(i)
+	}
+	type edit struct {
+		b    int
+		h    uint64
+		key  string
+		cell int32 // −1: unpin
+	}
+	edits := make([]edit, 0, len(pins))
+	for k, c := range pins {
+		if fe := checkKey(k, lim); fe != nil {
+			fe.Field = overrideField(k)
+			return fe
+		}
+		e := edit{key: k, cell: -1}
+		e.b, e.h = m.bucketOf(k)
+		if c != "" {
+			i, fe := m.cellRef(overrideField(k), c)
+			if fe != nil {
+				return fe
+			}
+			e.cell = i
+		}
+		edits = append(edits, e)
+	}
+	slices.SortFunc(edits, func(x, y edit) int {
+		if x.b != y.b {
+			return cmp.Compare(x.b, y.b)
+		}
+		return compareEntries(x.h, x.key, y.h, y.key)
+	})
+	for i, k := range bx.key {
+		if len(k) > lim.MaxKeyBytes {
+			return fieldErr(ErrLimit, overrideField(k), k, "key of %d bytes, more than %d (Limits.MaxKeyBytes)", len(k), lim.MaxKeyBytes)
+		}
+		if ref[bx.cell[i]] >= 0 {
+			continue
+		}
+		if _, edited := pins[k]; !edited {
+			_, fe := m.cellRef(overrideField(k), base.cells[bx.cell[i]].ID)
+			return fe
+		}
+	}
+
+	// Where each edit goes: its position in base, and whether it replaces
+	// the entry there.
+	n := bx.len()
+	at := make([]int, len(edits))
+	found := make([]bool, len(edits))
+	size := n
+	for i, e := range edits {
+		if bx.off == nil {
+			continue
+		}
+		lo, hi := int(bx.off[e.b]), int(bx.off[e.b+1])
+		j := lo + sort.Search(hi-lo, func(j int) bool {
+			return compareEntries(bx.hash[lo+j], bx.key[lo+j], e.h, e.key) >= 0
+		})
+		at[i] = j
+		found[i] = j < hi && bx.hash[j] == e.h && bx.key[j] == e.key
+		switch {
+		case found[i] && e.cell < 0:
+			size--
+		case !found[i] && e.cell >= 0:
+			size++
+		}
+	}
+	if size > lim.MaxOverrides {
+		return fieldErr(ErrLimit, "overrides", "", "%d overrides, more than %d (Limits.MaxOverrides)", size, lim.MaxOverrides)
+	}
+	if size == 0 {
+		m.overrides = keyIndex{}
+		return nil
+	}
+	x := keyIndex{off: make([]uint32, m.buckets+1), hash: make([]uint64, size), key: make([]string, size), cell: make([]int32, size)}
+	copyRun := func(from, to, dst int) {
+		copy(x.hash[dst:], bx.hash[from:to])
+		copy(x.key[dst:], bx.key[from:to])
+		if identity {
+			copy(x.cell[dst:], bx.cell[from:to])
+		} else {
+			for p := from; p < to; p++ {
+				x.cell[dst+p-from] = ref[bx.cell[p]]
+			}
+		}
+	}
+	src, dst := 0, 0
+	pos := make([]int32, len(edits)) // new position of each edit pinned
+	for i, e := range edits {
+		j := at[i]
+		if bx.off == nil {
+			j = 0
+		}
+		copyRun(src, j, dst)
+		dst += j - src
+		src = j
+		if found[i] {
+			src++ // replaced or unpinned
+		}
+		if e.cell >= 0 {
+			x.hash[dst], x.key[dst], x.cell[dst] = e.h, e.key, e.cell
+			pos[i] = int32(dst)
+			dst++
+		}
+	}
+	copyRun(src, n, dst)
+	// Bucket offsets: base's, shifted by the edits before each bucket.
+	shift, k := 0, 0
+	for b := 0; b <= m.buckets; b++ {
+		for k < len(edits) && edits[k].b < b {
+			switch e := edits[k]; {
+			case found[k] && e.cell < 0:
+				shift--
+			case !found[k] && e.cell >= 0:
+				shift++
+			}
+			k++
+		}
+		base := 0
+		if bx.off != nil {
+			base = int(bx.off[b])
+		}
+		x.off[b] = uint32(base + shift)
+	}
+	if bx.byKey != nil {
+		// The new position of base entry p: p shifted by the edits before
+		// it (in index order), or −1 for an entry an edit replaced or
+		// unpinned. The edits are few; a table of every entry's would
+		// cost 4 bytes an entry.
+		shifts := make([]int, len(edits)+1) // shifts[i]: of the edits before i
+		for i, e := range edits {
+			d := 0
+			switch {
+			case found[i] && e.cell < 0:
+				d = -1
+			case !found[i] && e.cell >= 0:
+				d = 1
+			}
+			shifts[i+1] = shifts[i] + d
+		}
+		moved := func(p int32) int32 {
+			i := sort.Search(len(edits), func(i int) bool { return at[i] > int(p) || at[i] == int(p) && found[i] })
+			if i < len(edits) && at[i] == int(p) && found[i] {
+				return -1
+			}
+			return p + int32(shifts[i])
+		}
+		// The key order: base's, without the entries edited, with the
+		// keys pinned by the edits inserted where they sort.
+		var adds []int
+		for i, e := range edits {
+			if e.cell >= 0 {
+				adds = append(adds, i)
+			}
+		}
+		slices.SortFunc(adds, func(a, b int) int { return strings.Compare(edits[a].key, edits[b].key) })
+		order := make([]int32, 0, size)
+		from := 0
+		for _, i := range adds {
+			key := edits[i].key
+			to := from + sort.Search(n-from, func(j int) bool { return bx.key[bx.byKey[from+j]] >= key })
+			for _, p := range bx.byKey[from:to] {
+				if q := moved(p); q >= 0 {
+					order = append(order, q)
+				}
+			}
+			order = append(order, pos[i])
+			from = to
+		}
+		for _, p := range bx.byKey[from:] {
+			if q := moved(p); q >= 0 {
+				order = append(order, q)
+			}
+		}
+		x.byKey = order
+	}
+	m.overrides = x
+	return nil
+}
 
 // buildOverrides indexes the override table. An override may name any cell
 // defined in the document, whatever its state: pinning a key to a disabled
@@ -462,19 +794,13 @@ func (m *Map) buildMigrations(ws []Migration, lim Limits) error {
 	slices.SortStableFunc(order, func(a, b int32) int { return compareMigrations(ws[a], ws[b]) })
 	m.migs = make([]Migration, len(ws))
 	for i, o := range order {
-		g := ws[o]
-		m.migs[i] = g
+		m.migs[i] = ws[o]
+	}
+	// Bucket migrations first: a key's home without its own migration may
+	// be its bucket's.
+	for i, o := range order {
+		g := &ws[o]
 		if g.Key != "" {
-			if _, pinned := m.Override(g.Key); pinned {
-				return fieldErr(ErrConflict, at(int(o))+".key", g.Key, "key has both an override and a migration")
-			}
-			if m.keyMig == nil {
-				m.keyMig = make(map[string]int32)
-			}
-			if _, dup := m.keyMig[g.Key]; dup {
-				return fieldErr(ErrConflict, at(int(o))+".key", g.Key, "key has two migrations")
-			}
-			m.keyMig[g.Key] = int32(i)
 			continue
 		}
 		if m.bucketMig == nil {
@@ -489,6 +815,45 @@ func (m *Map) buildMigrations(ws []Migration, lim Limits) error {
 			}
 			m.bucketMig[b] = int32(i)
 		}
+	}
+	for i, o := range order {
+		g := &ws[o]
+		if g.Key == "" {
+			break // keys come first
+		}
+		if m.keyMig == nil {
+			m.keyMig = make(map[string]int32)
+		}
+		if _, dup := m.keyMig[g.Key]; dup {
+			return fieldErr(ErrConflict, at(int(o))+".key", g.Key, "key has two migrations")
+		}
+		if fe := m.checkKeyFrom(g); fe != nil {
+			fe.Field = at(int(o)) + fe.Field
+			return fe
+		}
+		m.keyMig[g.Key] = int32(i)
+	}
+	return nil
+}
+
+// checkKeyFrom applies the rule that keeps a key on its data: a key
+// migration's From is the cell where the key lives without the migration
+// (settled: its override, else its bucket's migration, else its table
+// cell). A migration from another cell would send the key's reads to a
+// cell that holds none of its data. The error's Field is relative.
+func (m *Map) checkKeyFrom(g *Migration) *FieldError {
+	h := ring.Hash(m.seed, g.Key)
+	home, why := m.settled(g.Key, h, m.table.Bucket(h))
+	if id := m.cells[home].ID; id != g.From {
+		by := "its table bucket"
+		switch {
+		case why == placeOverride:
+			by = "its override"
+		case why >= 0:
+			by = "its bucket's migration"
+		}
+		return fieldErr(ErrMigration, ".from", g.From,
+			"key %s lives on %q (%s), not on %q: a key migration starts from the cell that holds the key's data", quote(g.Key), id, by, g.From)
 	}
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/cellkit/cellkit/ring"
 )
 
 // A Builder edits a draft of the next version of a map: the control plane's
@@ -42,15 +44,24 @@ type Builder struct {
 	seed      uint64
 	buckets   int
 	shardSize int
-	cells     []Cell            // in ID order; edits replace a cell's Endpoints and Labels, never change them in place
-	table     []string          // owner of each bucket when explicit, else nil
-	overrides map[string]string // key → cell
-	migs      []Migration
+	cells     []Cell   // in ID order; edits replace a cell's Endpoints and Labels, never change them in place
+	table     []string // owner of each bucket when explicit, else nil
+	// The overrides: those of base, indexed there, but for the keys in
+	// pins, the edits since, where a key maps to its cell or to "" when
+	// unpinned. An edit of one key costs one map entry, and Build merges
+	// the pins into the base's index (mergeOverrides) instead of indexing
+	// every key again.
+	baseOver *Map
+	pins     map[string]string
+	migs     []Migration
 
 	// cur is the draft built, nil after an edit that may move any key;
 	// edits of single keys keep it and list the keys in stale instead.
 	cur   *Map
 	stale map[string]bool
+	// last is the base map or the last draft built: build reuses its
+	// table when the draft's has the same inputs (see ParseNext).
+	last *Map
 }
 
 // NewBuilder starts the next version of m with the default Limits. A nil or
@@ -63,14 +74,24 @@ func NewBuilder(m *Map) *Builder { return NewBuilderWith(m, Limits{}) }
 // limits the clients parse with.
 func NewBuilderWith(m *Map, lim Limits) *Builder {
 	b := &Builder{lim: lim.withDefaults(), next: 1, buckets: DefaultBuckets, shardSize: DefaultShardSize,
-		overrides: map[string]string{}}
+		pins: map[string]string{}}
 	if !m.ok() {
 		return b
 	}
 	b.base, b.next = m.version, m.version+1 // 0 past the largest version: Build says so
+	b.last = m
 	b.seed, b.buckets, b.shardSize = m.seed, m.buckets, m.shardSize
-	b.cells = m.Cells()
-	b.migs = slices.Clone(m.migs)
+	// Copies of the strings too: the maps built keep none of m's document
+	// alive (their override keys point into their own; see Build).
+	b.cells = make([]Cell, len(m.cells))
+	for i, c := range m.cells {
+		b.cells[i] = c.deepClone()
+	}
+	b.migs = make([]Migration, len(m.migs))
+	for i, g := range m.migs {
+		g.Key, g.From, g.To = strings.Clone(g.Key), strings.Clone(g.From), strings.Clone(g.To)
+		b.migs[i] = g
+	}
 	if m.explicit {
 		b.table = make([]string, m.buckets)
 		for i := range b.table {
@@ -78,11 +99,50 @@ func NewBuilderWith(m *Map, lim Limits) *Builder {
 			b.table[i] = m.cells[o].ID
 		}
 	}
-	b.overrides = make(map[string]string, m.overrides.len())
-	for i, k := range m.overrides.key {
-		b.overrides[k] = m.cells[m.overrides.cell[i]].ID
+	if m.overrides.len() > 0 {
+		b.baseOver = m
 	}
 	return b
+}
+
+// override returns the cell key is pinned to in the draft.
+func (b *Builder) override(key string) (string, bool) {
+	if c, ok := b.pins[key]; ok {
+		return c, c != ""
+	}
+	return b.baseOver.Override(key)
+}
+
+// pin pins key to cell in the draft; unpin removes its override.
+func (b *Builder) pin(key, cell string) { b.pins[key] = cell }
+
+func (b *Builder) unpin(key string) {
+	if _, ok := b.baseOver.Override(key); ok {
+		b.pins[key] = ""
+	} else {
+		delete(b.pins, key)
+	}
+}
+
+// pinnedTo returns a key pinned to cell id in the draft, if there is one.
+func (b *Builder) pinnedTo(id string) (string, bool) {
+	for k, c := range b.pins {
+		if c == id {
+			return k, true
+		}
+	}
+	if base := b.baseOver; base != nil {
+		if c, ok := base.index[id]; ok {
+			for i, x := range base.overrides.cell {
+				if k := base.overrides.key[i]; x == c {
+					if _, edited := b.pins[k]; !edited {
+						return k, true
+					}
+				}
+			}
+		}
+	}
+	return "", false
 }
 
 // ready makes a zero Builder the builder of a first map, as NewBuilder(nil).
@@ -116,11 +176,11 @@ func (b *Builder) current() (*Map, error) {
 	if v == 0 {
 		v = b.base
 	}
-	m, err := build(b.document(v), b.lim)
+	m, err := build(b.document(v), b.lim, b.last)
 	if err != nil {
 		return nil, err
 	}
-	b.cur, b.stale = m, nil
+	b.cur, b.stale, b.last = m, nil, m
 	return m, nil
 }
 
@@ -147,14 +207,21 @@ func (b *Builder) document(version uint64) *document {
 			lo = hi + 1
 		}
 	}
+	if b.baseOver != nil {
+		d.baseOver, d.pins = b.baseOver, b.pins
+		return d
+	}
 	o := &d.overrides
-	o.keys = make([]string, 0, len(b.overrides))
-	o.cells = make([]int32, 0, len(b.overrides))
+	o.keys = make([]string, 0, len(b.pins))
+	o.cells = make([]int32, 0, len(b.pins))
 	o.names = make([]string, len(b.cells))
 	for i, c := range b.cells {
 		o.names[i] = c.ID
 	}
-	for k, c := range b.overrides {
+	for k, c := range b.pins {
+		if c == "" {
+			continue
+		}
 		i, _ := slices.BinarySearchFunc(b.cells, c, func(x Cell, id string) int { return strings.Compare(x.ID, id) })
 		o.keys = append(o.keys, k)
 		o.cells = append(o.cells, int32(i))
@@ -180,8 +247,7 @@ func (b *Builder) Build() (*Map, error) {
 		return nil, err
 	}
 	if m.raw == "" {
-		data, _ := m.MarshalJSON()
-		m.raw = string(data)
+		m.raw = m.canonical()
 	}
 	return m, nil
 }
@@ -232,10 +298,17 @@ func (b *Builder) SetShardSize(k int) error {
 	return nil
 }
 
-// AddCell adds a cell, as given: a zero Weight is weight 0 (the cell then
-// takes no derived buckets), and a zero State is Active.
+// AddCell adds a cell, as given; a zero State is Active. A zero Weight is
+// refused (ErrWeight): a document without a weight means 1, and a Cell
+// cannot tell a weight left out from a weight of 0, so AddCell takes
+// neither silently. Give the weight, 1 for the document's default; to add
+// a cell that takes no derived buckets yet, add it and SetWeight(id, 0).
 func (b *Builder) AddCell(c Cell) error {
 	b.ready()
+	if c.Weight == 0 {
+		return fieldErr(ErrWeight, cellField(c.ID)+".weight", "0",
+			"AddCell needs a weight: 0 would take no derived buckets, where a document's default is 1; give 1, or add the cell and SetWeight(%s, 0)", quote(c.ID))
+	}
 	if fe := checkCell(&c, b.lim); fe != nil {
 		fe.Field = cellField(c.ID) + fe.Field
 		return fe
@@ -260,10 +333,8 @@ func (b *Builder) RemoveCell(id string) error {
 	if slices.Contains(b.table, id) {
 		return fieldErr(ErrEdit, cellField(id), "", "the cell still owns table buckets: migrate them or Rebalance first")
 	}
-	for k, v := range b.overrides {
-		if v == id {
-			return fieldErr(ErrEdit, cellField(id), "", "the cell still holds the pinned key %s", quote(k))
-		}
+	if k, ok := b.pinnedTo(id); ok {
+		return fieldErr(ErrEdit, cellField(id), "", "the cell still holds the pinned key %s", quote(k))
 	}
 	for _, g := range b.migs {
 		if g.From == id || g.To == id {
@@ -350,19 +421,23 @@ func (b *Builder) Pin(key, cell string) error {
 	if b.keyMigration(key) >= 0 {
 		return fieldErr(ErrConflict, overrideField(key), "", "the key is migrating: advance or roll back its migration first")
 	}
-	b.overrides[key] = cell
+	b.pin(key, cell)
 	b.keyEdit(key)
 	return nil
 }
 
 // Unpin removes key's override; the key returns to its table home, or to
-// its bucket's migration.
+// its bucket's migration. The override of a migrating key holds it on its
+// data and stays until the migration ends (ErrConflict).
 func (b *Builder) Unpin(key string) error {
 	b.ready()
-	if _, ok := b.overrides[key]; !ok {
+	if _, ok := b.override(key); !ok {
 		return fieldErr(ErrNotFound, overrideField(key), "", "the key is not pinned")
 	}
-	delete(b.overrides, key)
+	if b.keyMigration(key) >= 0 {
+		return fieldErr(ErrConflict, overrideField(key), "", "the key is migrating, and its override holds it on its data: advance or roll back its migration first")
+	}
+	b.unpin(key)
 	b.keyEdit(key)
 	return nil
 }
@@ -378,16 +453,18 @@ func (b *Builder) Quarantine(key, cell string) error {
 	if i := b.keyMigration(key); i >= 0 {
 		b.migs = slices.Delete(b.migs, i, i+1)
 	}
-	b.overrides[key] = cell
+	b.pin(key, cell)
 	b.keyEdit(key)
 	return nil
 }
 
 // MigrateKey starts moving key to cell to, in phase Copying, from the home
 // that Locate gives the key now: its override, a bucket migration (after a
-// flip, the new cell) or its table bucket. The override of a pinned key
-// gives way to the migration; the migration ends with the key pinned again:
-// to To when it is done, to From when it is rolled back before the flip.
+// flip, the new cell) or its table bucket. The key is pinned to that cell
+// for the migration (its migration decides where it goes, and the override
+// records where its data is, as Parse requires of a key migration's From),
+// and stays pinned when it ends: to To when it is done, to From when it is
+// rolled back before the flip.
 func (b *Builder) MigrateKey(key, to string) error {
 	b.ready()
 	field := "migrations[" + quote(key) + "]"
@@ -402,7 +479,10 @@ func (b *Builder) MigrateKey(key, to string) error {
 	if err != nil {
 		return err
 	}
-	from := m.cells[m.home(key)].ID
+	// Parse's rule (checkKeyFrom) finds the key's data where settled does.
+	h := ring.Hash(m.seed, key)
+	home, _ := m.settled(key, h, m.table.Bucket(h))
+	from := m.cells[home].ID
 	if from == to {
 		return fieldErr(ErrMigration, field+".to", to, "the key lives on this cell already")
 	}
@@ -411,7 +491,9 @@ func (b *Builder) MigrateKey(key, to string) error {
 		fe.Field = field + fe.Field
 		return fe
 	}
-	delete(b.overrides, key)
+	// Pinned to its data for the whole migration: no table edit can move
+	// the key's home, from which the migration starts, under it.
+	b.pin(key, from)
 	b.migs = append(b.migs, g)
 	b.keyEdit(key)
 	return nil
@@ -502,7 +584,7 @@ func (b *Builder) Advance(g Migration) error {
 	case m.Phase < Flipped:
 		m.Phase++
 	case m.Key != "":
-		b.overrides[m.Key] = m.To
+		b.pin(m.Key, m.To)
 		b.migs = slices.Delete(b.migs, i, i+1)
 	default:
 		for bucket := m.Buckets.Lo; bucket <= m.Buckets.Hi; bucket++ {
@@ -520,8 +602,8 @@ func (b *Builder) Advance(g Migration) error {
 // a pinned key had, and keeping any other key on its data if the table has
 // changed since), and buckets stay with their owner in the table. After the
 // flip the new cell has taken writes: the migration turns around, from the
-// new cell back to the old in phase Copying (the buckets' table entries now
-// name the new cell), and finishes like any other.
+// new cell back to the old in phase Copying (the buckets' table entries, or
+// the key's override, now name the new cell), and finishes like any other.
 func (b *Builder) Rollback(g Migration) error {
 	b.ready()
 	i, err := b.find(g)
@@ -532,7 +614,7 @@ func (b *Builder) Rollback(g Migration) error {
 	g = *m
 	switch {
 	case m.Phase < Flipped && m.Key != "":
-		b.overrides[m.Key] = m.From
+		b.pin(m.Key, m.From)
 		b.migs = slices.Delete(b.migs, i, i+1)
 	case m.Phase < Flipped:
 		b.migs = slices.Delete(b.migs, i, i+1)
@@ -541,6 +623,8 @@ func (b *Builder) Rollback(g Migration) error {
 			for bucket := m.Buckets.Lo; bucket <= m.Buckets.Hi; bucket++ {
 				b.table[bucket] = m.To
 			}
+		} else {
+			b.pin(m.Key, m.To)
 		}
 		m.From, m.To, m.Phase = m.To, m.From, Copying
 	}

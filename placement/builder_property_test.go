@@ -143,13 +143,17 @@ func (md *model) locate(key string) placed {
 	h := ring.Hash(md.seed, key)
 	b := int(h % uint64(md.buckets))
 	var a placed
+	// The key's own migration, then its override, then its bucket's
+	// migration, then the table.
 	g, migrating := md.keyMigs[key]
+	c, pinned := md.overrides[key]
+	pinned = pinned && !migrating
 	for _, bg := range md.bucketMigs {
-		if !migrating && bg.Buckets.Lo <= b && b <= bg.Buckets.Hi {
+		if !migrating && !pinned && bg.Buckets.Lo <= b && b <= bg.Buckets.Hi {
 			g, migrating = bg, true
 		}
 	}
-	switch c, pinned := md.overrides[key]; {
+	switch {
 	case pinned:
 		a = placed{Cell: c, Read: []string{c}, Writable: true, Reason: ReasonOverride}
 	case migrating && g.Phase == Copying:
@@ -254,7 +258,7 @@ func randomEdit(rng *rand.Rand, md *model, keys []string) edit {
 		return edit{"MigrateKey " + k + " " + c, k, func(b *Builder) error { return b.MigrateKey(k, c) },
 			func(md *model, _ *Builder) {
 				from := md.locate(k).Cell // where Locate says the key lives now
-				delete(md.overrides, k)
+				md.overrides[k] = from    // pinned to its data while it moves
 				md.keyMigs[k] = Migration{Key: k, From: from, To: c, Phase: Copying}
 			}}
 	case 5:
@@ -312,6 +316,8 @@ func randomEdit(rng *rand.Rand, md *model, keys []string) edit {
 						for bk := m.Buckets.Lo; bk <= m.Buckets.Hi; bk++ {
 							md.table[bk] = m.To
 						}
+					} else {
+						md.overrides[m.Key] = m.To
 					}
 					m.From, m.To, m.Phase = m.To, m.From, Copying
 					put(md, m, i)
@@ -319,6 +325,7 @@ func randomEdit(rng *rand.Rand, md *model, keys []string) edit {
 			}}
 	case 9:
 		c := Cell{ID: fmt.Sprintf("n%d", rng.IntN(30)), Zone: fmt.Sprintf("az%d", rng.IntN(3)), Weight: []float64{0, 0.5, 1, 2}[rng.IntN(4)], State: State(rng.IntN(2))}
+		// Weight 0 is refused (ErrWeight), leaving the draft as it was.
 		return edit{"AddCell " + c.ID, "", func(b *Builder) error { return b.AddCell(c) },
 			func(md *model, _ *Builder) { md.cells[c.ID] = c }}
 	case 10:
@@ -380,7 +387,11 @@ func randomMap(t *testing.T, rng *rand.Rand) *Map {
 			c.Weight = []float64{0, 0.5, 1, 2}[rng.IntN(4)]
 			c.State = State(rng.IntN(4))
 		}
-		if err := b.AddCell(c); err != nil {
+		w := c.Weight
+		if w == 0 {
+			c.Weight = 1 // AddCell wants a weight; SetWeight gives 0
+		}
+		if err := errors.Join(b.AddCell(c), b.SetWeight(c.ID, w)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -23,8 +23,8 @@ func TestRollbackRestoresPin(t *testing.T) {
 			b.Advance(g)
 		}
 		started := mustBuild(t, b)
-		if _, pinned := started.Override("vip"); pinned || started.Migrations()[0].From != "c01" {
-			t.Fatalf("MigrateKey of a pinned key: override kept or From %q", started.Migrations()[0].From)
+		if cell, pinned := started.Override("vip"); !pinned || cell != "c01" || started.Migrations()[0].From != "c01" {
+			t.Fatalf("MigrateKey of a pinned key: override %q, From %q; want both c01, where the key's data is", cell, started.Migrations()[0].From)
 		}
 		for name, rb := range map[string]*Builder{"same builder": b, "next version": NewBuilder(started)} {
 			if err := rb.Rollback(g); err != nil {
@@ -218,7 +218,7 @@ func TestBuildVersionOverflow(t *testing.T) {
 // enabled), and the keys homed there fail fast.
 func TestDisabledCellRule(t *testing.T) {
 	doc := `{"version": 1, "cells": [{"id": "c1"}, {"id": "c2", "state": "disabled"}],
-		"overrides": {"suspended": "c2"}, "migrations": [{"key": "filling", "from": "c1", "to": "c2", "phase": "copying"}]}`
+		"overrides": {"suspended": "c2", "filling": "c1"}, "migrations": [{"key": "filling", "from": "c1", "to": "c2", "phase": "copying"}]}`
 	parsed := mustParse(t, doc)
 	b := NewBuilder(mustParse(t, `{"version": 1, "cells": [{"id": "c1"}, {"id": "c2"}]}`))
 	if err := errors.Join(b.SetState("c2", Disabled), b.Pin("suspended", "c2"), b.MigrateKey("filling", "c2")); err != nil {

@@ -37,7 +37,7 @@ func homes(t testing.TB, m *Map, n int) []string {
 // TestBuilderRefusals: every refused edit returns its sentinel and leaves the
 // builder as it was: the built map is byte for byte the unedited one.
 func TestBuilderRefusals(t *testing.T) {
-	base := mustParse(t, fleetDoc(5, `, "overrides": {"pinned": "c01"}, "migrations": [{"key": "moving", "from": "c00", "to": "c02", "phase": "flipped"}]`))
+	base := mustParse(t, fleetDoc(5, `, "overrides": {"pinned": "c01", "moving": "c00"}, "migrations": [{"key": "moving", "from": "c00", "to": "c02", "phase": "flipped"}]`))
 	b := NewBuilder(base)
 	want := mustBuild(t, NewBuilder(base)).Bytes()
 	if err := b.SetState("c04", Canary); err != nil {
@@ -183,7 +183,20 @@ func TestBuilderDocumentRules(t *testing.T) {
 // encoding/json, bypassing build: what a control plane that skipped the
 // Builder's checks would publish.
 func (b *Builder) cellsDocument() ([]byte, error) {
-	d := &diffDoc{Version: b.next, Seed: fmt.Sprintf("%#x", b.seed), Buckets: b.buckets, ShardSize: b.shardSize, Overrides: b.overrides}
+	overrides := map[string]string{}
+	if base := b.baseOver; base != nil {
+		for i, k := range base.overrides.key {
+			overrides[k] = base.cells[base.overrides.cell[i]].ID
+		}
+	}
+	for k, c := range b.pins {
+		if c == "" {
+			delete(overrides, k)
+		} else {
+			overrides[k] = c
+		}
+	}
+	d := &diffDoc{Version: b.next, Seed: fmt.Sprintf("%#x", b.seed), Buckets: b.buckets, ShardSize: b.shardSize, Overrides: overrides}
 	for _, c := range b.cells {
 		dc := diffCell{ID: c.ID, Zone: c.Zone, Weight: c.Weight, State: c.State.String(), Labels: c.Labels}
 		for _, e := range c.Endpoints {

@@ -13,7 +13,9 @@
 // A key resolves in this order; the first rule that matches is reported as
 // the Assignment's Reason:
 //
-//  1. override: the document's override table pins the key to a cell;
+//  1. override: the document's override table pins the key to a cell,
+//     unless the key itself is migrating: then its migration decides, and
+//     its override says where its data is (the migration's From);
 //  2. migration: a migration of the key, or of its bucket, decides (below);
 //  3. table: the key's bucket b = XXH64(key, seed) mod buckets (see
 //     ring.Hash; the seed is the document's) names the home cell. The table
@@ -57,11 +59,17 @@
 //	flipped   to, then from          to        (to is authoritative)
 //	done      to                     to        (entry removed; override or table updated)
 //
-// A migration names a key or a range of buckets. Bucket migrations need an
-// explicit table, and their from cell must own every bucket of the range;
-// canary cells take part in neither tables nor migrations.
+// A migration names a key or a range of buckets. A migration starts from
+// the cell that holds the data: a bucket migration needs an explicit table,
+// and its from cell must own every bucket of the range; a key migration's
+// from must be the key's home without that migration — its override, else
+// its bucket's migration (the new cell after the flip), else its table
+// cell — or Parse refuses it (ErrMigration, naming the key, the stated from
+// and the home), since Locate would send the key's reads to a cell without
+// its data. Canary cells take part in neither tables nor migrations.
 // Builder.MigrateKey starts a key's migration from the home Locate gives it
-// now; Builder.Advance moves a migration one phase on, and from flipped
+// now, and pins the key there while it moves, so that no edit of the table
+// moves its home under it; Builder.Advance moves a migration one phase on, and from flipped
 // finishes it; Builder.Rollback undoes one, leaving the keys on the cell
 // that holds their data. Owns and OwnsWrite give cells the same answers for
 // the requests they receive.
@@ -80,7 +88,12 @@
 // differ only in invalid bytes never become one. A cell ID is an ASCII
 // letter or digit followed by up to 62 letters, digits, '.', '_' or '-'
 // (the pattern [A-Za-z0-9][A-Za-z0-9._-]{0,62}): safe unescaped in HTTP
-// headers, URL paths, logs and metric labels. Override and migration keys
+// headers, URL paths, logs and metric labels. Zones (of cells and of
+// endpoints) and label keys are compared exactly, so none starts or ends
+// with Unicode White_Space, nor does a cell ID (ErrSpace): "z1 " would be a
+// zone of its own beside "z1", and shards spread over zones would count one
+// zone twice. A duplicate cell ID is reported at the duplicate, naming the
+// first cell with it. Override and migration keys
 // are any non-empty UTF-8 of at most Limits.MaxKeyBytes. A weight is 0 or
 // within [MinWeight, MaxWeight] (see there why). An endpoint URL is
 // scheme://host[:port][/path-prefix], as Endpoint documents, with the
@@ -91,8 +104,8 @@
 // [1, 2²⁰], shard sizes above the active cells, bad or duplicate cell IDs,
 // unknown states, weights out of range, maps without an active cell,
 // endpoints of another form, table ranges out of bounds, overlapping or
-// leaving gaps, references to undefined cells, keys with both an override
-// and a migration, and migrations to the same cell. Each refusal is a
+// leaving gaps, references to undefined cells, key migrations that do not
+// start from the key's home, and migrations to the same cell. Each refusal is a
 // *FieldError naming the field (cells[3].weight, overrides["tenant-9"]) and
 // quoting the offending value as written, with what is expected: "placement:
 // seed: the seed is a string: a 64-bit integer in decimal, or in hex after

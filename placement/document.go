@@ -10,13 +10,18 @@ import (
 // JSON and what a Builder edits, and the one input of build, so that Parse
 // and the Builder apply the same rules. Defaults are filled in.
 type document struct {
-	version    uint64
-	seed       uint64
-	buckets    int
-	shardSize  int
-	cells      []Cell       // in document order
-	table      []TableRange // nil: derived; otherwise explicit (and possibly empty)
-	overrides  overrideList
+	version   uint64
+	seed      uint64
+	buckets   int
+	shardSize int
+	cells     []Cell       // in document order
+	table     []TableRange // nil: derived; otherwise explicit (and possibly empty)
+	overrides overrideList
+	// baseOver, when not nil, holds the overrides instead of overrides:
+	// those of baseOver's index, but for the keys of pins, each pinned to
+	// its cell or, mapped to "", unpinned (a Builder's draft).
+	baseOver   *Map
+	pins       map[string]string
 	migrations []Migration // key migrations have a non-empty Key
 	text       string      // the JSON text, when decoded; the map keeps it as Bytes
 }

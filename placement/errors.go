@@ -25,6 +25,7 @@ var (
 	ErrBuckets       = errors.New("placement: buckets out of range")
 	ErrShardSize     = errors.New("placement: shardSize out of range")
 	ErrCellID        = errors.New("placement: bad cell ID")
+	ErrSpace         = errors.New("placement: identifier starts or ends with white space")
 	ErrDuplicateCell = errors.New("placement: duplicate cell ID")
 	ErrState         = errors.New("placement: unknown cell state")
 	ErrWeight        = errors.New("placement: weight must be 0 or in [1e-6, 1e6]")

@@ -16,7 +16,7 @@ const doc = `{
     {"id": "use1-c3", "zone": "use1-az3", "state": "canary"}
   ],
   "overrides": {"tenant-42": "use1-c3"},
-  "migrations": [{"key": "tenant-7", "from": "use1-c1", "to": "use1-c2", "phase": "frozen"}]
+  "migrations": [{"key": "tenant-7", "from": "use1-c2", "to": "use1-c1", "phase": "frozen"}]
 }`
 
 func ExampleParse() {
@@ -40,7 +40,7 @@ func ExampleParse() {
 	// Output:
 	// tenant-1 → use1-c1 (table, writable true, v42)
 	// tenant-42 → use1-c3 (override, writable true, v42)
-	// tenant-7 → use1-c1 (migration, writable false, v42)
+	// tenant-7 → use1-c2 (migration, writable false, v42)
 	// placement: overrides["tenant-9"]: cell "c9" is not defined
 	// true
 }

@@ -10,7 +10,7 @@ import (
 
 // sentinels is every error Parse may return, wrapped.
 var sentinels = []error{ErrSyntax, ErrUnknownField, ErrDuplicateKey, ErrType, ErrUTF8, ErrKey, ErrVersion, ErrSeed, ErrBuckets, ErrShardSize,
-	ErrCellID, ErrDuplicateCell, ErrState, ErrWeight, ErrNoEligible, ErrEndpoint, ErrTable, ErrUnknownCell,
+	ErrCellID, ErrSpace, ErrDuplicateCell, ErrState, ErrWeight, ErrNoEligible, ErrEndpoint, ErrTable, ErrUnknownCell,
 	ErrCellUse, ErrConflict, ErrMigration, ErrLimit, ErrSignature}
 
 // fuzzLimits keep each input fast: the fuzzer explores structure, not size.

@@ -20,6 +20,11 @@ type keyIndex struct {
 	hash []uint64
 	key  []string
 	cell []int32
+	// byKey lists the entries in key order, the canonical form's, when it
+	// is known without sorting: the document listed its keys in order (as
+	// the canonical form does), or a Builder merged edits into such an
+	// index. nil otherwise.
+	byKey []int32
 }
 
 func (x *keyIndex) len() int { return len(x.key) }
@@ -87,6 +92,18 @@ func newKeyIndex(keys []string, cells, ref []int32, seed uint64, t *ring.Table) 
 		}
 		x.hash[j], x.key[j], x.cell[j] = hash[i], keys[i], ref[cells[i]]
 	}
+	// Keys given in increasing order (a canonical document's) give the
+	// key order for nothing: perm's inverse.
+	inOrder := true
+	for i := 1; i < n && inOrder; i++ {
+		inOrder = keys[i-1] < keys[i]
+	}
+	if inOrder {
+		x.byKey = make([]int32, n)
+		for j, i := range perm {
+			x.byKey[i] = int32(j)
+		}
+	}
 	return x, -1
 }
 
@@ -101,6 +118,9 @@ func compareEntries(ha uint64, ka string, hb uint64, kb string) int {
 
 // sorted returns the entry positions in key order, for the canonical form.
 func (x *keyIndex) sorted() []int32 {
+	if x.byKey != nil {
+		return x.byKey
+	}
 	order := make([]int32, len(x.key))
 	for i := range order {
 		order[i] = int32(i)

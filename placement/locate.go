@@ -123,31 +123,44 @@ const (
 // place is the one placement rule behind AppendLocate, Owns, OwnsWrite,
 // OwnsShard, Diff and the Builder: it returns the key's home cell, and the
 // index of the migration that placed it or placeTable or placeOverride. h
-// and b are the key's hash and bucket.
+// and b are the key's hash and bucket. A key's own migration decides first:
+// its From is where the key lives without it (settled), which may be the
+// key's override.
 func (m *Map) place(key string, h uint64, b int) (home, g int32) {
+	if len(m.keyMig) > 0 {
+		if i, ok := m.keyMig[key]; ok {
+			return m.migHome(i), i
+		}
+	}
+	return m.settled(key, h, b)
+}
+
+// settled is place without the key's own migration: the key's override,
+// else its bucket's migration, else its table cell. A key migration's From
+// must be this home, where the key's data is (buildMigrations), and
+// Builder.MigrateKey starts a migration from it.
+func (m *Map) settled(key string, h uint64, b int) (home, g int32) {
 	if m.overrides.off != nil {
 		if c, ok := m.overrides.find(b, h, key); ok {
 			return c, placeOverride
 		}
 	}
-	g = placeTable
-	if len(m.keyMig) > 0 {
-		if i, ok := m.keyMig[key]; ok {
-			g = i
+	if m.bucketMig != nil {
+		if g = m.bucketMig[b]; g >= 0 {
+			return m.migHome(g), g
 		}
-	}
-	if g < 0 && m.bucketMig != nil {
-		g = m.bucketMig[b]
-	}
-	if g >= 0 {
-		mig := &m.migs[g]
-		if mig.Phase == Flipped {
-			return m.index[mig.To], g
-		}
-		return m.index[mig.From], g
 	}
 	o, _ := m.table.BucketOwner(b)
 	return int32(o), placeTable
+}
+
+// migHome returns the home cell of migration g: From until the flip, then To.
+func (m *Map) migHome(g int32) int32 {
+	mig := &m.migs[g]
+	if mig.Phase == Flipped {
+		return m.index[mig.To]
+	}
+	return m.index[mig.From]
 }
 
 // home returns the index of a key's home cell, disabled or not; −1 for no

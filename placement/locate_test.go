@@ -39,7 +39,8 @@ const rulesDoc = `{
 		{"id": "c5", "zone": "b"}
 	],
 	"table": [{"buckets": "0", "cell": "c1"}, {"buckets": "1", "cell": "c2"}, {"buckets": "2", "cell": "c3"}, {"buckets": "3", "cell": "c1"}],
-	"overrides": {"pinned": "c5", "canary-tenant": "c4", "pinned-dead": "c3"},
+	"overrides": {"pinned": "c5", "canary-tenant": "c4", "pinned-dead": "c3",
+		"moving-copy": "c1", "moving-frozen": "c1", "moving-flipped": "c1", "moving-to-dead": "c1"},
 	"migrations": [
 		{"key": "moving-copy", "from": "c1", "to": "c5", "phase": "copying"},
 		{"key": "moving-frozen", "from": "c1", "to": "c5", "phase": "frozen"},

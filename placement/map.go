@@ -4,6 +4,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/cellkit/cellkit/ring"
 )
@@ -117,6 +118,25 @@ type Cell struct {
 	State     State
 	Endpoints []Endpoint
 	Labels    map[string]string
+}
+
+// deepClone is clone with copies of the strings, which share no memory with
+// a document.
+func (c Cell) deepClone() Cell {
+	c.ID, c.Zone = strings.Clone(c.ID), strings.Clone(c.Zone)
+	c.Endpoints = slices.Clone(c.Endpoints)
+	for i := range c.Endpoints {
+		e := &c.Endpoints[i]
+		e.URL, e.Zone = strings.Clone(e.URL), strings.Clone(e.Zone)
+	}
+	if c.Labels != nil {
+		l := make(map[string]string, len(c.Labels))
+		for k, v := range c.Labels {
+			l[strings.Clone(k)] = strings.Clone(v)
+		}
+		c.Labels = l
+	}
+	return c
 }
 
 func (c Cell) clone() Cell {
@@ -248,6 +268,11 @@ func ParseWith(data []byte, opt Options) (*Map, error) {
 // PublicKeys, sigs are ignored and the map has no signature. Each signature
 // costs one ed25519 verification per key: the caller bounds len(sigs).
 func ParseSigned(data []byte, sigs [][]byte, opt Options) (*Map, error) {
+	return parse(nil, data, sigs, opt)
+}
+
+// parse is ParseSigned, reusing what it can of prev (see ParseNext).
+func parse(prev *Map, data []byte, sigs [][]byte, opt Options) (*Map, error) {
 	lim := opt.Limits.withDefaults()
 	if len(data) > lim.MaxBytes {
 		return nil, fieldErr(ErrLimit, "document", "", "%d bytes, more than %d (Limits.MaxBytes)", len(data), lim.MaxBytes)
@@ -264,11 +289,25 @@ func ParseSigned(data []byte, sigs [][]byte, opt Options) (*Map, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := build(doc, lim)
+	m, err := build(doc, lim, prev)
 	if err != nil {
 		return nil, err
 	}
 	m.raw = doc.text
 	m.signature = slices.Clone(sig)
 	return m, nil
+}
+
+// ParseNext is ParseSigned for the document that replaces prev, the map in
+// force: it returns the same map, or the same error, as ParseSigned, only
+// sooner when the document changes little. When the new document's derived
+// table has the same inputs as prev's (the same cell IDs in the same order,
+// each with the same effective weight — its weight when active, else 0 —
+// and the same bucket count and seed), the new map shares prev's table
+// instead of deriving it again, and prev's ring when the cells' zones are
+// unchanged too. The inputs are compared, not trusted: a prev of another
+// fleet, or nil, costs one comparison and the derivation. prev is only read;
+// ParseNext does not compare versions (the caller's version gate does).
+func ParseNext(prev *Map, data []byte, sigs [][]byte, opt Options) (*Map, error) {
+	return parse(prev, data, sigs, opt)
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -17,7 +18,92 @@ func (m *Map) MarshalJSON() ([]byte, error) {
 	if !m.ok() {
 		return nil, ErrNoMap
 	}
-	b := make([]byte, 0, 256+len(m.cells)*96+m.overrides.len()*48)
+	w := canonWriter{buf: make([]byte, 0, m.canonicalSize())}
+	m.writeCanonical(&w)
+	return w.buf, nil
+}
+
+// canonical returns the canonical form as a string written once, without
+// a copy, and points the override keys of m's index into it: a map built
+// by a Builder keeps one text, its own, and no other document alive. m
+// must not be shared yet: its index is written.
+func (m *Map) canonical() string {
+	var sb strings.Builder
+	sb.Grow(m.canonicalSize())
+	w := canonWriter{sb: &sb, buf: make([]byte, 0, 2*flushSize)}
+	m.writeCanonical(&w)
+	w.flush(0)
+	raw := sb.String()
+	// The overrides are written in key order from w.overrides on, each
+	// entry as sep(i), the key quoted, ": " and the cell ID quoted (which
+	// needs no escapes): the keys are found again without a table of
+	// their places, which would cost 4 bytes an entry.
+	x := &m.overrides
+	at := w.overrides
+	var scratch []byte
+	for i, e := range x.sorted() {
+		at += len(sep(i))
+		k := x.key[e]
+		n := len(k) + 2
+		if end := at + 1 + len(k); end < len(raw) && raw[at+1:end] == k && raw[end] == '"' {
+			x.key[e] = raw[at+1 : end] // written as it is
+		} else {
+			scratch = appendString(scratch[:0], k)
+			n = len(scratch)
+		}
+		at += n + 2 + len(m.cells[x.cell[e]].ID) + 2
+	}
+	return raw
+}
+
+// canonicalSize is about the length of the canonical form, a little more
+// when no string needs escapes.
+func (m *Map) canonicalSize() int {
+	n := 256 + len(m.cells)*128 + len(m.migs)*96 + m.buckets/8
+	for _, c := range m.cells {
+		n += 2 * len(c.ID)
+		for _, e := range c.Endpoints {
+			n += len(e.URL) + len(e.Zone) + 24
+		}
+		for k, v := range c.Labels {
+			n += len(k) + len(v) + 8
+		}
+	}
+	x := &m.overrides
+	for i, k := range x.key {
+		n += len(k) + len(m.cells[x.cell[i]].ID) + 10 // ,\n  "k": "c"
+	}
+	for _, g := range m.migs {
+		n += len(g.Key)
+	}
+	return n
+}
+
+// flushSize is how much a canonWriter holds before it writes to its
+// strings.Builder.
+const flushSize = 64 << 10
+
+// canonWriter collects the canonical form: in buf alone, or, with sb, in
+// sb, buf holding only the last bytes written.
+type canonWriter struct {
+	sb        *strings.Builder
+	buf       []byte
+	flushed   int // bytes written to sb
+	overrides int // where the first override entry's separator starts
+}
+
+// flush moves buf to sb once it holds at least min bytes.
+func (w *canonWriter) flush(min int) {
+	if w.sb != nil && len(w.buf) >= min {
+		w.sb.Write(w.buf)
+		w.flushed += len(w.buf)
+		w.buf = w.buf[:0]
+	}
+}
+
+// writeCanonical writes the canonical form to w.
+func (m *Map) writeCanonical(w *canonWriter) {
+	b := w.buf
 	b = fmt.Appendf(b, "{\n \"version\": %d,\n \"seed\": \"%#x\",\n \"buckets\": %d,\n \"shardSize\": %d,\n \"cells\": [",
 		m.version, m.seed, m.buckets, m.shardSize)
 	for i, c := range m.cells {
@@ -58,6 +144,9 @@ func (m *Map) MarshalJSON() ([]byte, error) {
 			b = append(b, '}')
 		}
 		b = append(b, '}')
+		w.buf = b
+		w.flush(flushSize)
+		b = w.buf
 	}
 	b = append(b, "\n ]"...)
 	if m.explicit {
@@ -72,11 +161,24 @@ func (m *Map) MarshalJSON() ([]byte, error) {
 	}
 	if o := &m.overrides; o.len() > 0 {
 		b = append(b, ",\n \"overrides\": {"...)
+		w.overrides = w.flushed + len(b)
+		// Cell IDs need no escapes (their alphabet), and a table of them
+		// stays in cache where the cells would not.
+		ids := make([]string, len(m.cells))
+		for i := range m.cells {
+			ids[i] = m.cells[i].ID
+		}
 		for i, e := range o.sorted() {
 			b = append(b, sep(i)...)
 			b = appendString(b, o.key[e])
-			b = append(b, ": "...)
-			b = appendString(b, m.cells[o.cell[e]].ID)
+			b = append(b, `: "`...)
+			b = append(b, ids[o.cell[e]]...)
+			b = append(b, '"')
+			if len(b) >= flushSize {
+				w.buf = b
+				w.flush(flushSize)
+				b = w.buf
+			}
 		}
 		b = append(b, "\n }"...)
 	}
@@ -95,10 +197,15 @@ func (m *Map) MarshalJSON() ([]byte, error) {
 			b = append(b, `, "to": `...)
 			b = appendString(b, g.To)
 			b = fmt.Appendf(b, `, "phase": "%s"}`, g.Phase)
+			if len(b) >= flushSize {
+				w.buf = b
+				w.flush(flushSize)
+				b = w.buf
+			}
 		}
 		b = append(b, "\n ]"...)
 	}
-	return append(b, "\n}\n"...), nil
+	w.buf = append(b, "\n}\n"...)
 }
 
 func sep(i int) string {
@@ -151,6 +258,18 @@ func sortedKeys(m map[string]string) []string {
 // characters escaped, and <, >, & and the line separators left alone; invalid
 // UTF-8 becomes U+FFFD as encoding/json does.
 func appendString(b []byte, s string) []byte {
+	plain := true // printable ASCII but " and \: written as it is
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		b = append(b, '"')
+		b = append(b, s...)
+		return append(b, '"')
+	}
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	for i := 0; i < len(s); {

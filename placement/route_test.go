@@ -14,7 +14,7 @@ import (
 // and AppendLocate follows the append convention.
 func TestAssignmentOwnsItsSlices(t *testing.T) {
 	m := mustParse(t, `{"version": 1, "shardSize": 3, "cells": [{"id": "a", "zone": "1"}, {"id": "b", "zone": "2"}, {"id": "c", "zone": "3"}, {"id": "d", "zone": "1"}],
-		"migrations": [{"key": "moving", "from": "a", "to": "d", "phase": "flipped"}]}`)
+		"overrides": {"moving": "a"}, "migrations": [{"key": "moving", "from": "a", "to": "d", "phase": "flipped"}]}`)
 	for _, key := range []string{"moving", "tenant-1", "tenant-2"} {
 		want, _ := m.Locate(key)
 		want.Read, want.Shard = slices.Clone(want.Read), slices.Clone(want.Shard)

@@ -125,10 +125,11 @@ func (t *etcdTarget) get(ctx context.Context, opt placement.Options) (*placement
 	} else if v == 0 {
 		return nil, nil, nil, fmt.Errorf("%s: %w: %w under the prefix", t.name, source.ErrFetch, errNoMap)
 	}
-	src, err := etcdsource.New(c, t.prefix, etcdsource.Config{Options: opt, Jitter: -1})
+	src, err := etcdsource.New(c, t.prefix, etcdsource.Config{Jitter: -1})
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	src.SetParse(opt, nil)
 	m, err := src.Next(ctx)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("%s: %w", t.name, err)

@@ -15,6 +15,8 @@
 //	P+"sig"        optional: detached ed25519 signatures of the document, one a line,
 //	               in standard base64 with padding (the signature file format of
 //	               placement/source)
+//	P+"cells/"+id  the version cell id has confirmed, in decimal ASCII, bound to
+//	               the cell's lease (see ConfirmWriter): absent for a dead cell
 //
 // Exactly one of doc and manifest is stored. A manifest's id is 1 to 128
 // bytes of [A-Za-z0-9._-]; its chunks, concatenated in index order, are the
@@ -42,19 +44,41 @@
 //
 // # Guarantees
 //
-// A Source reads the document, the signatures, the manifest and the chunk
-// names in one transaction, hence at one revision, and the chunks at that
-// same revision; it watches the prefix from the next revision and brings
-// what it read up to date one revision at a time. So a reader sees the map
-// before a publish or after it, whole, never a mix of two. It never
-// delivers a lower version than it delivered, nor another document under
-// the same version (source.ErrStaleVersion); it refuses invalid
-// documents, documents no trusted key signed (when Options.PublicKeys is
-// set) and keys that break the layout, reporting each once while the
-// caller keeps its map. When the watch fails (a lost leader, a
-// cancellation by the server, a compaction past its revision) it reads
-// again and watches from there; while the client is disconnected its
-// watch resumes at the same revision once etcd is back.
+// A Source reads the document, the signatures and the manifest in one
+// transaction, hence at one revision, and the chunks at that same revision;
+// it watches the prefix, but for the chunk directory, from the next
+// revision and brings what it read up to date one revision at a time. So a
+// reader sees the map before a publish or after it, whole, never a mix of
+// two.
+//
+// Its memory is bounded by Options.Limits.MaxBytes whatever is written
+// under the prefix: it never watches the chunk directory (chunks under ids
+// no manifest names never reach it), checks a manifest's declared size
+// against MaxBytes before it reads any chunk, counts the chunks before it
+// reads one, reads them one at a time and stops at the first that does not
+// fit the manifest, and drops them once their document is judged. Besides
+// the map in force it holds at most one pending document; TestMemoryBounded
+// measures the process at most 2 × MaxBytes + 4 MiB over its heap before
+// the attacks of issue 19 at a tenth of their size (40 chunks of 1 MiB
+// under ids no manifest names, and manifests declaring 300 bytes and
+// MaxBytes over 40 chunks of 1 MiB), where the watch of the whole prefix
+// peaked at 285 MiB and kept 120 MiB. A change to the chunks of the
+// manifest in force without a new manifest, which no publisher makes, is
+// seen at the next read (Refresh, or a watch that fails).
+//
+// A Source orders no versions: it delivers each document it did not
+// deliver last, and the source.Follower that runs it (one version gate for
+// every source) refuses a lower version or another document under the same
+// version. It parses with the Follower's options (SetParse): it refuses
+// invalid documents, documents no trusted key signed (when keys are
+// trusted; the sig key is read with source.ParseSignatures) and keys that
+// break the layout, reporting each once while the caller keeps its map.
+// When the watch fails (a lost leader, a cancellation by the server) it
+// watches again from the revision after the last one it applied, so it
+// delivers every version still in etcd's history, in order, across a
+// failover; after a compaction past that revision it reads the current
+// state. While the client is disconnected its watch resumes at the same
+// revision once etcd is back.
 //
 // A Publisher stores a map only if the version key still holds the base
 // the caller built on, and only a map of a higher version: of publishers
@@ -65,6 +89,22 @@
 // publishes; the number of chunks is bounded by the server's --max-txn-ops
 // (64 chunks of 1 MiB under the default 128 is a 64 MiB document, the
 // default placement.Limits.MaxBytes).
+//
+// # Confirmations
+//
+// A migration advances only once every cell it concerns has confirmed the
+// previous phase: no request judged on an older map is still running
+// there. A cell runs a ConfirmWriter beside its source.Follower, which
+// writes the Follower's confirmed version (Follower.AwaitConfirmed) at
+// P+"cells/"+id under a lease it keeps alive; a control plane calls
+// Publisher.AwaitConfirmed(ctx, version, cells) (the Publisher is a
+// source.Confirmer, as source.HTTPConfirmer is over HTTP), which reads and
+// watches those keys and, when ctx ends first, returns a
+// *source.NotConfirmedError naming the cells that have not confirmed and
+// the version each is at. A cell
+// that dies loses its confirmation within its lease's TTL (default 10s); a
+// cell that stops revokes it at once; one that comes back writes it again.
+// Sources do not watch these keys: they sort before the chunk directory.
 //
 // # Running it
 //

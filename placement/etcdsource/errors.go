@@ -24,6 +24,14 @@ var (
 	// report also matches source.ErrFetch: no document could be read.
 	ErrLayout = errors.New("etcdsource: the keys under the prefix do not follow the layout")
 
+	// ErrUnavailable is matched by the error of a Publisher's request that
+	// etcd did not answer: no leader, no quorum, no member reachable, or
+	// the context ended. A Publish that fails so may still be applied
+	// later (a proposal the cluster commits once it has a quorum again):
+	// publish the same version on the same base again, and a
+	// *ConflictError whose Stored is that version says it was.
+	ErrUnavailable = errors.New("etcdsource: etcd did not answer")
+
 	// ErrTooLarge is matched by the error of a Publish whose document needs
 	// more chunks than one transaction may compare (PublisherConfig.MaxTxnOps).
 	ErrTooLarge = errors.New("etcdsource: the document needs more chunks than a transaction allows")

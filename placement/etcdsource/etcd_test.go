@@ -96,12 +96,12 @@ func (te *testEtcd) newClient() *clientv3.Client {
 	return te.clientAt(te.cfg.AdvertiseClientUrls[0].String())
 }
 
-// clientAt returns a client of the server at endpoint (say, through a
-// proxy), closed by the test's end.
-func (te *testEtcd) clientAt(endpoint string) *clientv3.Client {
+// clientAt returns a client of the servers at endpoints (say, through
+// proxies), closed by the test's end.
+func (te *testEtcd) clientAt(endpoints ...string) *clientv3.Client {
 	te.t.Helper()
 	c, err := clientv3.New(clientv3.Config{
-		Endpoints:   []string{endpoint},
+		Endpoints:   endpoints,
 		DialTimeout: 5 * time.Second,
 		Logger:      zap.NewNop(),
 		// gRPC's default reconnect backoff grows to 2 minutes; after an

@@ -1,8 +1,6 @@
 package etcdsource
 
 import (
-	"bytes"
-	"crypto/ed25519"
 	"errors"
 	"testing"
 )
@@ -29,36 +27,6 @@ func FuzzParseManifest(f *testing.F) {
 		again, err := parseManifest(m.encode(), 64<<20)
 		if err != nil || again != m {
 			t.Fatalf("parseManifest(encode(%+v)) = %+v, %v; want the same", m, again, err)
-		}
-	})
-}
-
-// FuzzParseSigs: no input panics; accepted signatures format back to a
-// value that parses to the same signatures.
-func FuzzParseSigs(f *testing.F) {
-	f.Add(formatSig(make([]byte, ed25519.SignatureSize)))
-	f.Add([]byte("\n\n  AAAA\n!!\n"))
-	f.Add(bytes.Repeat([]byte("AAAA\n"), 9))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		sigs, err := parseSigs(data)
-		if err != nil {
-			if !errors.Is(err, ErrLayout) {
-				t.Fatalf("parseSigs(%q) = %v; want an error matching ErrLayout", data, err)
-			}
-			return
-		}
-		var b []byte
-		for _, s := range sigs {
-			b = append(b, formatSig(s)...)
-		}
-		again, err := parseSigs(b)
-		if err != nil || len(again) != len(sigs) {
-			t.Fatalf("parseSigs(format(%x)) = %x, %v; want the same", sigs, again, err)
-		}
-		for i := range sigs {
-			if !bytes.Equal(again[i], sigs[i]) {
-				t.Fatalf("signature %d: %x, then %x", i, sigs[i], again[i])
-			}
 		}
 	})
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -19,8 +18,6 @@ import (
 const (
 	maxChunks    = 100_000 // chunk indexes have six digits
 	maxIDBytes   = 128
-	maxSigBytes  = 4 << 10
-	maxSigs      = 8
 	maxManifest  = 4 << 10
 	maxVersionKV = 20 // digits of a uint64
 )
@@ -50,6 +47,11 @@ func newKeys(prefix string) (keys, error) {
 	}, nil
 }
 
+// confirmation is the key of a cell's confirmed version (see Confirmer);
+// with cell "", the directory of every confirmation. It sorts before the
+// chunk directory, so that a Source does not watch it.
+func (k keys) confirmation(cell string) string { return k.prefix + "cells/" + cell }
+
 // chunkDir is the directory of the chunks of one chunked document.
 func (k keys) chunkDir(id string) string { return k.chunks + id + "/" }
 
@@ -57,6 +59,10 @@ func (k keys) chunkDir(id string) string { return k.chunks + id + "/" }
 func (k keys) chunkKey(id string, i int) string {
 	return fmt.Sprintf("%s%06d", k.chunkDir(id), i)
 }
+
+// watchFrom is the first key after the chunk directory: a Source watches
+// from there to the end of the prefix (see Source.watch).
+func (k keys) watchFrom() string { return rangeEnd(k.chunks) }
 
 // rangeEnd is the end of the range of keys that start with p.
 func rangeEnd(p string) string { return clientv3.GetPrefixRangeEnd(p) }
@@ -129,58 +135,15 @@ func checkID(id string) error {
 	return nil
 }
 
-// assemble joins the chunks of m, given as the key-value pairs found under
-// its directory in key order, and checks them against m.
-func assemble(k keys, m manifest, kvs [][2][]byte) ([]byte, error) {
-	if len(kvs) != m.Chunks {
-		return nil, layoutErr("manifest names %d chunks, %d are stored", m.Chunks, len(kvs))
-	}
-	doc := make([]byte, 0, m.Bytes)
-	for i, kv := range kvs {
-		if want := k.chunkKey(m.ID, i); string(kv[0]) != want {
-			return nil, layoutErr("chunk %d of %s is missing, found %q", i, m.ID, shorten(string(kv[0])))
-		}
-		if len(kv[1]) == 0 || len(doc)+len(kv[1]) > m.Bytes {
-			return nil, layoutErr("chunks of %s do not add up to %d bytes", m.ID, m.Bytes)
-		}
-		doc = append(doc, kv[1]...)
-	}
+// checkDoc checks the joined chunks of m against m.
+func checkDoc(m manifest, doc []byte) error {
 	if len(doc) != m.Bytes {
-		return nil, layoutErr("chunks of %s hold %d bytes, the manifest says %d", m.ID, len(doc), m.Bytes)
+		return layoutErr("chunks of %s hold %d bytes, the manifest says %d", m.ID, len(doc), m.Bytes)
 	}
 	if sum := sha256.Sum256(doc); hex.EncodeToString(sum[:]) != m.SHA256 {
-		return nil, layoutErr("chunks of %s do not have the manifest's sha256", m.ID)
+		return layoutErr("chunks of %s do not have the manifest's sha256", m.ID)
 	}
-	return doc, nil
-}
-
-// parseSigs reads the signature key: standard base64 (with padding), one
-// signature a line, blank lines ignored.
-func parseSigs(data []byte) ([][]byte, error) {
-	if len(data) > maxSigBytes {
-		return nil, layoutErr("sig of %d bytes, more than %d", len(data), maxSigBytes)
-	}
-	var sigs [][]byte
-	for i, line := range bytes.Split(data, []byte("\n")) {
-		line = bytes.TrimSpace(line)
-		if len(line) == 0 {
-			continue
-		}
-		if len(sigs) == maxSigs {
-			return nil, layoutErr("sig holds more than %d signatures", maxSigs)
-		}
-		s, err := base64.StdEncoding.AppendDecode(nil, line)
-		if err != nil {
-			return nil, layoutErr("line %d of sig is not base64", i+1)
-		}
-		sigs = append(sigs, s)
-	}
-	return sigs, nil
-}
-
-// formatSig is the value of the signature key for one signature.
-func formatSig(sig []byte) []byte {
-	return append(base64.StdEncoding.AppendEncode(nil, sig), '\n')
+	return nil
 }
 
 // checkSig refuses a signature that cannot be an ed25519 signature.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cellkit/cellkit/placement"
+	"github.com/cellkit/cellkit/placement/source"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -67,7 +68,7 @@ func NewPublisher(client *clientv3.Client, prefix string, cfg PublisherConfig) (
 func (p *Publisher) Version(ctx context.Context) (uint64, error) {
 	resp, err := p.client.Get(ctx, p.keys.version)
 	if err != nil {
-		return 0, fmt.Errorf("etcdsource: read the version: %w", err)
+		return 0, fmt.Errorf("%w: read the version: %w", ErrUnavailable, err)
 	}
 	return storedVersion(resp.Kvs)
 }
@@ -92,7 +93,9 @@ func storedVersion(kvs []*mvccpb.KeyValue) (uint64, error) {
 // deletes the previous document and every other chunk. A reader sees the
 // old map or the new one, never a mix. A publish that is refused deletes its
 // chunks; one that fails or is interrupted may leave chunks that no manifest
-// names, and the next publish deletes them.
+// names, and the next publish deletes them. A request etcd does not answer
+// (no quorum, no leader, ctx's end) gives an error matching ErrUnavailable;
+// see there for why and how to publish again.
 func (p *Publisher) Publish(ctx context.Context, base uint64, m *placement.Map, sig []byte) error {
 	if m == nil {
 		return errors.New("etcdsource: publish of a nil map")
@@ -113,7 +116,7 @@ func (p *Publisher) publish(ctx context.Context, base, v uint64, doc, sig []byte
 	cond := []clientv3.Cmp{p.versionIs(base)}
 	then := []clientv3.Op{clientv3.OpPut(p.keys.version, strconv.FormatUint(v, 10))}
 	if sig != nil {
-		then = append(then, clientv3.OpPut(p.keys.sig, string(formatSig(sig))))
+		then = append(then, clientv3.OpPut(p.keys.sig, string(source.FormatSignatures([][]byte{sig}))))
 	} else {
 		then = append(then, clientv3.OpDelete(p.keys.sig))
 	}
@@ -149,7 +152,7 @@ func (p *Publisher) publish(ctx context.Context, base, v uint64, doc, sig []byte
 		resp, err := p.client.Put(ctx, key, string(doc[i*p.chunk:min(len(doc), (i+1)*p.chunk)]))
 		if err != nil {
 			p.cleanup(ctx, dir)
-			return fmt.Errorf("etcdsource: publish: write chunk %d of %d: %w", i, n, err)
+			return fmt.Errorf("%w: publish: write chunk %d of %d: %w", ErrUnavailable, i, n, err)
 		}
 		cond = append(cond, clientv3.Compare(clientv3.ModRevision(key), "=", resp.Header.Revision))
 	}
@@ -180,7 +183,7 @@ func (p *Publisher) versionIs(base uint64) clientv3.Cmp {
 func (p *Publisher) commit(ctx context.Context, base uint64, cond []clientv3.Cmp, then []clientv3.Op) error {
 	resp, err := p.client.Txn(ctx).If(cond...).Then(then...).Else(clientv3.OpGet(p.keys.version)).Commit()
 	if err != nil {
-		return fmt.Errorf("etcdsource: publish: %w", err)
+		return fmt.Errorf("%w: publish: %w", ErrUnavailable, err)
 	}
 	if resp.Succeeded {
 		return nil

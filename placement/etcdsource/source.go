@@ -8,8 +8,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/cellkit/cellkit/placement"
@@ -20,15 +18,6 @@ import (
 
 // Config configures a Source. The zero value is valid.
 type Config struct {
-	// Options are the parse options (placement.ParseSigned). When
-	// Options.PublicKeys is set, a document is accepted only if one of the
-	// signatures of the sig key verifies.
-	Options placement.Options
-	// After is the version the caller already holds, typically that of its
-	// last-known-good map: the source never delivers a map of version After
-	// or lower. A lower one is reported as source.ErrStaleVersion, one of
-	// version After is not news. Default 0: any version is news.
-	After uint64
 	// Timeout bounds each request of a read: the transaction that reads
 	// the keys, and each page of chunks; default 5s.
 	Timeout time.Duration
@@ -45,25 +34,31 @@ type Config struct {
 	Jitter float64
 }
 
-// A Source is a source.Refresher that follows the map stored under a
-// prefix of etcd. The first Next reads the stored map at one revision; later
-// calls watch the prefix from the revision after the last one read, so no
-// change is missed and none is read twice. When the watch fails (an error,
-// a cancellation by the server, a lost leader, a compaction past its
-// revision), Next reads again at the current revision and watches from
-// there, after a jittered exponential backoff for failures (none after a
-// compaction, which is routine). While the client is disconnected, the
+// A Source is a source.Refresher and source.Parser that follows the map
+// stored under a prefix of etcd. The first Next reads the stored map at one
+// revision; later calls watch the prefix from the revision after the last
+// one read, so no change is missed and none is read twice. When the watch
+// fails (an error, a cancellation by the server, a lost leader), Next
+// watches again from the revision after the last one it applied, after a
+// jittered exponential backoff, so that every version still in etcd's
+// history is delivered in order; after a compaction past that revision it
+// reads the current state at once. While the client is disconnected, the
 // client's own watch resumes at the same revision once it reconnects.
 //
-// Next never delivers a map whose version is lower than the last it
-// delivered (or than Config.After), nor a different document under the same
-// version: it reports them as a *source.SourceError matching
-// source.ErrStaleVersion. An invalid document is reported as a
-// *source.SourceError whose Err is the parse error; keys that break the
-// layout as one matching ErrLayout and source.ErrFetch; a failed read or
-// watch as one matching source.ErrFetch. Each state is reported once: a
-// document when it is first seen, a failure when it begins or its cause
-// changes. Until something is published under the prefix, Next waits.
+// Like every source.Source, it does not order versions: it delivers each
+// document it has not delivered last, older or not, and the
+// source.Follower that runs it is the one version gate. It parses with the
+// options SetParse gives (the Follower's limits and trusted keys; until
+// then placement's defaults, trusting no key): when keys are trusted, a
+// document is accepted only if one of the signatures of the sig key, in
+// the signature-file format of placement/source (source.ParseSignatures),
+// verifies. An invalid document is reported as a *source.SourceError whose
+// Err is the parse error (a signature file that does not parse, the error
+// of source.ParseSignatures); keys that break the layout as one matching
+// ErrLayout and source.ErrFetch; a failed read or watch as one matching
+// source.ErrFetch. Each state is reported once: a document when it is
+// first seen, a failure when it begins or its cause changes. Until
+// something is published under the prefix, Next waits.
 //
 // Between calls made with the same context the source keeps its watch open,
 // so a change published between two calls is delivered by the second at
@@ -74,9 +69,10 @@ type Config struct {
 type Source struct {
 	client   *clientv3.Client
 	keys     keys
-	name     string // for reports
-	opt      placement.Options
-	maxBytes int
+	name     string                // for reports
+	opt      placement.Options     // from SetParse
+	current  func() *placement.Map // from SetParse: the map a new document replaces
+	maxBytes int                   // opt's MaxBytes
 	timeout  time.Duration
 	retry    backoff
 	refresh  chan struct{}
@@ -84,23 +80,25 @@ type Source struct {
 	// Next's state: what the keys under the prefix hold at revision rev,
 	// and the watch from the revision after it.
 	w        *watcher
-	rev      int64 // 0: read at the next Next
+	rev      int64             // 0: read at the next Next
+	pause    bool              // a request failed: back off before the next
+	pending  []*clientv3.Event // received from the watch, of revisions after rev
 	st       state
 	dirty    bool   // st changed since the last judgement
-	gate     gate   // judged content, delivered versions
+	seen     seen   // judged content, the document delivered
 	lastFail string // cause of the failure last reported, until a read succeeds
 }
 
-// state holds the keys of the layout at one revision. It is exact for every
-// key it holds: chunks holds every chunk key (with its value once fetched).
+// state holds the keys of the layout that name a document, at one
+// revision. It holds no chunk: the chunks of a manifest are read when the
+// manifest is judged, and dropped once the document they make is judged, so
+// that a source holds at most one document's chunks, whatever is written
+// under the chunk directory.
 type state struct {
 	doc, sig, manifest value
-	dir                string // chunk directory of a valid manifest, or ""
-	chunks             map[string]value
 }
 
-// A value is a key's value; ok is false for an absent key (or a chunk whose
-// value has not been fetched).
+// A value is a key's value; ok is false for an absent key.
 type value struct {
 	v  []byte
 	ok bool
@@ -136,13 +134,19 @@ func New(client *clientv3.Client, prefix string, cfg Config) (*Source, error) {
 		client:   client,
 		keys:     k,
 		name:     "etcd:" + prefix,
-		opt:      cfg.Options,
-		maxBytes: cfg.Options.Limits.WithDefaults().MaxBytes,
+		maxBytes: placement.Limits{}.WithDefaults().MaxBytes,
 		timeout:  cfg.Timeout,
 		retry:    backoff{min: cfg.MinBackoff, max: cfg.MaxBackoff, jitter: cfg.Jitter, rnd: rand.Float64},
 		refresh:  make(chan struct{}, 1),
-		gate:     gate{version: cfg.After},
 	}, nil
+}
+
+// SetParse sets the parse options (limits, trusted keys) and the map in
+// force that a new document replaces; see source.Parser. MaxBytes bounds
+// what the source reads of a chunked document. A source.Follower calls it
+// before the first Next; it is not for use during a Next.
+func (s *Source) SetParse(opt placement.Options, current func() *placement.Map) {
+	s.opt, s.current, s.maxBytes = opt, current, opt.Limits.WithDefaults().MaxBytes
 }
 
 // Refresh makes the source read the stored map again at once, without
@@ -161,10 +165,13 @@ func (s *Source) Next(ctx context.Context) (*placement.Map, error) {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if s.rev == 0 {
+		if s.pause {
+			s.pause = false
 			if err := s.retry.wait(ctx); err != nil {
 				return nil, err
 			}
+		}
+		if s.rev == 0 {
 			select { // this read answers every Refresh made until now
 			case <-s.refresh:
 			default:
@@ -191,16 +198,19 @@ func (s *Source) Next(ctx context.Context) (*placement.Map, error) {
 	}
 }
 
-// failed handles a failed read or watch: Next reads again after a backoff.
-// It returns ctx's error when ctx is done, the report of the failure when
-// its cause is new, and nil when the last failure had the same cause.
+// failed handles a failed request: after a backoff, Next makes it again
+// (a read when nothing was read; else a watch from the revision after the
+// last one applied, so that no change is missed). It returns ctx's error
+// when ctx is done, the report of the failure when its cause is new, and
+// nil when the last failure had the same cause.
 func (s *Source) failed(ctx context.Context, err error) error {
-	s.reread()
+	s.closeWatch()
+	s.pause = true
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	s.retry.failed()
-	s.gate.forget() // judge again what is stored after the failure
+	s.seen.forget() // judge again what is stored after the failure
 	cause := err.Error()
 	if cause == s.lastFail {
 		return nil
@@ -215,8 +225,8 @@ func (s *Source) failed(ctx context.Context, err error) error {
 func compacted(err error) bool { return errors.Is(err, rpctypes.ErrCompacted) }
 
 // read reads the keys of the layout at one revision, at (0: the current
-// one): the document, the signature, the manifest and the names of the
-// chunks. The values of the chunks are read at that revision when needed.
+// one): the document, the signature and the manifest. The chunks a manifest
+// names are read at that revision when it is judged.
 func (s *Source) read(ctx context.Context, at int64) error {
 	rctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
@@ -225,13 +235,12 @@ func (s *Source) read(ctx context.Context, at int64) error {
 		clientv3.OpGet(s.keys.doc, rev),
 		clientv3.OpGet(s.keys.sig, rev),
 		clientv3.OpGet(s.keys.manifest, rev),
-		clientv3.OpGet(s.keys.chunks, rev, clientv3.WithPrefix(), clientv3.WithKeysOnly()),
 	).Commit()
 	if err != nil {
 		return fmt.Errorf("read: %w", err)
 	}
-	if len(resp.Responses) != 4 {
-		return fmt.Errorf("read: %d responses to 4 gets", len(resp.Responses))
+	if len(resp.Responses) != 3 {
+		return fmt.Errorf("read: %d responses to 3 gets", len(resp.Responses))
 	}
 	one := func(i int) value {
 		kvs := resp.Responses[i].GetResponseRange().GetKvs()
@@ -240,25 +249,8 @@ func (s *Source) read(ctx context.Context, at int64) error {
 		}
 		return value{v: kvs[0].Value, ok: true}
 	}
-	st := state{doc: one(0), sig: one(1), manifest: one(2), chunks: map[string]value{}}
-	for _, kv := range resp.Responses[3].GetResponseRange().GetKvs() {
-		st.chunks[string(kv.Key)] = value{}
-	}
-	st.dir = s.dirOf(st.manifest)
-	s.st, s.rev, s.dirty = st, cmp.Or(at, resp.Header.Revision), true
+	s.st, s.rev, s.dirty = state{doc: one(0), sig: one(1), manifest: one(2)}, cmp.Or(at, resp.Header.Revision), true
 	return nil
-}
-
-// dirOf is the chunk directory a manifest names, or "".
-func (s *Source) dirOf(v value) string {
-	if !v.ok {
-		return ""
-	}
-	m, err := parseManifest(v.v, s.maxBytes)
-	if err != nil {
-		return ""
-	}
-	return s.keys.chunkDir(m.ID)
 }
 
 // A watcher is the watch of the prefix that a Source keeps open between
@@ -276,6 +268,7 @@ func (s *Source) reread() {
 }
 
 func (s *Source) closeWatch() {
+	s.pending = nil // the next watch delivers them again
 	if s.w != nil {
 		s.w.cancel()
 		s.w = nil
@@ -284,6 +277,15 @@ func (s *Source) closeWatch() {
 
 // watch follows the prefix from the revision after rev until a change is
 // worth a return. It returns nil, nil when Next must read again.
+//
+// The watch leaves out the chunk directory: a watch delivers the value of
+// every put, and chunks under ids that no manifest names (a failed publish,
+// or any writer to the prefix) would pass through every client. A
+// publisher never changes the chunks of a manifest once it names them (each
+// publish writes a fresh id, and its transaction puts the manifest), so a
+// change of the document is a change of the doc or manifest key; chunks
+// changed under a manifest in force by someone else are seen at the next
+// read (a Refresh, a failed watch).
 func (s *Source) watch(ctx context.Context) (*placement.Map, error) {
 	if s.w != nil && s.w.done != ctx.Done() {
 		s.closeWatch() // it ends with another context than this call's
@@ -291,12 +293,25 @@ func (s *Source) watch(ctx context.Context) (*placement.Map, error) {
 	if s.w == nil {
 		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 		s.w = &watcher{
-			done:   ctx.Done(),
-			ch:     s.client.Watch(wctx, s.keys.prefix, clientv3.WithPrefix(), clientv3.WithRev(s.rev+1), clientv3.WithCreatedNotify()),
+			done: ctx.Done(),
+			ch: s.client.Watch(wctx, s.keys.watchFrom(), clientv3.WithRange(rangeEnd(s.keys.prefix)),
+				clientv3.WithRev(s.rev+1), clientv3.WithCreatedNotify()),
 			cancel: cancel,
 		}
 	}
 	for {
+		// One revision at a time, so that each version published is
+		// judged, however many a watch response carries.
+		for len(s.pending) > 0 {
+			s.apply()
+			if !s.dirty {
+				continue
+			}
+			m, err := s.judge(ctx)
+			if m != nil || err != nil || s.rev == 0 {
+				return m, err
+			}
+		}
 		select {
 		case <-ctx.Done():
 			s.closeWatch()
@@ -315,61 +330,42 @@ func (s *Source) watch(ctx context.Context) (*placement.Map, error) {
 				return nil, s.failed(ctx, fmt.Errorf("watch: %w", resp.Err()))
 			case resp.Created:
 				s.retry.reset()
+				s.lastFail = ""
 				continue
 			}
-			s.apply(resp.Events)
-			if !s.dirty {
-				continue
-			}
-			m, err := s.judge(ctx)
-			if m != nil || err != nil || s.rev == 0 {
-				return m, err
-			}
+			s.pending = resp.Events
 		}
 	}
 }
 
-// apply brings the state to the revision of the last of events.
-func (s *Source) apply(events []*clientv3.Event) {
-	var touched []string // chunk keys
-	meta := false
-	for _, ev := range events {
+// apply brings the state to the revision of the first pending event,
+// applying the pending events of that revision.
+func (s *Source) apply() {
+	rev := s.pending[0].Kv.ModRevision
+	for len(s.pending) > 0 && s.pending[0].Kv.ModRevision == rev {
+		ev := s.pending[0]
+		s.pending[0] = nil
+		s.pending = s.pending[1:]
 		key := string(ev.Kv.Key)
 		v := value{}
 		if ev.Type == clientv3.EventTypePut {
 			v = value{v: ev.Kv.Value, ok: true}
 		}
-		switch {
-		case key == s.keys.doc:
-			s.st.doc, meta = v, true
-		case key == s.keys.sig:
-			s.st.sig, meta = v, true
-		case key == s.keys.manifest:
-			s.st.manifest, meta = v, true
-		case strings.HasPrefix(key, s.keys.chunks):
-			if v.ok {
-				s.st.chunks[key] = v
-			} else {
-				delete(s.st.chunks, key)
-			}
-			touched = append(touched, key)
+		switch key {
+		case s.keys.doc:
+			s.st.doc, s.dirty = v, true
+		case s.keys.sig:
+			s.st.sig, s.dirty = v, true
+		case s.keys.manifest:
+			s.st.manifest, s.dirty = v, true
 		}
 		s.rev = max(s.rev, ev.Kv.ModRevision)
 	}
-	if meta {
-		s.st.dir = s.dirOf(s.st.manifest)
-		s.dirty = true
-	}
-	for _, k := range touched {
-		if s.st.dir != "" && strings.HasPrefix(k, s.st.dir) {
-			s.dirty = true
-		}
-	}
 }
 
-// judge assembles the stored document and passes it through the gate. It
-// returns nil, nil when there is nothing new to say, and leaves rev at 0
-// when Next must read again.
+// judge assembles the stored document and parses it unless it was judged
+// last or delivered last. It returns nil, nil when there is nothing new to
+// say, and leaves rev at 0 when Next must read again.
 func (s *Source) judge(ctx context.Context) (*placement.Map, error) {
 	s.dirty = false
 	doc, err := s.document(ctx)
@@ -379,33 +375,46 @@ func (s *Source) judge(ctx context.Context) (*placement.Map, error) {
 			s.reread()
 			return nil, nil
 		}
+		s.dirty = true // judge the same revision again
 		return nil, s.failed(ctx, err)
 	case errors.Is(err, errNoDoc):
-		if !s.gate.delivered || s.gate.seen(contentKey{}) {
+		if !s.seen.hasDoc || s.seen.judged(contentKey{}) {
 			return nil, nil // waiting for the first map, or reported
 		}
 		return nil, s.report(fmt.Errorf("%w: %w", source.ErrFetch, err))
 	case err != nil:
-		if s.gate.seen(keyOf([]byte("layout\x00"+err.Error()), s.st.sig.v)) {
+		if s.seen.judged(keyOf([]byte("layout\x00"+err.Error()), s.st.sig.v)) {
 			return nil, nil
 		}
 		return nil, s.report(fmt.Errorf("%w: %w", source.ErrFetch, err))
 	}
 	k := keyOf(doc, s.st.sig.v)
-	if s.gate.seen(k) {
-		return nil, nil
+	if s.seen.judged(k) || s.seen.hasDoc && s.seen.doc == k.doc {
+		return nil, nil // judged, or delivered with another signature file
 	}
 	var sigs [][]byte
 	if len(s.opt.PublicKeys) > 0 {
-		if sigs, err = parseSigs(s.st.sig.v); err != nil {
-			return nil, s.report(fmt.Errorf("%w: %w", source.ErrFetch, err))
+		if sigs, err = source.ParseSignatures(s.st.sig.v); err != nil {
+			return nil, s.report(err)
 		}
 	}
-	m, err := s.gate.admit(doc, k, sigs, s.opt)
+	m, err := s.parse(doc, sigs)
 	if err != nil {
 		return nil, s.report(err)
 	}
+	s.seen.doc, s.seen.hasDoc = k.doc, true
 	return m, nil
+}
+
+// parse parses doc with any of sigs, as the document that replaces the map
+// in force: placement.ParseNext reuses that map's derived table when its
+// inputs are unchanged, the common case of a new version.
+func (s *Source) parse(doc []byte, sigs [][]byte) (*placement.Map, error) {
+	var prev *placement.Map
+	if s.current != nil {
+		prev = s.current()
+	}
+	return placement.ParseNext(prev, doc, sigs, s.opt)
 }
 
 func (s *Source) report(err error) error {
@@ -415,7 +424,7 @@ func (s *Source) report(err error) error {
 var errFetchChunks = errors.New("read chunks")
 
 // document returns the stored document: the doc key's value, or the chunks
-// that the manifest names, read at rev when their values are not known.
+// that the manifest names, read at rev.
 func (s *Source) document(ctx context.Context) ([]byte, error) {
 	st := &s.st
 	switch {
@@ -430,63 +439,48 @@ func (s *Source) document(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir := s.keys.chunkDir(m.ID)
-	var names []string
-	complete := true
-	for k, v := range st.chunks {
-		if strings.HasPrefix(k, dir) {
-			names = append(names, k)
-			complete = complete && v.ok
-		}
-	}
-	if len(names) > m.Chunks {
-		return nil, layoutErr("manifest names %d chunks, %d are stored", m.Chunks, len(names))
-	}
-	if !complete {
-		if err := s.fetchChunks(ctx, dir); err != nil {
-			return nil, fmt.Errorf("%w: %w", errFetchChunks, err)
-		}
-		names = names[:0]
-		for k := range st.chunks {
-			if strings.HasPrefix(k, dir) {
-				names = append(names, k)
-			}
-		}
-	}
-	slices.Sort(names)
-	kvs := make([][2][]byte, len(names))
-	for i, k := range names {
-		kvs[i] = [2][]byte{[]byte(k), st.chunks[k].v}
-	}
-	return assemble(s.keys, m, kvs)
+	return s.fetchChunks(ctx, m)
 }
 
-// chunkPage is the number of chunks one request reads.
-const chunkPage = 8
-
-// fetchChunks reads the chunks under dir at rev, a page at a time.
-func (s *Source) fetchChunks(ctx context.Context, dir string) error {
-	for k := range s.st.chunks {
-		if strings.HasPrefix(k, dir) {
-			delete(s.st.chunks, k)
-		}
-	}
-	from, end := dir, rangeEnd(dir)
-	for {
+// fetchChunks reads the chunks of m at rev and joins them. Before it reads
+// any value it has checked m's size against MaxBytes (parseManifest) and
+// counted the chunks under m's directory; then it reads one chunk a request
+// and stops at the first that does not fit the manifest, so that it holds
+// at most m's declared bytes and one chunk, whatever the store holds.
+func (s *Source) fetchChunks(ctx context.Context, m manifest) ([]byte, error) {
+	dir := s.keys.chunkDir(m.ID)
+	get := func(key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
 		rctx, cancel := context.WithTimeout(ctx, s.timeout)
-		resp, err := s.client.Get(rctx, from, clientv3.WithRange(end), clientv3.WithRev(s.rev), clientv3.WithLimit(chunkPage))
-		cancel()
+		defer cancel()
+		resp, err := s.client.Get(rctx, key, append(opts, clientv3.WithRev(s.rev))...)
 		if err != nil {
-			return err
+			return nil, fmt.Errorf("%w: %w", errFetchChunks, err)
 		}
-		for _, kv := range resp.Kvs {
-			s.st.chunks[string(kv.Key)] = value{v: kv.Value, ok: true}
-		}
-		if !resp.More || len(resp.Kvs) == 0 {
-			return nil
-		}
-		from = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+		return resp, nil
 	}
+	resp, err := get(dir, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		return nil, err
+	}
+	if resp.Count != int64(m.Chunks) {
+		return nil, layoutErr("manifest names %d chunks, %d are stored", m.Chunks, resp.Count)
+	}
+	doc := make([]byte, 0, m.Bytes)
+	for i := range m.Chunks {
+		resp, err := get(s.keys.chunkKey(m.ID, i))
+		if err != nil {
+			return nil, err
+		}
+		if len(resp.Kvs) == 0 {
+			return nil, layoutErr("chunk %d of %s is missing", i, m.ID)
+		}
+		v := resp.Kvs[0].Value
+		if len(v) == 0 || len(doc)+len(v) > m.Bytes {
+			return nil, layoutErr("chunks of %s do not add up to %d bytes", m.ID, m.Bytes)
+		}
+		doc = append(doc, v...)
+	}
+	return doc, checkDoc(m, doc)
 }
 
 // A contentKey names what the source read: a document and its signature
@@ -497,52 +491,27 @@ func keyOf(doc, sig []byte) contentKey {
 	return contentKey{sha256.Sum256(doc), sha256.Sum256(sig)}
 }
 
-// gate keeps deliveries in version order and remembers what it judged.
-type gate struct {
-	judged    contentKey // the last content judged, delivered or not
-	hasJudged bool
-	delivered bool
-	version   uint64            // of the last map delivered, or After
-	doc       [sha256.Size]byte // of the last map delivered
+// seen remembers what the source judged, so that each state is reported
+// once, and the document it delivered last, so that the same document is
+// not delivered twice (after a failure, or with its signature rewritten).
+type seen struct {
+	last    contentKey // the last content judged, delivered or not
+	hasLast bool
+	doc     [sha256.Size]byte // of the last map delivered
+	hasDoc  bool
 }
 
-// seen reports whether k was the last content judged, and records it.
-func (g *gate) seen(k contentKey) bool {
-	if g.hasJudged && g.judged == k {
+// judged reports whether k was the last content judged, and records it.
+func (g *seen) judged(k contentKey) bool {
+	if g.hasLast && g.last == k {
 		return true
 	}
-	g.judged, g.hasJudged = k, true
+	g.last, g.hasLast = k, true
 	return false
 }
 
 // forget makes the next content be judged even if it was the last judged.
-func (g *gate) forget() { g.hasJudged = false }
-
-// admit parses a document and checks its version against the last
-// delivered (or After). It returns nil, nil for a document that is not
-// news: the one last delivered, or one of version After.
-func (g *gate) admit(doc []byte, k contentKey, sigs [][]byte, opt placement.Options) (*placement.Map, error) {
-	m, err := placement.ParseSigned(doc, sigs, opt)
-	if err != nil {
-		return nil, err
-	}
-	switch v := m.Version(); {
-	case v < g.version && g.delivered:
-		return nil, staleErr("%d is lower than %d, the version last delivered", v, g.version)
-	case v < g.version:
-		return nil, staleErr("%d is lower than %d, the version the source started after", v, g.version)
-	case v == g.version && (!g.delivered || k.doc == g.doc):
-		return nil, nil
-	case v == g.version:
-		return nil, staleErr("%d did not increase, but the document changed", v)
-	}
-	g.delivered, g.version, g.doc = true, m.Version(), k.doc
-	return m, nil
-}
-
-func staleErr(format string, args ...any) error {
-	return &placement.FieldError{Field: "version", Err: source.ErrStaleVersion, Detail: fmt.Sprintf(format, args...)}
-}
+func (g *seen) forget() { g.hasLast = false }
 
 // backoff paces the reads that follow failures.
 type backoff struct {

@@ -406,12 +406,17 @@ func (f *Follower) swap(m *placement.Map) {
 	for _, s := range f.steps {
 		s.fn(m)
 	}
+	// The map goes live and the one it replaces joins the older maps in one
+	// step under mu, so that confirm never sees the new map in force
+	// without the old one among the older maps.
+	f.mu.Lock()
 	old := f.cur.Swap(e)
+	if old != nil {
+		f.older = append(f.older, old)
+	}
+	f.mu.Unlock()
 	f.swapMu.Unlock()
 	if old != nil {
-		f.mu.Lock()
-		f.older = append(f.older, old)
-		f.mu.Unlock()
 		f.release(old)
 	}
 	ch := make(chan struct{})

@@ -214,12 +214,35 @@ func sameOS(a, b fs.FileInfo) bool {
 // SaveFile did not write has no record and is refused: read such a file
 // with os.ReadFile and placement.ParseSigned, or follow it with NewFile.
 func LoadFile(path string, opt placement.Options) (*placement.Map, error) {
-	doc, err := readFile(path, opt.Limits.WithDefaults().MaxBytes, "document")
+	return loadFile(osFS{}, path, opt)
+}
+
+// loadFile is LoadFile on fsys.
+//
+// LoadFile may run during a SaveFile, which replaces three files that
+// cannot be read as one snapshot. It reads the document first and its
+// record and signatures after, and SaveFile keeps the old document's line
+// in the record until the new document is in place, so a record read after
+// the document names it unless a save finished in between; then the
+// document read is no longer the one in place, and reading all three again
+// sees the newer document with its record. A second mismatch needs a
+// second whole save within one load and is reported.
+func loadFile(fsys fs.FS, path string, opt placement.Options) (*placement.Map, error) {
+	m, err := loadOnce(fsys, path, opt)
+	if errors.Is(err, ErrIntegrity) || errors.Is(err, placement.ErrSignature) {
+		m, err = loadOnce(fsys, path, opt)
+	}
+	return m, err
+}
+
+// loadOnce reads the document, then its record and signatures, once.
+func loadOnce(fsys fs.FS, path string, opt placement.Options) (*placement.Map, error) {
+	doc, err := readFile(fsys, path, opt.Limits.WithDefaults().MaxBytes, "document")
 	if err != nil {
 		return nil, err
 	}
 	sumPath := path + ".sum"
-	rec, err := readFile(sumPath, maxSumBytes, "integrity record")
+	rec, err := readFile(fsys, sumPath, maxSumBytes, "integrity record")
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil, &SourceError{Source: sumPath, Err: fmt.Errorf("%w: no integrity record", ErrIntegrity)}
@@ -234,7 +257,7 @@ func LoadFile(path string, opt placement.Options) (*placement.Map, error) {
 	var sigs [][]byte
 	if len(opt.PublicKeys) > 0 {
 		sigPath := path + ".sig"
-		data, err := readFile(sigPath, maxSidecarBytes, "signature")
+		data, err := readFile(fsys, sigPath, maxSidecarBytes, "signature")
 		switch {
 		case err == nil:
 			if sigs, err = parseSidecar(data); err != nil {
@@ -253,8 +276,8 @@ func LoadFile(path string, opt placement.Options) (*placement.Map, error) {
 
 // readFile reads a regular file of at most max bytes for LoadFile; every
 // error is a *SourceError naming the file.
-func readFile(name string, max int, field string) ([]byte, error) {
-	data, _, err := readRegular(osFS{}, name, max, field, sameOS)
+func readFile(fsys fs.FS, name string, max int, field string) ([]byte, error) {
+	data, _, err := readRegular(fsys, name, max, field, sameOS)
 	var pe *fs.PathError
 	switch {
 	case err == nil:
