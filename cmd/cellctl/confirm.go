@@ -18,12 +18,14 @@ type awaitFlags struct {
 	on      bool
 	timeout time.Duration
 	path    string
+	via     string // a target with confirmations of its own (etcd:…), or "": HTTP
 }
 
 func (a *awaitFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&a.on, "await-confirmed", false, "first wait until every cell of a migration that changes has confirmed the version it replaces")
 	fs.DurationVar(&a.timeout, "confirm-timeout", 2*time.Minute, "with --await-confirmed, give up after `D`, naming the cells that have not confirmed")
 	fs.StringVar(&a.path, "confirm-path", source.ConfirmedPath, "with --await-confirmed over HTTP, the `PATH` of each cell endpoint's confirmation handler")
+	fs.StringVar(&a.via, "confirm-via", "", "with --await-confirmed, read the confirmations the cells write to `etcd:ENDPOINTS/PREFIX` (placement/etcdsource) instead of asking them over HTTP (default for publish to etcd: the target's)")
 }
 
 // awaitedResult is what --json prints of a wait.
@@ -69,26 +71,38 @@ func migrationCells(prev, next *placement.Map) []string {
 }
 
 // awaitPrevious waits until the cells that the change from prev to next
-// concerns have confirmed prev's version, through c (nil: over HTTP, at
-// each cell's endpoints in prev). It says what it waits for on w. With no
+// concerns have confirmed prev's version, through the confirmations of via
+// when it has its own (etcd), else over HTTP at each cell's endpoints in
+// prev. It says what it waits for on w. With no
 // migration changing, there is nothing to wait for. A timeout returns an
 // error that names the cells that have not confirmed and matches
 // source.ErrNotConfirmed.
-func (a *awaitFlags) awaitPrevious(ctx context.Context, w io.Writer, c source.Confirmer, prev, next *placement.Map) (*awaitedResult, error) {
+func (a *awaitFlags) awaitPrevious(ctx context.Context, w io.Writer, via target, prev, next *placement.Map) (*awaitedResult, error) {
 	cells := migrationCells(prev, next)
 	res := &awaitedResult{Version: prev.Version(), Cells: cells}
 	if len(cells) == 0 {
 		fmt.Fprintf(w, "no migration changes from v%d to v%d: no confirmation to await\n", prev.Version(), next.Version())
 		return res, nil
 	}
-	if c == nil {
+	var c source.Confirmer
+	how := "over HTTP"
+	if ct, ok := via.(confirmingTarget); ok {
+		cc, release, err := ct.confirmer(ctx)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
+		c, how = cc, "at "+via.String()
+	} else if via != nil && a.via != "" {
+		return nil, usagef("--confirm-via %s: only etcd targets hold confirmations", a.via)
+	} else {
 		hc, err := source.NewHTTPConfirmer(source.Fixed(prev), source.HTTPConfirmerConfig{Path: a.path})
 		if err != nil {
 			return nil, usageError{err.Error()}
 		}
 		c = hc
 	}
-	fmt.Fprintf(w, "awaiting confirmation of v%d by %d cell(s): %v\n", prev.Version(), len(cells), cells)
+	fmt.Fprintf(w, "awaiting confirmation of v%d by %d cell(s) %s: %v\n", prev.Version(), len(cells), how, cells)
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
 	if err := c.AwaitConfirmed(ctx, prev.Version(), cells); err != nil {

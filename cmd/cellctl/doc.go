@@ -223,6 +223,8 @@
 // handler of placement/source.ConfirmHandler beside the cell's Guard) until
 // it confirms or --confirm-timeout passes; then nothing is written and the
 // error names the cells that have not confirmed (source.ErrNotConfirmed).
+// With --confirm-via etcd:ENDPOINTS/PREFIX the confirmations are read where
+// the cells write them in etcd (placement/etcdsource's ConfirmWriter).
 //
 // Each EDIT is one argument (quote it in the shell): a verb and its words,
 // separated by spaces. A word may hold Go-quoted parts ("tenant 42") for keys
@@ -263,6 +265,8 @@
 //	  	with --await-confirmed over HTTP, the PATH of each cell endpoint's confirmation handler (default "/cellkit/confirmed")
 //	-confirm-timeout D
 //	  	with --await-confirmed, give up after D, naming the cells that have not confirmed (default 2m0s)
+//	-confirm-via etcd:ENDPOINTS/PREFIX
+//	  	with --await-confirmed, read the confirmations the cells write to etcd:ENDPOINTS/PREFIX (placement/etcdsource) instead of asking them over HTTP (default for publish to etcd: the target's)
 //	-dry-run
 //	  	print the changes and write nothing
 //	-json
@@ -408,8 +412,11 @@
 // map in force (GET --confirm-path, placement/source.ConfirmHandler beside
 // the cell's Guard) until it confirms or --confirm-timeout passes; then
 // nothing is published and the error names the cells that have not
-// confirmed (source.ErrNotConfirmed). After the wait the publish expects the
-// version that was confirmed, as --expect does.
+// confirmed (source.ErrNotConfirmed). To an etcd target, or with
+// --confirm-via etcd:ENDPOINTS/PREFIX, the confirmations are read where the
+// cells write them in etcd (placement/etcdsource's ConfirmWriter) instead.
+// After the wait the publish expects the version that was confirmed, as
+// --expect does.
 //
 // Flags:
 //
@@ -419,6 +426,8 @@
 //	  	with --await-confirmed over HTTP, the PATH of each cell endpoint's confirmation handler (default "/cellkit/confirmed")
 //	-confirm-timeout D
 //	  	with --await-confirmed, give up after D, naming the cells that have not confirmed (default 2m0s)
+//	-confirm-via etcd:ENDPOINTS/PREFIX
+//	  	with --await-confirmed, read the confirmations the cells write to etcd:ENDPOINTS/PREFIX (placement/etcdsource) instead of asking them over HTTP (default for publish to etcd: the target's)
 //	-expect V
 //	  	publish only if the version in force is V (0: none)
 //	-force

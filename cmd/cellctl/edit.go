@@ -61,6 +61,8 @@ there. Each cell is asked at its endpoints in FILE (GET --confirm-path, the
 handler of placement/source.ConfirmHandler beside the cell's Guard) until
 it confirms or --confirm-timeout passes; then nothing is written and the
 error names the cells that have not confirmed (source.ErrNotConfirmed).
+With --confirm-via etcd:ENDPOINTS/PREFIX the confirmations are read where
+the cells write them in etcd (placement/etcdsource's ConfirmWriter).
 
 ` + editHelp,
 	examples: `cellctl edit map.json -o v2.json 'add c4 zone=az2 endpoint=https://c4.internal:8443'
@@ -170,7 +172,13 @@ func (ef *editFlags) run(e *env, base *placement.Map, raw []string) error {
 		if base == nil {
 			return usagef("--await-confirmed needs a map to edit: the cells confirm its version")
 		}
-		if res.Awaited, err = ef.await.awaitPrevious(e.ctx, e.stderr, nil, base, m); err != nil {
+		var via target
+		if ef.await.via != "" {
+			if via, err = parseTarget(ef.await.via, false); err != nil {
+				return err
+			}
+		}
+		if res.Awaited, err = ef.await.awaitPrevious(e.ctx, e.stderr, via, base, m); err != nil {
 			return err
 		}
 	}

@@ -140,3 +140,19 @@ func (t *etcdTarget) get(ctx context.Context, opt placement.Options) (*placement
 	}
 	return m, m.Bytes(), out, nil
 }
+
+// confirmer returns the Publisher of the prefix, a source.Confirmer of the
+// confirmations cells write there (etcdsource.ConfirmWriter), and the
+// release of its client.
+func (t *etcdTarget) confirmer(ctx context.Context) (source.Confirmer, func(), error) {
+	c, err := t.client(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := etcdsource.NewPublisher(c, t.prefix, etcdsource.PublisherConfig{})
+	if err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	return p, func() { c.Close() }, nil
+}

@@ -57,8 +57,11 @@ an older map still runs there. Each cell is asked at its endpoints in the
 map in force (GET --confirm-path, placement/source.ConfirmHandler beside
 the cell's Guard) until it confirms or --confirm-timeout passes; then
 nothing is published and the error names the cells that have not
-confirmed (source.ErrNotConfirmed). After the wait the publish expects the
-version that was confirmed, as --expect does.`,
+confirmed (source.ErrNotConfirmed). To an etcd target, or with
+--confirm-via etcd:ENDPOINTS/PREFIX, the confirmations are read where the
+cells write them in etcd (placement/etcdsource's ConfirmWriter) instead.
+After the wait the publish expects the version that was confirmed, as
+--expect does.`,
 	examples: `cellctl publish --to file:/srv/placement/map.json v6.json
 cellctl publish --to etcd:10.0.0.1:2379,10.0.0.2:2379/cellkit/placement/prod/ v6.json
 cellctl publish --to http-dir:/srv/www/placement --expect 5 v6.json
@@ -165,13 +168,13 @@ func awaitedTarget(e *env, t target, opt placement.Options, a *awaitFlags, expec
 	case expect.set && expect.v != prev.Version():
 		return nil, &raceError{target: t.String(), expected: expect.v, found: prev.Version(), publishing: m.Version()}
 	}
-	var c source.Confirmer
-	if ct, ok := t.(confirmingTarget); ok {
-		if c, err = ct.confirmer(e.ctx); err != nil {
+	via := t
+	if a.via != "" {
+		if via, err = parseTarget(a.via, false); err != nil {
 			return nil, err
 		}
 	}
-	res, err := a.awaitPrevious(e.ctx, e.stderr, c, prev, m)
+	res, err := a.awaitPrevious(e.ctx, e.stderr, via, prev, m)
 	if err != nil {
 		return nil, err
 	}
@@ -179,10 +182,10 @@ func awaitedTarget(e *env, t target, opt placement.Options, a *awaitFlags, expec
 	return res, nil
 }
 
-// A confirmingTarget has confirmations of its own (etcd); the others are
-// asked over HTTP, at the cells' endpoints.
+// A confirmingTarget has confirmations of its own (etcd); the cells of the
+// others are asked over HTTP, at their endpoints.
 type confirmingTarget interface {
-	confirmer(ctx context.Context) (source.Confirmer, error)
+	confirmer(ctx context.Context) (source.Confirmer, func(), error)
 }
 
 // optUint is a uint64 flag that knows whether it was given.
