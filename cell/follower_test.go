@@ -29,7 +29,7 @@ func (s pushSource) Next(ctx context.Context) (*placement.Map, error) {
 
 func (s pushSource) Refresh() {}
 
-func docMap(t *testing.T, version int, cells ...string) *placement.Map {
+func docMap(t testing.TB, version int, cells ...string) *placement.Map {
 	t.Helper()
 	var parts string
 	for i, c := range cells {

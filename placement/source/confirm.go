@@ -239,9 +239,12 @@ func (c *HTTPConfirmer) round(ctx context.Context, v uint64, waiting map[string]
 	wg.Wait()
 	close(results)
 	for r := range results {
-		if r.err == nil {
+		switch {
+		case r.err == nil:
 			delete(waiting, r.id)
-		} else {
+		case ctx.Err() == nil || waiting[r.id] == nil:
+			// A request cut short by the end of the wait says less than
+			// the cause the cell had before.
 			waiting[r.id] = r.err
 		}
 	}
