@@ -147,7 +147,7 @@ func duplicateCell(cells []Cell) *FieldError {
 	first := make(map[string]int, len(cells))
 	for i, c := range cells {
 		if j, dup := first[c.ID]; dup {
-			return fieldErr(ErrDuplicateCell, "cells["+strconv.Itoa(i)+"].id", c.ID, "cell ID %s is already the ID of cells[%d]", quote(c.ID), j)
+			return fieldErr(ErrDuplicateCell, "cells["+strconv.Itoa(i)+"].id", c.ID, "duplicate cell ID %s: cells[%d] has it already", quote(c.ID), j)
 		}
 		first[c.ID] = i
 	}
@@ -510,20 +510,9 @@ func (m *Map) mergeOverrides(base *Map, pins map[string]string, lim Limits) erro
 		cell int32 // −1: unpin
 	}
 	edits := make([]edit, 0, len(pins))
-	for k, c := range pins {
-		if fe := checkKey(k, lim); fe != nil {
-			fe.Field = overrideField(k)
-			return fe
-		}
+	for k := range pins {
 		e := edit{key: k, cell: -1}
 		e.b, e.h = m.bucketOf(k)
-		if c != "" {
-			i, fe := m.cellRef(overrideField(k), c)
-			if fe != nil {
-				return fe
-			}
-			e.cell = i
-		}
 		edits = append(edits, e)
 	}
 	slices.SortFunc(edits, func(x, y edit) int {
@@ -532,6 +521,22 @@ func (m *Map) mergeOverrides(base *Map, pins map[string]string, lim Limits) erro
 		}
 		return compareEntries(x.h, x.key, y.h, y.key)
 	})
+	// Checked in the index's order, so that of two bad edits the same one
+	// is reported every time.
+	for i := range edits {
+		e := &edits[i]
+		if fe := checkKey(e.key, lim); fe != nil {
+			fe.Field = overrideField(e.key)
+			return fe
+		}
+		if c := pins[e.key]; c != "" {
+			j, fe := m.cellRef(overrideField(e.key), c)
+			if fe != nil {
+				return fe
+			}
+			e.cell = j
+		}
+	}
 	for i, k := range bx.key {
 		if len(k) > lim.MaxKeyBytes {
 			return fieldErr(ErrLimit, overrideField(k), k, "key of %d bytes, more than %d (Limits.MaxKeyBytes)", len(k), lim.MaxKeyBytes)

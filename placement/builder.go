@@ -249,6 +249,10 @@ func (b *Builder) Build() (*Map, error) {
 	if m.raw == "" {
 		m.raw = m.canonical()
 	}
+	if len(m.raw) > b.lim.MaxBytes {
+		// Parse would refuse it: so does Build.
+		return nil, fieldErr(ErrLimit, "document", "", "%d bytes, more than %d (Limits.MaxBytes)", len(m.raw), b.lim.MaxBytes)
+	}
 	return m, nil
 }
 

@@ -93,3 +93,38 @@ func parseOnce(b *testing.B, doc []byte) *Map {
 	}
 	return m
 }
+
+// BenchmarkParseNext: a follower's parse of the next version of a
+// 10,000-cell map whose cells did not change (a new override), with and
+// without the previous map: ParseNext shares its derived table, Parse
+// derives it again.
+func BenchmarkParseNext(b *testing.B) {
+	prev, err := Parse(docWith(10_000, 0, 1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	bl := NewBuilder(prev)
+	if err := bl.Pin("tenant-1", "cell-001"); err != nil {
+		b.Fatal(err)
+	}
+	next, err := bl.Build()
+	if err != nil {
+		b.Fatal(err)
+	}
+	doc := next.Bytes()
+	b.Run("Parse", func(b *testing.B) {
+		benchCPU(b, doc, func(int) any { return parseOnce(b, doc) })
+	})
+	b.Run("ParseNext", func(b *testing.B) {
+		benchCPU(b, doc, func(int) any { return parseNextOnce(b, prev, doc) })
+	})
+}
+
+//go:noinline
+func parseNextOnce(b *testing.B, prev *Map, doc []byte) *Map {
+	m, err := ParseNext(prev, doc, nil, Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}

@@ -1,8 +1,10 @@
 package placement
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -76,4 +78,59 @@ func TestBuilderMergesOverrides(t *testing.T) {
 func within(s, text string) bool {
 	p, lo := uintptr(unsafe.Pointer(unsafe.StringData(s))), uintptr(unsafe.Pointer(unsafe.StringData(text)))
 	return p >= lo && p+uintptr(len(s)) <= lo+uintptr(len(text))
+}
+
+// TestEditCostsAParse: one Pin and Build on a map of 100,000 overrides
+// reuses the base map's derived table, and allocates at most 2.5 times the
+// document (the old Builder copied every override into a map, sorted them
+// all twice and wrote the canonical form twice: about 7 times).
+func TestEditCostsAParse(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("allocation counts differ under the race detector")
+	}
+	base := mustParse(t, string(docWith(100, 100_000, 1)))
+	doc := base.Bytes()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	b := NewBuilder(base)
+	if err := b.Pin("tenant-new", "cell-007"); err != nil {
+		t.Fatal(err)
+	}
+	m := mustBuild(t, b)
+	runtime.ReadMemStats(&after)
+	if m.table != base.table {
+		t.Error("Build derived the table again; the cells did not change")
+	}
+	alloc := after.TotalAlloc - before.TotalAlloc
+	t.Logf("an edit allocated %.2f times the document (%d bytes)", float64(alloc)/float64(len(doc)), len(doc))
+	if alloc > uint64(len(doc))*5/2 {
+		t.Errorf("an edit allocated %d bytes, %.1f times the document; want at most 2.5", alloc, float64(alloc)/float64(len(doc)))
+	}
+}
+
+// TestBuildMaxBytes: Build refuses a map whose document Parse would refuse
+// for its size, as it refuses any other the client would.
+func TestBuildMaxBytes(t *testing.T) {
+	b := NewBuilderWith(nil, Limits{MaxBytes: 300})
+	for i := range 3 {
+		if err := b.AddCell(Cell{ID: fmt.Sprintf("cell-%d", i), Zone: "zone-a", Weight: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := mustBuild(t, b)
+	if _, err := ParseWith(m.Bytes(), Options{Limits: Limits{MaxBytes: 300}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 10 {
+		if err := b.Pin(fmt.Sprintf("tenant-%d", i), "cell-0"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.Build(); !errors.Is(err, ErrLimit) {
+		t.Errorf("Build of a document over MaxBytes: %v; want ErrLimit", err)
+	}
+	if _, err := b.Build(); !errors.Is(err, ErrLimit) {
+		t.Errorf("second Build of a document over MaxBytes: %v; want ErrLimit", err)
+	}
 }

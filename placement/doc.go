@@ -99,6 +99,10 @@
 // scheme://host[:port][/path-prefix], as Endpoint documents, with the
 // request's path appended to it.
 //
+// ParseNext parses the document that replaces a map in force, as a
+// follower does: the same answer as ParseSigned, sharing the previous map's
+// derived table when every input of its derivation is unchanged.
+//
 // Parse refuses malformed JSON, unknown and repeated fields, values of the
 // wrong type, a missing or zero version, bad seeds, bucket counts outside
 // [1, 2²⁰], shard sizes above the active cells, bad or duplicate cell IDs,
@@ -131,5 +135,8 @@
 // rules, Build checks the whole draft with Parse's rules and the Builder's
 // Limits, and an edit that needs to know where a key lives asks the draft's
 // own Locate. Whatever Build accepts, Parse with the same limits accepts;
-// see Builder.
+// see Builder. An edit costs less than Parse of its result: Build merges
+// the keys edited into the base map's sorted override index, reuses its
+// derived table when the cells, weights, seed and buckets are unchanged,
+// and writes the canonical bytes once.
 package placement

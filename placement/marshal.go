@@ -28,6 +28,10 @@ func (m *Map) MarshalJSON() ([]byte, error) {
 // by a Builder keeps one text, its own, and no other document alive. m
 // must not be shared yet: its index is written.
 func (m *Map) canonical() string {
+	x := &m.overrides
+	if x.byKey == nil && x.len() > 0 {
+		x.byKey = x.sorted() // sorted once, and kept for the next edit
+	}
 	var sb strings.Builder
 	sb.Grow(m.canonicalSize())
 	w := canonWriter{sb: &sb, buf: make([]byte, 0, 2*flushSize)}
@@ -38,7 +42,6 @@ func (m *Map) canonical() string {
 	// entry as sep(i), the key quoted, ": " and the cell ID quoted (which
 	// needs no escapes): the keys are found again without a table of
 	// their places, which would cost 4 bytes an entry.
-	x := &m.overrides
 	at := w.overrides
 	var scratch []byte
 	for i, e := range x.sorted() {
@@ -59,11 +62,22 @@ func (m *Map) canonical() string {
 // canonicalSize is about the length of the canonical form, a little more
 // when no string needs escapes.
 func (m *Map) canonicalSize() int {
-	n := 256 + len(m.cells)*128 + len(m.migs)*96 + m.buckets/8
+	// A little more than each part's text: the builder keeps what it
+	// grows to, and growing past the estimate would copy it all.
+	n := 256 + len(m.migs)*96
+	if m.explicit {
+		n += m.buckets / 8
+	}
 	for _, c := range m.cells {
-		n += 2 * len(c.ID)
+		n += 64 + len(c.ID) + len(c.Zone) + 24 // the fields, the weight's digits
+		if len(c.Endpoints) > 0 {
+			n += 16
+		}
 		for _, e := range c.Endpoints {
 			n += len(e.URL) + len(e.Zone) + 24
+		}
+		if len(c.Labels) > 0 {
+			n += 16
 		}
 		for k, v := range c.Labels {
 			n += len(k) + len(v) + 8

@@ -33,10 +33,35 @@ func NewTable(r *Ring, buckets int) (*Table, error) {
 	if err != nil {
 		return nil, err
 	}
+	if r.uniform && len(r.eSeed) <= directOwners {
+		for b := range buckets {
+			t.set(b, r.ownerDirect(BucketHash(b)))
+		}
+		return t, nil
+	}
 	for b := range buckets {
 		t.set(b, r.Owner(BucketHash(b)))
 	}
 	return t, nil
+}
+
+// directOwners is the most members of equal weight whose owner NewTable
+// finds by scoring each, without the sieve: with few members the scan is
+// cheaper (measured 2 to 4 times for 2 to 8 members, even at 16).
+const directOwners = 8
+
+// ownerDirect is Owner for a ring whose members of positive weight all
+// weigh the same: the member with the largest mix(h ^ seed), the smaller
+// index on a tie (the rule of ahead for equal weights).
+func (r *Ring) ownerDirect(h uint64) int {
+	bx, bi := uint64(0), int32(-1)
+	for p, s := range r.eSeed {
+		x := mix(h ^ s)
+		if i := r.eIdx[p]; bi < 0 || x > bx || x == bx && i < bi {
+			bx, bi = x, i
+		}
+	}
+	return int(bi)
 }
 
 // NewBalancedTable returns NewTable(r, buckets) after Rebalance(r): every
