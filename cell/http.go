@@ -248,15 +248,38 @@ func (x *exchange) attempt(ctx context.Context, r Route) error {
 		drain(resp)
 		x.failed(nil)
 		return e
+
+	case *OverloadedError:
+		e.Key, e.Cell = r.Key, r.Cell
+		drain(resp)
+		x.failed(nil)
+		return e
+	case *ThrottledError:
+		e.Key, e.Cell = r.Key, r.Cell
+		drain(resp)
+		x.failed(nil)
+		return e
 	}
 	if code := resp.StatusCode; code >= 500 {
 		x.failed(buffer(resp))
 		return &StatusError{Cell: r.Cell, StatusCode: code}
 	}
 	if isGRPC(resp) {
-		if code := grpcStatus(resp); code == grpcUnavailable {
+		code := grpcStatus(resp)
+		if code == grpcUnavailable {
 			x.failed(resp)
 			return &StatusError{Cell: r.Cell, StatusCode: resp.StatusCode, GRPCStatus: code}
+		}
+		// RESOURCE_EXHAUSTED is the cell's pushback, with its wait in the
+		// headers of a trailers-only reply, else in the trailers.
+		md := resp.Trailer
+		if resp.Header.Get("Grpc-Status") != "" {
+			md = resp.Header
+		}
+		if e, ok := DecodeGRPC(code, md).(*OverloadedError); ok {
+			e.Key, e.Cell = r.Key, r.Cell
+			x.failed(resp)
+			return e
 		}
 	}
 	x.mu.Lock()
