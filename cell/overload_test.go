@@ -283,4 +283,3 @@ func TestThrottledKey(t *testing.T) {
 		}
 	})
 }
-
