@@ -241,15 +241,18 @@ func (l *limiter) sample(rtt time.Duration, now int64) {
 // pushback gives back the place of a pushed-back attempt, halves the limit
 // and holds new attempts until now + wait (defaultHold when wait is 0),
 // lengthened by up to holdJitter at random (r in [0, 1)), at most maxHold.
+// The limit halves once per hold: the other attempts that were in flight
+// when the cell began to shed come back pushed back too, and they are the
+// same news.
 func (l *limiter) pushback(now int64, wait time.Duration, r float64) {
 	if l.s.max != 0 {
 		l.inflight.Add(-1)
-		for {
-			old := l.limit.Load()
-			next := max(l.s.min, math.Float64frombits(old)/2)
-			if l.limit.CompareAndSwap(old, math.Float64bits(next)) {
-				break
-			}
+	}
+	for l.s.max != 0 && now >= l.holdTill.Load() {
+		old := l.limit.Load()
+		next := max(l.s.min, math.Float64frombits(old)/2)
+		if l.limit.CompareAndSwap(old, math.Float64bits(next)) {
+			break
 		}
 	}
 	if wait <= 0 {

@@ -142,20 +142,32 @@ func TestLimitPushback(t *testing.T) {
 	if _, ok := l.acquire(1000 + int64(2*time.Second)); !ok {
 		t.Errorf("acquire refused a call after the cell's Retry-After")
 	}
-	for range 10 {
+	// The attempts in flight when the cell began to shed come back pushed
+	// back during the hold: the same news, the limit halves once.
+	for range 3 {
 		l.inflight.Add(1) // an attempt admitted before the hold
-		l.pushback(0, 0, 0)
+		l.pushback(1000+int64(time.Second), time.Second, 0)
+	}
+	if got := l.current(); got != 20 {
+		t.Errorf("limit after pushbacks during the hold = %v; want 20 (halved once)", got)
+	}
+	for i := range 10 {
+		l.inflight.Add(1)
+		l.pushback(int64(10+i)*int64(maxHold), 0, 0)
 	}
 	if got := l.current(); got != 4 {
-		t.Errorf("limit after 10 pushbacks = %v; want the floor 4", got)
+		t.Errorf("limit after 10 pushbacks, each after the last hold = %v; want the floor 4", got)
 	}
+	l = mustLimiter(t, Limit{Max: 100, Initial: 40, Min: 4})
+	l.acquire(0)
+	l.acquire(0)
 	l.inflight.Add(1)
 	l.pushback(0, time.Hour, 0.99)
 	if _, ok := l.acquire(int64(maxHold)); !ok {
 		t.Errorf("a Retry-After of an hour held the cell past maxHold")
 	}
-	if l.inflight.Load() != 2 {
-		t.Errorf("%d in flight; want 2, the two acquires admitted (pushbacks give their places back)", l.inflight.Load())
+	if l.inflight.Load() != 3 {
+		t.Errorf("%d in flight; want 3, the three acquires admitted (a pushback gives its place back)", l.inflight.Load())
 	}
 }
 
