@@ -286,7 +286,7 @@ func TestScenarioFleetOverload(t *testing.T) {
 		var bw breakerWatch
 		c := newClient(t, f, cell.Config{Limit: cell.Limit{Max: 100}, Hops: 2, Observer: bw.observer()})
 		for _, x := range f.Cells() {
-			x.Overload(celltest.Overload{Capacity: 2, Base: 10 * time.Millisecond, Queue: 2, RetryAfter: time.Second})
+			x.Overload(celltest.Overload{Capacity: 2, Base: 10 * time.Millisecond, Queue: 4, RetryAfter: time.Second})
 		}
 		const rate, dur = 1200, 8 // calls a second in all, seconds
 		keys := f.Keys(30)
