@@ -419,7 +419,8 @@ func (cl *call) settle(st *cellState, outcome breaker.Outcome, lat time.Duration
 		return
 	}
 	if oe, ok := as[*OverloadedError](err); ok {
-		st.lim.pushback(int64(cl.clock), oe.RetryAfter, rand.Float64())
+		// The clock read now: a hedged call's cl.clock is its start.
+		st.lim.pushback(int64(cl.c.now()), oe.RetryAfter, rand.Float64())
 		return
 	}
 	st.lim.release()

@@ -224,4 +224,8 @@
 // call that may fail over, under a caller's deadline, or any call with
 // Config.AttemptTimeout), which costs a context. Hedged calls allocate their
 // attempts and goroutines.
+// Config.Limit costs an atomic add on admission and release and a few
+// loads and a compare-and-swap per success; without it a call pays one
+// atomic load (the pushback's hold). Rejections and pushbacks allocate
+// their errors.
 package cell

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -282,4 +283,46 @@ func TestThrottledKey(t *testing.T) {
 			t.Fatalf("after its wait the key is served: %v", err)
 		}
 	})
+}
+
+// gRPC RESOURCE_EXHAUSTED through the Transport is the cell's pushback,
+// with its wait from grpc-retry-pushback-ms, in both shapes of reply: a
+// Stateless call moves to the shard peer, the cell is held and not blamed.
+func TestGRPCPushback(t *testing.T) {
+	for _, trailersOnly := range []bool{true, false} {
+		var bad atomic.Value
+		bad.Store("")
+		f := celltest.NewFleet(t, celltest.Config{Cells: 3, ShardSize: 2, Stateless: true, Handler: func(id string) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if id == bad.Load().(string) {
+					if trailersOnly {
+						w.Header().Set(cell.HeaderGRPCPushback, "3000")
+					} else {
+						defer w.Header().Set(http.TrailerPrefix+cell.HeaderGRPCPushback, "3000")
+					}
+					grpcReply(w, "8", trailersOnly)
+					return
+				}
+				grpcReply(w, "0", trailersOnly)
+			})
+		}})
+		hc := f.HTTPClient()
+		c := f.Client()
+		const key = "tenant-7"
+		r, _ := c.Resolve(context.Background(), key)
+		bad.Store(r.Cell)
+		st, _, err := grpcCall(t, hc, key, cell.Stateless)
+		if err != nil || st != "0" {
+			t.Fatalf("trailers-only %v: Stateless call with its home RESOURCE_EXHAUSTED = %q, %v; want 0 from its peer", trailersOnly, st, err)
+		}
+		cs := cellStats(c, r.Cell)
+		if cs.Failures != 0 || cs.Held < 2*time.Second || cs.Held > 4*time.Second {
+			t.Fatalf("trailers-only %v: home after RESOURCE_EXHAUSTED: %d failures, held %v; want 0, about 3s", trailersOnly, cs.Failures, cs.Held)
+		}
+		_, _, err = grpcCall(t, hc, key, cell.Write)
+		var oe *cell.OverloadedError
+		if !errors.As(err, &oe) || oe.RetryAfter < 2*time.Second {
+			t.Fatalf("trailers-only %v: Write to the held home = %v; want an *OverloadedError with the wait", trailersOnly, err)
+		}
+	}
 }
