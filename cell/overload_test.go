@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -324,5 +325,53 @@ func TestGRPCPushback(t *testing.T) {
 		if !errors.As(err, &oe) || oe.RetryAfter < 2*time.Second {
 			t.Fatalf("trailers-only %v: Write to the held home = %v; want an *OverloadedError with the wait", trailersOnly, err)
 		}
+	}
+}
+
+// Fairness.Limit gives a key its own share, and is called outside the
+// Guard's locks: a Limit that reads the Guard (here Heavy, which locks
+// every shard in turn) does not deadlock. Before, it was called under its
+// shard's lock.
+func TestFairnessLimitOutsideLock(t *testing.T) {
+	var g *cell.Guard
+	var calls atomic.Int32
+	m := mapOf(t, 1, "", "c1/z1/active/http://c1.test")
+	self := "c1"
+	g, err := cell.NewGuard(cell.GuardConfig{Cell: self, Map: source.Fixed(m), Key: cell.KeyFromHeader("K"), Stateless: true,
+		Next: http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}),
+		Fairness: cell.Fairness{Rate: 1, Limit: func(key string) (float64, float64, bool) {
+			calls.Add(1)
+			g.Heavy(1)
+			return 3, 3, key == "premium"
+		}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve := func(key string) int {
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.Header.Set("K", key)
+		g.ServeHTTP(w, r)
+		return w.Code
+	}
+	done := make(chan [2][]int, 1)
+	go func() {
+		var codes [2][]int
+		for range 4 {
+			codes[0] = append(codes[0], serve("premium"))
+			codes[1] = append(codes[1], serve("basic"))
+		}
+		done <- codes
+	}()
+	select {
+	case codes := <-done:
+		if !slices.Equal(codes[0], []int{200, 200, 200, 429}) || !slices.Equal(codes[1], []int{200, 429, 429, 429}) {
+			t.Errorf("codes premium %v, basic %v; want a burst of 3 for premium (its own share), 1 for basic", codes[0], codes[1])
+		}
+		if n := calls.Load(); n != 2 {
+			t.Errorf("Limit called %d times; want 2 (once per key entering the table)", n)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a request whose Fairness.Limit reads the Guard did not return: Limit runs under a lock")
 	}
 }
