@@ -121,8 +121,10 @@ func (e *StatusError) Error() string {
 // (ErrBadKey, ErrBadHeader), and nothing is sent. Replies: a transport
 // error, a 5xx and a gRPC reply with grpc-status UNAVAILABLE are failures
 // of the cell (a *StatusError for a reply); a 421 moved reply becomes a
-// *MovedError and a 503 refusal a *RefusedError (see DecodeReply), neither
-// counted against the cell; a body that fails to read is the caller's
+// *MovedError and a 503 refusal a *RefusedError (see DecodeReply), a 429
+// or 503 with Retry-After and no Cell-Refused, and gRPC RESOURCE_EXHAUSTED,
+// the cell's pushback, an *OverloadedError (see Config.Limit), and a 429
+// throttled a *ThrottledError, none counted against the cell; a body that fails to read is the caller's
 // *RequestError (ErrBody). The response returned is the winning attempt's;
 // refusals and moves not followed are returned as errors, the same shape
 // as the client's own; when every attempt failed, the response is the last
