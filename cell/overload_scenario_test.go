@@ -286,9 +286,9 @@ func TestScenarioFleetOverload(t *testing.T) {
 		var bw breakerWatch
 		c := newClient(t, f, cell.Config{Limit: cell.Limit{Max: 100}, Hops: 2, Observer: bw.observer()})
 		for _, x := range f.Cells() {
-			x.Overload(celltest.Overload{Capacity: 2, Base: 10 * time.Millisecond, Queue: 4, RetryAfter: time.Second})
+			x.Overload(celltest.Overload{Capacity: 10, Base: 25 * time.Millisecond, Queue: 10, RetryAfter: time.Second})
 		}
-		const rate, dur = 1200, 8 // calls a second in all, seconds
+		const rate, dur = 2400, 6 // calls a second in all, seconds
 		keys := f.Keys(30)
 		l := newLoad()
 		for i, k := range keys {
