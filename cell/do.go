@@ -11,7 +11,8 @@ import (
 )
 
 // Do calls fn for key, at the cells class allows, through each cell's breaker
-// and bulkhead, and returns nil as soon as one call of fn returns nil.
+// and concurrency limit, and returns nil as soon as one call of fn returns
+// nil.
 //
 //   - Write (the zero Class) calls the key's home cell only. While the key's
 //     migration is frozen it returns a *RefusedError matching ErrFrozen
@@ -21,10 +22,10 @@ import (
 //   - Stateless calls the cells of the key's shuffle shard in order, failing
 //     over at most Config.Hops times, and hedges when Config.Hedge says so.
 //
-// Cells that cannot be called (a disabled cell, an open breaker, a full
-// bulkhead) are skipped, which is not a failover. When no cell could be
-// called, Do returns an *UnavailableError matching ErrCellUnavailable at
-// once, without calling fn. A failover (any attempt after the first, hedges
+// Cells that cannot be called (a disabled cell, an open breaker, a cell at
+// its limit or held by its pushback) are skipped, which is not a failover.
+// When no cell could be called, Do returns an *UnavailableError matching
+// ErrCellUnavailable at once, without calling fn. A failover (any attempt after the first, hedges
 // included) also needs a token of the retry budget; without one the call
 // ends with its last error, matching ErrBudget.
 //
@@ -34,8 +35,9 @@ import (
 // faults and cancellation are Ignored, fn's context errors while the caller
 // waits, an attempt's own deadline and a silent cell cut by the caller's
 // deadline are Failures, other errors go through Config.Classify. Only a
-// Failure fails over: any other error, a 4xx that Classify calls a Success
-// say, is the call's answer. When fn was called and the call failed, Do
+// Failure fails over, and a cell's pushback (an *OverloadedError) for a
+// Read or Stateless call: any other error, a 4xx that Classify calls a
+// Success say, or a *ThrottledError, is the call's answer. When fn was called and the call failed, Do
 // returns a *CallError that names the cells tried and wraps fn's last
 // error, except for a *RefusedError and a *RequestError (the caller's
 // fault), which are returned as they are, in the same shape as the client's
