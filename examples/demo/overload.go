@@ -33,7 +33,13 @@ const (
 func (d *demo) overload(n int) (*SceneResult, error) {
 	dur := d.t.fault
 	start := time.Now()
-	rec := newRecorder(dur*3/2, nil)
+	// celltest names the cells c01 … c09; the recorder is complete before
+	// the fleet's client may report to it.
+	index := make(map[string]int, numCells)
+	for i := range numCells {
+		index[fmt.Sprintf("c%02d", i+1)] = i
+	}
+	rec := newRecorder(dur*3/2, index)
 	fair, err := overloadRun(dur, rec)
 	if err != nil {
 		return nil, err
@@ -99,7 +105,6 @@ func overloadRun(dur time.Duration, rec *recorder) (overloadFigures, error) {
 	if rec != nil {
 		cfg.Fairness = cell.Fairness{Rate: overShare, Burst: 10}
 		cfg.Client.Observer = rec.observer()
-		rec.index = make(map[string]int, numCells)
 	}
 	f, err := celltest.New(cfg)
 	if err != nil {
@@ -111,12 +116,6 @@ func overloadRun(dur time.Duration, rec *recorder) (overloadFigures, error) {
 	case <-c.Ready():
 	case <-time.After(10 * time.Second):
 		return overloadFigures{}, errors.New("overload: the client got no map within 10s")
-	}
-	if rec != nil {
-		for i, x := range f.Cells() {
-			rec.index[x.ID()] = i
-		}
-		rec.start = time.Now()
 	}
 	x := f.Cells()[0]
 	x.Overload(celltest.Overload{Capacity: overCapacity, Base: overBase, Queue: 2 * overCapacity})
