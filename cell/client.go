@@ -95,6 +95,14 @@ func NewClient(cfg Config) (*Client, error) {
 		if _, ok := as[*RefusedError](err); ok {
 			return breaker.Ignored
 		}
+		// A cell's pushback is not its failure: its limit and hold deal
+		// with it. A throttled key is the key's matter, not the cell's.
+		if _, ok := as[*OverloadedError](err); ok {
+			return breaker.Ignored
+		}
+		if _, ok := as[*ThrottledError](err); ok {
+			return breaker.Ignored
+		}
 		if errors.Is(err, ErrNoEndpoint) {
 			return breaker.Ignored
 		}

@@ -82,9 +82,21 @@ type Config struct {
 	// Budget bounds the extra attempts (failovers and hedges) of all calls.
 	Budget Budget
 
-	// MaxInFlight caps the calls in flight to one cell (a bulkhead): a call
-	// that would exceed it is refused at once with RejectBulkhead (and fails
-	// over when its class allows). Default 0: no cap.
+	// Limit is each cell's concurrency limit, adapting to the cell's
+	// latency between Limit.Min and Limit.Max (Min equal to Max is a fixed
+	// bulkhead): a call over it is refused at once with RejectLimit and
+	// fails over when its class allows. A cell's pushback (an
+	// *OverloadedError) halves its limit and holds its new attempts (for
+	// the Retry-After it asked, at most 30 s, jittered up to a quarter
+	// more) with RejectOverloaded. Default: no limit; the pushback's hold
+	// still applies. See Limit and "Overload" in the package documentation.
+	Limit Limit
+
+	// MaxInFlight is Limit{Min: n, Max: n, Initial: n}: a fixed bulkhead
+	// of n calls in flight per cell. Set Limit or MaxInFlight, not both.
+	// Default 0: none.
+	//
+	// Deprecated: use Limit.
 	MaxInFlight int
 
 	// Hedge configures hedged Stateless calls. Default: off.
@@ -159,6 +171,7 @@ type settings struct {
 	hops     int
 	hedges   int
 	classify func(error) breaker.Outcome
+	limit    limitSettings // max 0: no limit
 }
 
 func (cfg Config) normalize() (settings, error) {
@@ -209,9 +222,20 @@ func (cfg Config) normalize() (settings, error) {
 	case b.TTL < 10*time.Millisecond:
 		return bad("Budget.TTL", b.TTL, "must be at least 10ms")
 	}
-	if cfg.MaxInFlight < 0 {
-		return bad("MaxInFlight", cfg.MaxInFlight, "must not be negative (0 is no cap)")
+	lim := cfg.Limit
+	switch n := cfg.MaxInFlight; {
+	case n < 0:
+		return bad("MaxInFlight", n, "must not be negative (0 is no cap)")
+	case n > 0 && lim != (Limit{}):
+		return bad("MaxInFlight", n, "must be 0 with Limit (MaxInFlight is the fixed Limit{Min: n, Max: n})")
+	case n > 0:
+		lim = Limit{Min: n, Max: n, Initial: n}
 	}
+	ls, err := lim.normalize()
+	if err != nil {
+		return settings{}, err
+	}
+	s.limit = ls
 	switch h := cfg.Hedge; {
 	case h.Delay < 0:
 		return bad("Hedge.Delay", h.Delay, "must not be negative (0 is no hedging)")

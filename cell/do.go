@@ -3,6 +3,7 @@ package cell
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/cellkit/cellkit/breaker"
@@ -10,7 +11,8 @@ import (
 )
 
 // Do calls fn for key, at the cells class allows, through each cell's breaker
-// and bulkhead, and returns nil as soon as one call of fn returns nil.
+// and concurrency limit, and returns nil as soon as one call of fn returns
+// nil.
 //
 //   - Write (the zero Class) calls the key's home cell only. While the key's
 //     migration is frozen it returns a *RefusedError matching ErrFrozen
@@ -20,10 +22,10 @@ import (
 //   - Stateless calls the cells of the key's shuffle shard in order, failing
 //     over at most Config.Hops times, and hedges when Config.Hedge says so.
 //
-// Cells that cannot be called (a disabled cell, an open breaker, a full
-// bulkhead) are skipped, which is not a failover. When no cell could be
-// called, Do returns an *UnavailableError matching ErrCellUnavailable at
-// once, without calling fn. A failover (any attempt after the first, hedges
+// Cells that cannot be called (a disabled cell, an open breaker, a cell at
+// its limit or held by its pushback) are skipped, which is not a failover.
+// When no cell could be called, Do returns an *UnavailableError matching
+// ErrCellUnavailable at once, without calling fn. A failover (any attempt after the first, hedges
 // included) also needs a token of the retry budget; without one the call
 // ends with its last error, matching ErrBudget.
 //
@@ -33,8 +35,9 @@ import (
 // faults and cancellation are Ignored, fn's context errors while the caller
 // waits, an attempt's own deadline and a silent cell cut by the caller's
 // deadline are Failures, other errors go through Config.Classify. Only a
-// Failure fails over: any other error, a 4xx that Classify calls a Success
-// say, is the call's answer. When fn was called and the call failed, Do
+// Failure fails over, and a cell's pushback (an *OverloadedError) for a
+// Read or Stateless call: any other error, a 4xx that Classify calls a
+// Success say, or a *ThrottledError, is the call's answer. When fn was called and the call failed, Do
 // returns a *CallError that names the cells tried and wraps fn's last
 // error, except for a *RefusedError and a *RequestError (the caller's
 // fault), which are returned as they are, in the same shape as the client's
@@ -234,7 +237,7 @@ func (cl *call) sequential(cands []string) error {
 			prev, free = cr.id, true
 			continue
 		}
-		if outcome != breaker.Failure || cl.ctx.Err() != nil {
+		if !cl.failsOver(outcome, err) || cl.ctx.Err() != nil {
 			break
 		}
 		prev, free = cr.id, false
@@ -242,7 +245,7 @@ func (cl *call) sequential(cands []string) error {
 	return cl.fail()
 }
 
-// admit asks the cell's bulkhead and breaker for a call.
+// admit asks the cell's limit and breaker for a call.
 func (cl *call) admit(cr *cellRoute, id string) (breaker.Ticket, bool) {
 	switch {
 	case cr == nil: // not in the table: cannot happen with a valid map
@@ -252,17 +255,19 @@ func (cl *call) admit(cr *cellRoute, id string) (breaker.Ticket, bool) {
 		cl.unavailable(cr, id, RejectDisabled, nil)
 		return breaker.Ticket{}, false
 	}
-	if cr.st.sem != nil && !cr.st.sem.TryAcquire(1) {
-		cl.unavailable(cr, id, RejectBulkhead, nil)
+	if why, ok := cr.st.lim.acquire(int64(cl.clock)); !ok {
+		var err error
+		if why == RejectOverloaded {
+			err = &OverloadedError{Key: cl.key, Cell: id, RetryAfter: cr.st.lim.held(int64(cl.clock))}
+		}
+		cl.unavailable(cr, id, why, err)
 		return breaker.Ticket{}, false
 	}
 	// The breaker the call's table holds, not the Set's by name: a swap
 	// that drops the cell must not fail a call routed before it.
 	tk, err := cr.br.Allow()
 	if err != nil {
-		if cr.st.sem != nil {
-			cr.st.sem.Release(1)
-		}
+		cr.st.lim.release()
 		cl.unavailable(cr, id, RejectBreaker, err)
 		return breaker.Ticket{}, false
 	}
@@ -272,9 +277,7 @@ func (cl *call) admit(cr *cellRoute, id string) (breaker.Ticket, bool) {
 // release gives back an admission that was not used.
 func (cl *call) release(cr *cellRoute, tk breaker.Ticket) {
 	tk.Done(breaker.Ignored, 0)
-	if cr.st.sem != nil {
-		cr.st.sem.Release(1)
-	}
+	cr.st.lim.release()
 }
 
 func (cl *call) unavailable(cr *cellRoute, id string, why Rejection, err error) {
@@ -394,9 +397,7 @@ func (cl *call) finish(cr *cellRoute, tk breaker.Ticket, attempt int, hedge bool
 	case breaker.Success:
 		st.noteSuccess(cl.clock, lat) // cl.clock: about now, read once per attempt already
 	}
-	if st.sem != nil {
-		st.sem.Release(1)
-	}
+	cl.settle(st, outcome, lat, err)
 	if cl.attempts < len(cl.tried) {
 		cl.tried[cl.attempts] = cr.id
 	} else {
@@ -407,6 +408,38 @@ func (cl *call) finish(cr *cellRoute, tk breaker.Ticket, attempt int, hedge bool
 		h(AttemptInfo{Key: cl.key, Cell: cr.id, Class: cl.class, Attempt: attempt, Hedge: hedge,
 			Outcome: outcome, Latency: lat, Err: err})
 	}
+}
+
+// settle gives back an attempt's place in its cell's limit: with a sample
+// of its latency when the cell answered it (a Success), with a pushback when
+// the cell said it is overloaded, and without either otherwise (a failure,
+// a refusal, a throttled key, a cancellation: none measures the cell's
+// latency under its load).
+func (cl *call) settle(st *cellState, outcome breaker.Outcome, lat time.Duration, err error) {
+	if outcome == breaker.Success {
+		st.lim.sample(lat, int64(cl.clock))
+		return
+	}
+	if oe, ok := as[*OverloadedError](err); ok {
+		// The clock read now: a hedged call's cl.clock is its start.
+		st.lim.pushback(int64(cl.c.now()), oe.RetryAfter, rand.Float64())
+		return
+	}
+	st.lim.release()
+}
+
+// failsOver says whether an attempt's outcome lets the call try its next
+// cell: a Failure, and a cell's pushback for a class that may use another
+// cell (a Write has only its home).
+func (cl *call) failsOver(outcome breaker.Outcome, err error) bool {
+	if outcome == breaker.Failure {
+		return true
+	}
+	if cl.class == Write || err == nil {
+		return false
+	}
+	_, ok := as[*OverloadedError](err)
+	return ok
 }
 
 // judge decides an attempt's outcome by breaker.Blame, the one rule; see

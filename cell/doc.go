@@ -89,6 +89,8 @@
 //	the cell's map is behind (a Write)       *RefusedError: ErrCellBehind        no
 //	moved, and not followed (see below)      error matching ErrMoved             no
 //	no cell could be called                  *UnavailableError                   -
+//	pushback: 429/503 + Retry-After, gRPC 8  *OverloadedError: ErrOverloaded    no
+//	the key over its share (429 throttled)   *ThrottledError: ErrThrottled       no
 //	5xx or gRPC UNAVAILABLE, every attempt   the last reply, nil error           yes
 //	no reply (transport error), last attempt error (*CallError)                  yes
 //	any other reply (2xx, 3xx, 4xx)          the reply, nil error                no
@@ -113,6 +115,64 @@
 // its Cell-Map-Version a decimal version, or the reply is an ordinary 421;
 // Retry-After is bounded to an hour. protocol.go's WriteMoved,
 // WriteRefused and DecodeReply are the protocol's one encoder and decoder.
+//
+// # Overload
+//
+// Overload is the third thing cells contain, in three parts.
+//
+// Each cell has an adaptive concurrency limit on the client (Config.Limit):
+// a call over it is refused at once with RejectLimit and fails over where
+// its class allows, never queued. The limit follows the cell's latency by a
+// gradient rule (TCP Vegas, Netflix's concurrency-limits): the no-load
+// latency is the lowest success latency of the last one to two Windows
+// (30 s); each success moves the limit L towards L × g + √L, g = Tolerance
+// × noLoad / latency clamped to [0.5, 1], by Smoothing (0.2) per round of
+// L samples, between Min (1) and Max; it starts at Max/4. While the cell
+// answers within Tolerance (2) times its no-load latency the limit grows
+// (by about 0.2 √L a round, only when more than half of it is in use);
+// when the cell slows under load the limit shrinks towards the concurrency
+// it serves fast, so the cell keeps answering within the breaker's
+// slow-call bound instead of every call queuing until that rule takes the
+// whole cell out. √L is the queue the rule tolerates, so that noise does
+// not collapse the limit. Only successes are samples: a failure, a refusal,
+// a cancellation or a hedge that lost says nothing about the cell's latency
+// under load. Min equal to Max is a fixed bulkhead (MaxInFlight, deprecated,
+// is that). The limit is lock-free: an atomic in-flight count and a float
+// limit updated by compare-and-swap; a Do without Limit pays one atomic
+// load for the pushback's hold.
+//
+// A cell's pushback, a 429 or 503 with Retry-After and no Cell-Refused (or
+// gRPC RESOURCE_EXHAUSTED, with grpc-retry-pushback-ms), is the cell saying
+// it is overloaded: an *OverloadedError. It is not a breaker failure (a
+// cell that sheds is working as designed; ejecting it would push its load
+// onto its peers); instead the cell's limit halves, once per hold, and the
+// cell gets no new attempt until its Retry-After has passed (1 s when it
+// named none, at most 30 s, lengthened at random by up to a quarter so that
+// the clients it pushed back do not return at once): those calls skip it
+// with RejectOverloaded. A Stateless or Read call fails over to its next
+// cell within the retry budget; a Write, which has its home only, gets the
+// *OverloadedError (wrapped in a *CallError, or in an *UnavailableError
+// while the hold lasts) with the time to wait. A Retry-After is the cell's
+// request to this client: a cell that sheds with Retry-After: 1 under
+// steady overload gets a second's rest each time, so size it to the
+// recovery the cell needs. Since the budget bounds failovers and a held
+// cell gets nothing, the load a client offers the fleet does not grow with
+// retries when every cell is overloaded.
+//
+// A Guard can cap each key's share of its cell (GuardConfig.Fairness): a
+// token bucket per key, Rate requests a second and Burst at once, with
+// per-key shares from Fairness.Limit (from the map's cell labels, say). A
+// key over its share gets 429 with Retry-After and Cell-Refused: throttled,
+// a *ThrottledError at the client: it does not fail over (the key's share
+// is its share everywhere), counts nothing against the cell and does not
+// back the cell off; every other key is served. Memory is bounded by
+// MaxKeys (10,000 by default, about 120 bytes each plus the key) whatever
+// the number of keys: a new key takes the place of the fullest of eight
+// sampled buckets, and a key not tracked starts full, so forgetting a full
+// bucket changes no answer. Guard.Heavy(n) reports the keys with the
+// highest request rates (a 10 s average) with their throttled counts and
+// shares: who floods the cell, and who nears its share (alert at 80 %,
+// throttle at 100 %, as AWS advises for cells).
 //
 // # Moved replies and map versions
 //
@@ -164,4 +224,8 @@
 // call that may fail over, under a caller's deadline, or any call with
 // Config.AttemptTimeout), which costs a context. Hedged calls allocate their
 // attempts and goroutines.
+// Config.Limit costs an atomic add on admission and release and a few
+// loads and a compare-and-swap per success; without it a call pays one
+// atomic load (the pushback's hold). Rejections and pushbacks allocate
+// their errors.
 package cell

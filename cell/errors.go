@@ -64,6 +64,15 @@ var (
 	ErrRunning = errors.New("cell: Run called more than once")
 	// ErrConfig is wrapped by every *ConfigError.
 	ErrConfig = errors.New("cell: invalid config")
+	// ErrOverloaded is matched by an *OverloadedError: a cell said it is
+	// overloaded (its pushback), or the client holds the cell's new
+	// attempts after one. It is retryable after the error's RetryAfter.
+	ErrOverloaded = errors.New("cell: cell overloaded")
+	// ErrThrottled is matched by a *ThrottledError: the cell's Guard
+	// refused the key for being over its share (GuardConfig.Fairness). It
+	// is retryable after the error's RetryAfter; the cell is not at fault
+	// and serves other keys.
+	ErrThrottled = errors.New("cell: key over its share of the cell")
 )
 
 // A MovedError is a cell's reply that it does not own the key: Cell owns it
@@ -89,20 +98,29 @@ const (
 	// RejectBreaker: the cell's breaker refused the call (open, forced open,
 	// all half-open probes in flight, or a panic in fail-fast mode).
 	RejectBreaker Rejection = iota
-	// RejectBulkhead: the cell's in-flight cap (Config.MaxInFlight) is
-	// reached.
-	RejectBulkhead
+	// RejectLimit: the cell's concurrency limit (Config.Limit) is reached.
+	RejectLimit
 	// RejectDisabled: the map disables the cell.
 	RejectDisabled
 	// RejectBudget: the retry budget had no token for an extra attempt.
 	RejectBudget
+	// RejectOverloaded: the cell's pushback holds its new attempts (see
+	// Config.Limit); the *UnavailableError's Err is an *OverloadedError
+	// with the time left.
+	RejectOverloaded
 
 	numRejections = iota
 )
 
-var rejectionNames = [...]string{"breaker", "bulkhead", "disabled", "budget"}
+// RejectBulkhead is the former name of RejectLimit, from when the limit was
+// a fixed bulkhead (Config.MaxInFlight).
+//
+// Deprecated: use RejectLimit.
+const RejectBulkhead = RejectLimit
 
-// String returns "breaker", "bulkhead", "disabled" or "budget".
+var rejectionNames = [...]string{"breaker", "limit", "disabled", "budget", "overloaded"}
+
+// String returns "breaker", "limit", "disabled", "budget" or "overloaded".
 func (r Rejection) String() string {
 	if int(r) < len(rejectionNames) {
 		return rejectionNames[r]
@@ -220,3 +238,49 @@ func (e *RequestError) Error() string {
 
 // Unwrap returns ErrCaller and Err.
 func (e *RequestError) Unwrap() []error { return []error{ErrCaller, e.Err} }
+
+// An OverloadedError is a cell's pushback: it answered 429 Too Many Requests
+// or 503 Service Unavailable with Retry-After (and no Cell-Refused header), or
+// gRPC RESOURCE_EXHAUSTED, saying that it is overloaded. It is not a failure
+// of the cell: its breaker is not told, but its concurrency limit halves and
+// the client sends it no new attempt for RetryAfter (bounded and jittered;
+// see Config.Limit). A Read or Stateless call fails over to its next cell;
+// a Write returns it, wrapped in a *CallError, or in an *UnavailableError
+// (RejectOverloaded) while the hold lasts. It matches ErrOverloaded, and is
+// retryable after RetryAfter. A fn that is not the Transport returns one
+// itself to report a cell's pushback.
+type OverloadedError struct {
+	Key        string
+	Cell       string
+	RetryAfter time.Duration // the time to wait; 0 when the cell named none
+}
+
+func (e *OverloadedError) Error() string {
+	s := fmt.Sprintf("cell: cell %q overloaded (key %q)", e.Cell, e.Key)
+	if e.RetryAfter > 0 {
+		s += fmt.Sprintf(" (retry after %v)", e.RetryAfter)
+	}
+	return s
+}
+
+// Unwrap returns ErrOverloaded.
+func (e *OverloadedError) Unwrap() error { return ErrOverloaded }
+
+// A ThrottledError is a cell's refusal of one key over its share of the
+// cell (429 with Cell-Refused: throttled; see GuardConfig.Fairness). The
+// cell is not at fault: nothing counts against it, its limit is kept, and
+// the call does not fail over (the key's share is its share at every cell).
+// Do returns it wrapped in a *CallError. It matches ErrThrottled, and is
+// retryable after RetryAfter.
+type ThrottledError struct {
+	Key        string
+	Cell       string
+	RetryAfter time.Duration
+}
+
+func (e *ThrottledError) Error() string {
+	return fmt.Sprintf("cell: cell %q throttled key %q (retry after %v)", e.Cell, e.Key, e.RetryAfter)
+}
+
+// Unwrap returns ErrThrottled.
+func (e *ThrottledError) Unwrap() error { return ErrThrottled }

@@ -34,12 +34,22 @@ type Fairness struct {
 	// MaxKeys is the number of keys tracked at once. Default 10,000.
 	MaxKeys int
 	// Limit, when set, gives a key its own rate and burst (a dedicated or a
-	// premium tenant, say from the map's labels); ok false means the
-	// defaults. It is called when the key enters the table, not on every
-	// request, and must be safe for concurrent use.
+	// premium tenant); ok false, or a rate that is not a finite number
+	// above 0, means the defaults. It is called when the key enters the
+	// table, never under a lock, not on every request, and must be safe
+	// for concurrent use. To take the shares from the map, read the cell's
+	// labels in the map in force, for example with labels
+	// "share.<key>" = "<rate>":
+	//
+	//	Limit: func(key string) (float64, float64, bool) {
+	//		c, ok := follower.Map().Cell(self)
+	//		r, err := strconv.ParseFloat(c.Labels["share."+key], 64)
+	//		return r, r, ok && err == nil
+	//	}
+	//
+	// A key keeps the share it entered with until it leaves the table, so
+	// a new share applies to the keys entered after the map changed.
 	Limit func(key string) (rate, burst float64, ok bool)
-	// Now is the clock. Default time.Now.
-	Now func() time.Time
 }
 
 // KeyRate is a key's request rate at a Guard, as reported by Guard.Heavy.
@@ -52,6 +62,11 @@ type KeyRate struct {
 	// Throttled is the number of the key's requests answered 429 since it was
 	// last entered in the table.
 	Throttled uint64
+	// Share is the key's share, in requests a second (Fairness.Rate, or
+	// its own from Fairness.Limit): Rate/Share is how full the key's
+	// share is, for alerting before it is throttled (AWS's guidance: at
+	// 80 %).
+	Share float64
 }
 
 const (
@@ -128,7 +143,21 @@ func (f Fairness) normalize() (*fairTable, error) {
 func (t *fairTable) allow(key string, now int64) (bool, time.Duration) {
 	sh := &t.shards[maphash.String(t.seed, key)%fairShards]
 	sh.mu.Lock()
-	k := sh.get(t, key, now)
+	i, ok := sh.index[key]
+	if !ok && t.limit != nil {
+		// A key's own share comes from the user's function, never called
+		// under the shard's lock; another request of the key may enter it
+		// meanwhile, and then its entry stands.
+		sh.mu.Unlock()
+		rate, burst := t.share(key)
+		sh.mu.Lock()
+		if i, ok = sh.index[key]; !ok {
+			i = sh.enter(t, key, rate, burst, now)
+		}
+	} else if !ok {
+		i = sh.enter(t, key, t.rate, t.burst, now)
+	}
+	k := &sh.keys[i]
 	k.observe(now)
 	if el := now - k.last; el > 0 {
 		k.tokens = min(k.burst, k.tokens+float64(el)*k.rate/1e9)
@@ -145,23 +174,24 @@ func (t *fairTable) allow(key string, now int64) (bool, time.Duration) {
 	return false, wait
 }
 
-// get returns key's entry, entering it (in place of the fullest of a few
-// others when the shard is full).
-func (sh *fairShard) get(t *fairTable, key string, now int64) *fairKey {
-	if i, ok := sh.index[key]; ok {
-		return &sh.keys[i]
+// share returns key's rate and burst: Fairness.Limit's when it gives a
+// valid one (a finite rate > 0, a finite burst; a burst under 1 is 1),
+// else the defaults.
+func (t *fairTable) share(key string) (float64, float64) {
+	if r, b, ok := t.limit(key); ok && r > 0 && !math.IsInf(r, 0) && !math.IsNaN(r) && !math.IsNaN(b) && !math.IsInf(b, 0) {
+		return r, max(b, 1)
 	}
-	rate, burst := t.rate, t.burst
-	if t.limit != nil {
-		if r, b, ok := t.limit(key); ok && r > 0 && !math.IsInf(r, 0) && !math.IsNaN(b) {
-			rate, burst = r, max(b, 1)
-		}
-	}
+	return t.rate, t.burst
+}
+
+// enter enters key with its share and a full bucket, in place of the
+// fullest of a few others when the shard is full, and returns its index.
+func (sh *fairShard) enter(t *fairTable, key string, rate, burst float64, now int64) int32 {
 	e := fairKey{key: key, rate: rate, burst: burst, tokens: burst, last: now, seen: now}
 	if len(sh.keys) < t.perShard {
 		sh.index[key] = int32(len(sh.keys))
 		sh.keys = append(sh.keys, e)
-		return &sh.keys[len(sh.keys)-1]
+		return int32(len(sh.keys) - 1)
 	}
 	// The victim is the fullest bucket of fairSamples consecutive entries
 	// from a random place (entries sit in the order they came, so these are
@@ -182,7 +212,7 @@ func (sh *fairShard) get(t *fairTable, key string, now int64) *fairKey {
 	delete(sh.index, sh.keys[victim].key)
 	sh.index[key] = int32(victim)
 	sh.keys[victim] = e
-	return &sh.keys[victim]
+	return int32(victim)
 }
 
 // observe counts a request in the key's rate estimate.
@@ -210,7 +240,7 @@ func (t *fairTable) heavy(n int, now int64) []KeyRate {
 		sh.mu.Lock()
 		for j := range sh.keys {
 			k := &sh.keys[j]
-			r := KeyRate{Key: k.key, Rate: k.decayed(now), Throttled: k.throttled}
+			r := KeyRate{Key: k.key, Rate: k.decayed(now), Throttled: k.throttled, Share: k.rate}
 			if len(top) == n && r.Rate <= top[n-1].Rate {
 				continue
 			}

@@ -30,6 +30,12 @@ type GuardConfig struct {
 	RetryAfter time.Duration
 	// Next serves the requests the cell accepts; required.
 	Next http.Handler
+	// Fairness caps each key's share of the cell: a request the cell owns
+	// whose key is over its share gets 429 with Retry-After and
+	// Cell-Refused: throttled (a *ThrottledError at the client, which
+	// neither fails over nor counts against the cell), and every other key
+	// is served. Default: no cap. See Fairness and Guard.Heavy.
+	Fairness Fairness
 }
 
 // A Guard is the cell side of the protocol: an http.Handler that passes to
@@ -48,13 +54,18 @@ type GuardConfig struct {
 //   - a request not owned whose Cell-Map-Version is newer than the cell's map
 //     gets 503 with Retry-After and Cell-Refused: behind, never a 421 (see the
 //     package documentation);
-//   - a malformed Cell-Map-Version gets 400.
+//   - a malformed Cell-Map-Version gets 400;
+//   - a request the cell owns whose key is over its share
+//     (GuardConfig.Fairness) gets 429 with Retry-After and Cell-Refused:
+//     throttled.
 //
 // Every reply of the Guard carries Cell-Id. A Guard is safe for concurrent
 // use.
 type Guard struct {
 	cfg   GuardConfig
-	judge judger // cfg.Map, when it counts requests
+	judge judger     // cfg.Map, when it counts requests
+	fair  *fairTable // nil without Fairness
+	epoch time.Time  // the origin of fair's clock
 }
 
 // A judger counts the requests judged on each map: a *source.Follower.
@@ -76,9 +87,27 @@ func NewGuard(cfg GuardConfig) (*Guard, error) {
 	case cfg.RetryAfter == 0:
 		cfg.RetryAfter = time.Second
 	}
-	g := &Guard{cfg: cfg}
+	fair, err := cfg.Fairness.normalize()
+	if err != nil {
+		return nil, err
+	}
+	g := &Guard{cfg: cfg, fair: fair, epoch: time.Now()}
 	g.judge, _ = cfg.Map.(judger)
 	return g, nil
+}
+
+// Heavy returns the n keys with the highest request rates at the cell,
+// highest first (throttled requests included), with how many of their
+// requests were throttled: who is flooding the cell. It is nil without
+// GuardConfig.Fairness, which tracks the keys (at most Fairness.MaxKeys; a
+// key forgotten to make room has a full bucket and a low rate). It locks
+// each of the table's shards in turn, briefly: it is for an operator's
+// page or a metric scraped every few seconds, not for every request.
+func (g *Guard) Heavy(n int) []KeyRate {
+	if g == nil || g.fair == nil {
+		return nil
+	}
+	return g.fair.heavy(n, int64(time.Since(g.epoch)))
 }
 
 func isRead(method string) bool {
@@ -131,6 +160,14 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		owned = m.OwnsWrite(cell, key)
 	}
 	if owned {
+		if g.fair != nil {
+			// Only the requests the cell serves spend their key's
+			// tokens: a 421 or 503 costs the cell nothing.
+			if ok, wait := g.fair.allow(key, int64(time.Since(g.epoch))); !ok {
+				WriteThrottled(w, wait)
+				return
+			}
+		}
 		g.cfg.Next.ServeHTTP(w, r)
 		return
 	}

@@ -135,7 +135,7 @@ func (cl *call) hedged(cands []string) error {
 					break // a cell behind the client's map: routing, not a failure
 				}
 			}
-			if outcome != breaker.Failure || cl.ctx.Err() != nil {
+			if !cl.failsOver(outcome, ha.err) || cl.ctx.Err() != nil {
 				final = true
 				stopOthers()
 				break

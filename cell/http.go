@@ -121,8 +121,10 @@ func (e *StatusError) Error() string {
 // (ErrBadKey, ErrBadHeader), and nothing is sent. Replies: a transport
 // error, a 5xx and a gRPC reply with grpc-status UNAVAILABLE are failures
 // of the cell (a *StatusError for a reply); a 421 moved reply becomes a
-// *MovedError and a 503 refusal a *RefusedError (see DecodeReply), neither
-// counted against the cell; a body that fails to read is the caller's
+// *MovedError and a 503 refusal a *RefusedError (see DecodeReply), a 429
+// or 503 with Retry-After and no Cell-Refused, and gRPC RESOURCE_EXHAUSTED,
+// the cell's pushback, an *OverloadedError (see Config.Limit), and a 429
+// throttled a *ThrottledError, none counted against the cell; a body that fails to read is the caller's
 // *RequestError (ErrBody). The response returned is the winning attempt's;
 // refusals and moves not followed are returned as errors, the same shape
 // as the client's own; when every attempt failed, the response is the last
@@ -248,15 +250,38 @@ func (x *exchange) attempt(ctx context.Context, r Route) error {
 		drain(resp)
 		x.failed(nil)
 		return e
+
+	case *OverloadedError:
+		e.Key, e.Cell = r.Key, r.Cell
+		drain(resp)
+		x.failed(nil)
+		return e
+	case *ThrottledError:
+		e.Key, e.Cell = r.Key, r.Cell
+		drain(resp)
+		x.failed(nil)
+		return e
 	}
 	if code := resp.StatusCode; code >= 500 {
 		x.failed(buffer(resp))
 		return &StatusError{Cell: r.Cell, StatusCode: code}
 	}
 	if isGRPC(resp) {
-		if code := grpcStatus(resp); code == grpcUnavailable {
+		code := grpcStatus(resp)
+		if code == grpcUnavailable {
 			x.failed(resp)
 			return &StatusError{Cell: r.Cell, StatusCode: resp.StatusCode, GRPCStatus: code}
+		}
+		// RESOURCE_EXHAUSTED is the cell's pushback, with its wait in the
+		// headers of a trailers-only reply, else in the trailers.
+		md := resp.Trailer
+		if resp.Header.Get("Grpc-Status") != "" {
+			md = resp.Header
+		}
+		if e, ok := DecodeGRPC(code, md).(*OverloadedError); ok {
+			e.Key, e.Cell = r.Key, r.Cell
+			x.failed(resp)
+			return e
 		}
 	}
 	x.mu.Lock()

@@ -23,9 +23,9 @@ import (
 // by the fraction Smoothing per L samples (about one round trip's worth of
 // calls), between Min and Max. While the cell answers
 // within Tolerance times its no-load latency, g is 1 and the limit grows by
-// about √L per sample, but only when the cell is busy (more than half of the
-// limit in flight when the call started): an idle client does not raise the
-// limit it has not tested. When the cell slows under load, g falls below 1
+// about Smoothing × √L per round of L samples, but only when the cell is
+// busy (more than half of the limit in flight as the call ends): an idle
+// client does not raise the limit it has not tested. When the cell slows under load, g falls below 1
 // and the limit shrinks towards the concurrency the cell serves at its
 // no-load latency, so that the cell keeps answering fast for the calls it
 // still gets, instead of every call waiting longer until the breaker's
@@ -34,7 +34,8 @@ import (
 //
 // The cell's pushback (a 429 or 503 with Retry-After, gRPC
 // RESOURCE_EXHAUSTED) halves its limit at once and holds its new attempts
-// for the time the cell asked for; see Config.Limit.
+// for the time the cell asked for (1 s when it named none, at most 30 s,
+// lengthened by up to a quarter at random); see Config.Limit.
 //
 // Setting Min equal to Max gives a fixed bulkhead. The zero Limit is no limit
 // at all.
@@ -126,17 +127,28 @@ func (l Limit) normalize() (limitSettings, error) {
 // with one reply.
 const maxHold = 30 * time.Second
 
-// A limiter is one cell's adaptive concurrency limit. Every method is
-// lock-free; the limit is a float64 updated by compare-and-swap, so
-// concurrent samples are each applied once, in some order.
+// defaultHold is the hold of a pushback that names no time to wait (gRPC
+// RESOURCE_EXHAUSTED without a pushback header, a Retry-After of 0).
+const defaultHold = time.Second
+
+// holdJitter is the most a hold is lengthened at random, as a fraction of
+// it, so that the clients a cell pushed back at once do not all return at
+// the same instant.
+const holdJitter = 0.25
+
+// A limiter is one cell's adaptive concurrency limit, and the hold of its
+// pushback. Every method is lock-free; the limit is a float64 updated by
+// compare-and-swap, so concurrent samples are each applied once, in some
+// order. With no limit (s.max 0) only the hold is kept: a call costs one
+// atomic load.
 type limiter struct {
 	s        limitSettings
+	holdTill atomic.Int64 // no new attempts before this instant (ns since the client's epoch); 0: none
 	inflight atomic.Int64
 	limit    atomic.Uint64 // math.Float64bits of the limit
 	winStart atomic.Int64  // the current window's start (ns since the client's epoch)
 	curMin   atomic.Int64  // lowest sample of this window, in ns
 	prevMin  atomic.Int64  // lowest sample of the previous window
-	holdTill atomic.Int64  // no new attempts before this instant (ns since the client's epoch); 0: none
 }
 
 func newLimiter(s limitSettings) *limiter {
@@ -147,33 +159,53 @@ func newLimiter(s limitSettings) *limiter {
 	return l
 }
 
-// current returns the limit.
+// current returns the limit; 0 when there is none.
 func (l *limiter) current() float64 { return math.Float64frombits(l.limit.Load()) }
 
-// acquire takes a place for a call, or reports false when the cell's limit
-// is reached or its pushback holds it at now (the client's clock, in ns).
-// The second result is the number in flight before this call, for sample.
-func (l *limiter) acquire(now int64) (int64, bool) {
+// acquire takes a place for a call at now (the client's clock, in ns), or
+// says why not: RejectOverloaded while a pushback holds the cell,
+// RejectLimit when its limit is reached.
+func (l *limiter) acquire(now int64) (Rejection, bool) {
 	if h := l.holdTill.Load(); h != 0 && now < h {
-		return 0, false
+		return RejectOverloaded, false
+	}
+	if l.s.max == 0 {
+		return 0, true
 	}
 	n := l.inflight.Add(1)
 	if float64(n) > math.Floor(l.current()) {
 		l.inflight.Add(-1)
-		return 0, false
+		return RejectLimit, false
 	}
-	return n - 1, true
+	return 0, true
+}
+
+// held returns how long the pushback still holds the cell at now; 0 when
+// it does not.
+func (l *limiter) held(now int64) time.Duration {
+	return time.Duration(max(l.holdTill.Load()-now, 0))
 }
 
 // release gives back a place without a sample: the attempt was cancelled,
-// rejected or failed without an answer.
-func (l *limiter) release() { l.inflight.Add(-1) }
+// refused, pushed back or failed without an answer.
+func (l *limiter) release() {
+	if l.s.max != 0 {
+		l.inflight.Add(-1)
+	}
+}
 
 // sample gives back a place and feeds the latency rtt of an attempt that
-// the cell answered at now (the client's clock, in ns) and that started with
-// before calls in flight.
-func (l *limiter) sample(rtt time.Duration, before, now int64) {
-	l.inflight.Add(-1)
+// the cell answered at now (the client's clock, in ns).
+func (l *limiter) sample(rtt time.Duration, now int64) {
+	if l.s.max == 0 {
+		return
+	}
+	// The calls in flight as this one ends, itself included: the load
+	// its latency was measured under.
+	busy := l.inflight.Add(-1) + 1
+	if l.s.min == l.s.max {
+		return // a fixed bulkhead
+	}
 	ns := max(int64(rtt), 1)
 	if w := l.winStart.Load(); now-w >= l.s.window && l.winStart.CompareAndSwap(w, now) {
 		l.prevMin.Store(l.curMin.Swap(math.MaxInt64))
@@ -192,10 +224,10 @@ func (l *limiter) sample(rtt time.Duration, before, now int64) {
 	for {
 		old := l.limit.Load()
 		lim := math.Float64frombits(old)
-		target := lim*g + math.Sqrt(lim)
-		if g == 1 && float64(before) < lim/2 {
+		if g == 1 && float64(busy) <= lim/2 {
 			return // not busy: a fast answer says nothing about a higher limit
 		}
+		target := lim*g + math.Sqrt(lim)
 		// Each sample moves the limit 1/L of the way a whole round
 		// of L calls would: the limit changes per round trip, not per
 		// call, so a fast cell's limit does not swing with its rate.
@@ -206,20 +238,27 @@ func (l *limiter) sample(rtt time.Duration, before, now int64) {
 	}
 }
 
-// pushback halves the limit and holds new attempts until now+wait (at most
-// maxHold).
-func (l *limiter) pushback(now int64, wait time.Duration) {
-	for {
+// pushback gives back the place of a pushed-back attempt, halves the limit
+// and holds new attempts until now + wait (defaultHold when wait is 0),
+// lengthened by up to holdJitter at random (r in [0, 1)), at most maxHold.
+// The limit halves once per hold: the other attempts that were in flight
+// when the cell began to shed come back pushed back too, and they are the
+// same news.
+func (l *limiter) pushback(now int64, wait time.Duration, r float64) {
+	if l.s.max != 0 {
+		l.inflight.Add(-1)
+	}
+	for l.s.max != 0 && now >= l.holdTill.Load() {
 		old := l.limit.Load()
 		next := max(l.s.min, math.Float64frombits(old)/2)
 		if l.limit.CompareAndSwap(old, math.Float64bits(next)) {
 			break
 		}
 	}
-	wait = min(max(wait, 0), maxHold)
-	if wait == 0 {
-		return
+	if wait <= 0 {
+		wait = defaultHold
 	}
+	wait = min(wait+time.Duration(float64(wait)*holdJitter*r), maxHold)
 	till := now + int64(wait)
 	for {
 		h := l.holdTill.Load()

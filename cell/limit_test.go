@@ -51,23 +51,20 @@ func TestLimitConfig(t *testing.T) {
 // A fixed bulkhead: Min == Max never moves, whatever the samples say.
 func TestLimitFixed(t *testing.T) {
 	l := mustLimiter(t, Limit{Min: 3, Max: 3})
-	var held []int64
 	for range 3 {
-		b, ok := l.acquire(0)
-		if !ok {
+		if _, ok := l.acquire(0); !ok {
 			t.Fatalf("acquire refused under the limit")
 		}
-		held = append(held, b)
 	}
-	if _, ok := l.acquire(0); ok {
-		t.Fatalf("acquire admitted a 4th call over a limit of 3")
+	if why, ok := l.acquire(0); ok || why != RejectLimit {
+		t.Fatalf("acquire of a 4th call over a limit of 3 = %v, %v; want RejectLimit", why, ok)
 	}
-	for _, b := range held {
-		l.sample(time.Second, b, 0)
+	for range 3 {
+		l.sample(time.Second, 0)
 	}
-	for range 100 {
-		b, _ := l.acquire(0)
-		l.sample(time.Duration(1+b)*time.Hour, b, 0)
+	for i := range 100 {
+		l.acquire(0)
+		l.sample(time.Duration(1+i)*time.Hour, 0)
 	}
 	if got := l.current(); got != 3 {
 		t.Errorf("fixed limit moved to %v", got)
@@ -79,21 +76,19 @@ func TestLimitFixed(t *testing.T) {
 // It returns the limit after the rounds.
 func drive(l *limiter, n, offered, capacity int, base time.Duration) float64 {
 	for range n {
-		var held []int64
+		in := 0
 		for range offered {
-			b, ok := l.acquire(0)
-			if !ok {
+			if _, ok := l.acquire(0); !ok {
 				break
 			}
-			held = append(held, b)
+			in++
 		}
-		in := len(held)
 		rtt := base
 		if in > capacity {
 			rtt = base * time.Duration(in) / time.Duration(capacity)
 		}
-		for _, b := range held {
-			l.sample(rtt, b, 0)
+		for range in {
+			l.sample(rtt, 0)
 		}
 	}
 	return l.current()
@@ -123,8 +118,8 @@ func TestLimitFollowsCapacity(t *testing.T) {
 func TestLimitIdleDoesNotGrow(t *testing.T) {
 	l := mustLimiter(t, Limit{Max: 1000, Initial: 10})
 	for range 10000 {
-		b, _ := l.acquire(0)
-		l.sample(time.Millisecond, b, 0)
+		l.acquire(0)
+		l.sample(time.Millisecond, 0)
 	}
 	if got := l.current(); got != 10 {
 		t.Errorf("limit after 10,000 serial calls = %v; want 10 (never busy)", got)
@@ -133,25 +128,64 @@ func TestLimitIdleDoesNotGrow(t *testing.T) {
 
 func TestLimitPushback(t *testing.T) {
 	l := mustLimiter(t, Limit{Max: 100, Initial: 40, Min: 4})
-	l.pushback(1000, 2*time.Second)
+	l.acquire(1000)
+	l.pushback(1000, 2*time.Second, 0)
 	if got := l.current(); got != 20 {
 		t.Errorf("limit after pushback = %v; want 20 (halved)", got)
 	}
-	if _, ok := l.acquire(1000 + int64(time.Second)); ok {
-		t.Errorf("acquire admitted a call during the cell's Retry-After")
+	if why, ok := l.acquire(1000 + int64(time.Second)); ok || why != RejectOverloaded {
+		t.Errorf("acquire during the cell's Retry-After = %v, %v; want RejectOverloaded", why, ok)
+	}
+	if got := l.held(1000 + int64(time.Second)); got != time.Second {
+		t.Errorf("held a second into a 2 s pushback = %v; want 1s", got)
 	}
 	if _, ok := l.acquire(1000 + int64(2*time.Second)); !ok {
 		t.Errorf("acquire refused a call after the cell's Retry-After")
 	}
-	for range 10 {
-		l.pushback(0, 0)
+	// The attempts in flight when the cell began to shed come back pushed
+	// back during the hold: the same news, the limit halves once.
+	for range 3 {
+		l.inflight.Add(1) // an attempt admitted before the hold
+		l.pushback(1000+int64(time.Second), time.Second, 0)
+	}
+	if got := l.current(); got != 20 {
+		t.Errorf("limit after pushbacks during the hold = %v; want 20 (halved once)", got)
+	}
+	for i := range 10 {
+		l.inflight.Add(1)
+		l.pushback(int64(10+i)*int64(maxHold), 0, 0)
 	}
 	if got := l.current(); got != 4 {
-		t.Errorf("limit after 10 pushbacks = %v; want the floor 4", got)
+		t.Errorf("limit after 10 pushbacks, each after the last hold = %v; want the floor 4", got)
 	}
-	l.pushback(0, time.Hour)
+	l = mustLimiter(t, Limit{Max: 100, Initial: 40, Min: 4})
+	l.acquire(0)
+	l.acquire(0)
+	l.inflight.Add(1)
+	l.pushback(0, time.Hour, 0.99)
 	if _, ok := l.acquire(int64(maxHold)); !ok {
 		t.Errorf("a Retry-After of an hour held the cell past maxHold")
+	}
+	if l.inflight.Load() != 3 {
+		t.Errorf("%d in flight; want 3, the three acquires admitted (a pushback gives its place back)", l.inflight.Load())
+	}
+}
+
+// The hold is jittered by up to holdJitter, and a pushback without a wait
+// holds for defaultHold.
+func TestLimitPushbackJitter(t *testing.T) {
+	l := mustLimiter(t, Limit{})
+	l.pushback(0, 4*time.Second, 0.5)
+	if got, want := l.held(0), 4*time.Second+time.Duration(0.5*holdJitter*float64(4*time.Second)); got != want {
+		t.Errorf("held = %v; want %v", got, want)
+	}
+	l = mustLimiter(t, Limit{})
+	l.pushback(0, 0, 0)
+	if got := l.held(0); got != defaultHold {
+		t.Errorf("held after a pushback without a wait = %v; want %v", got, defaultHold)
+	}
+	if _, ok := l.acquire(int64(defaultHold)); !ok {
+		t.Errorf("no limit: acquire refused after the hold")
 	}
 }
 
@@ -165,17 +199,17 @@ func TestLimitConcurrent(t *testing.T) {
 	for range 16 {
 		wg.Go(func() {
 			for range 2000 {
-				b, ok := l.acquire(0)
-				if !ok {
+				if _, ok := l.acquire(0); !ok {
 					continue
 				}
 				mu.Lock()
 				inside++
 				peak = max(peak, inside)
 				inside--
+				odd := inside%2 == 1
 				mu.Unlock()
-				if b%2 == 0 {
-					l.sample(time.Millisecond, b, 0)
+				if odd {
+					l.sample(time.Millisecond, 0)
 				} else {
 					l.release()
 				}
@@ -191,8 +225,8 @@ func TestLimitConcurrent(t *testing.T) {
 func TestLimitAllocs(t *testing.T) {
 	l := mustLimiter(t, Limit{Max: 100})
 	if n := testing.AllocsPerRun(1000, func() {
-		b, _ := l.acquire(0)
-		l.sample(time.Millisecond, b, 0)
+		l.acquire(0)
+		l.sample(time.Millisecond, 0)
 	}); n != 0 {
 		t.Errorf("acquire+sample allocates %v times", n)
 	}
@@ -203,16 +237,15 @@ func TestLimitAllocs(t *testing.T) {
 func TestLimitNewFloor(t *testing.T) {
 	l := mustLimiter(t, Limit{Max: 100, Initial: 50, Window: time.Second})
 	round := func(rtt time.Duration, now int64) {
-		var held []int64
+		in := 0
 		for {
-			b, ok := l.acquire(now)
-			if !ok {
+			if _, ok := l.acquire(now); !ok {
 				break
 			}
-			held = append(held, b)
+			in++
 		}
-		for _, b := range held {
-			l.sample(rtt, b, now)
+		for range in {
+			l.sample(rtt, now)
 		}
 	}
 	for i := range 20 {

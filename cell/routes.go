@@ -11,7 +11,6 @@ import (
 	"github.com/cellkit/cellkit/internal/idtable"
 	"github.com/cellkit/cellkit/placement"
 	"github.com/cellkit/cellkit/ring"
-	"golang.org/x/sync/semaphore"
 )
 
 // A routeTable is everything a request needs from one map, computed when the
@@ -61,10 +60,10 @@ type endpoint struct {
 }
 
 // A cellState lives as long as its cell is in the map, across map versions:
-// its counters and its bulkhead.
+// its counters and its concurrency limit.
 type cellState struct {
 	id  string
-	sem *semaphore.Weighted // nil without a bulkhead
+	lim *limiter
 
 	// Written by every attempt to the cell: keep them off other cells'
 	// cache lines.
@@ -136,7 +135,7 @@ const minSpreadBuckets = 1024
 
 // newRouteTable indexes m. states holds the cell states of the previous
 // table, by ID, and receives those of new cells.
-func newRouteTable(m *placement.Map, zone string, maxInFlight int, states map[string]*cellState) *routeTable {
+func newRouteTable(m *placement.Map, zone string, limit limitSettings, states map[string]*cellState) *routeTable {
 	cells := m.Cells()
 	t := &routeTable{
 		m:       m,
@@ -149,10 +148,7 @@ func newRouteTable(m *placement.Map, zone string, maxInFlight int, states map[st
 	for i, c := range cells {
 		st := states[c.ID]
 		if st == nil {
-			st = &cellState{id: c.ID}
-			if maxInFlight > 0 {
-				st.sem = semaphore.NewWeighted(int64(maxInFlight))
-			}
+			st = &cellState{id: c.ID, lim: newLimiter(limit)}
 			states[c.ID] = st
 		}
 		cr := &cellRoute{id: c.ID, zone: c.Zone, state: c.State, st: st, eps: preferred(c, zone)}

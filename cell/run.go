@@ -66,7 +66,7 @@ func (c *Client) swap(m *placement.Map) {
 	for id, st := range c.states {
 		next[id] = st
 	}
-	t := newRouteTable(m, c.cfg.Zone, c.cfg.MaxInFlight, next)
+	t := newRouteTable(m, c.cfg.Zone, c.cfg.limit, next)
 	for id := range next {
 		if t.lookup(id) == nil {
 			delete(next, id)

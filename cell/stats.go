@@ -58,6 +58,10 @@ type CellStats struct {
 	InFlight int64
 	// Rejected counts the calls that skipped the cell, by Rejection.
 	Rejected [numRejections]uint64
+	// Limit is the cell's concurrency limit now (Config.Limit; 0 without
+	// one), and Held how long its pushback still holds its new attempts.
+	Limit int
+	Held  time.Duration
 	// Breaker is the cell's breaker state; Available what its breaker's
 	// Available reports.
 	Breaker   breaker.State
@@ -98,6 +102,7 @@ func (c *Client) Stats() Stats {
 			Available: c.breakers.Available(cr.id),
 		}
 		cs.InFlight = int64(cs.Attempts - finished)
+		cs.Limit, cs.Held = int(st.lim.current()), st.lim.held(int64(now))
 		for r := range cs.Rejected {
 			cs.Rejected[r] = st.rejected[r].Load()
 		}

@@ -25,7 +25,8 @@ var ErrFault = errors.New("celltest: injected fault")
 //
 // A request meets the faults in this order: Blackhole, then Fail, Flap and
 // ErrorRate (a 500, or an error wrapping ErrFault from Call), then Slow,
-// then MoveTo, then the guard.
+// then MoveTo, then the guard, then the overload model (Overload) for the
+// requests the guard accepts. Recover leaves the overload model as it is.
 type Cell struct {
 	f    *Fleet
 	id   string
@@ -46,6 +47,11 @@ type Cell struct {
 	pinned    *placement.Map
 	httpGuard http.Handler
 	callGuard http.Handler
+	httpG     *cell.Guard
+	callG     *cell.Guard
+	overload  Overload
+	inCell    int // requests in the overload model
+	keys      map[string]*KeyCount
 }
 
 // ID returns the cell's ID.
@@ -216,24 +222,42 @@ func (c *Cell) serve(w http.ResponseWriter, r *http.Request, guard http.Handler)
 
 type acceptedKey struct{}
 
-// accept wraps the fleet's handler for the requests the guard lets through.
-func (c *Cell) accept(next http.Handler) http.Handler {
+// accept wraps the fleet's handler for the requests the guard lets through:
+// the overload model, then next.
+func (c *Cell) accept(next http.Handler, key cell.KeyFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if p, ok := r.Context().Value(acceptedKey{}).(*bool); ok {
 			*p = true
 		}
+		k, _ := key(r)
+		ok, done := c.admitLoad(w, r, k)
+		if !ok {
+			return
+		}
+		defer done()
 		c.accepted.Add(1)
 		next.ServeHTTP(w, r)
 	})
 }
 
-// guarded runs the guard g and counts the requests it answered itself.
-func (c *Cell) guarded(g http.Handler) http.Handler {
+// guarded runs the guard g and counts the requests it answered itself, and
+// each key's requests and throttled requests.
+func (c *Cell) guarded(g http.Handler, key cell.KeyFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		k, _ := key(r)
+		c.mu.Lock()
+		c.countLocked(k, func(n *KeyCount) { n.Requests++ })
+		c.mu.Unlock()
 		accepted := false
-		g.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), acceptedKey{}, &accepted)))
+		sw := &statusWriter{ResponseWriter: w}
+		g.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), acceptedKey{}, &accepted)))
 		if !accepted {
 			c.refused.Add(1)
+			if sw.code == http.StatusTooManyRequests {
+				c.mu.Lock()
+				c.countLocked(k, func(n *KeyCount) { n.Throttled++ })
+				c.mu.Unlock()
+			}
 		}
 	})
 }
@@ -263,6 +287,12 @@ func (c *Cell) call(ctx context.Context, r cell.Route) error {
 	// one decoder.
 	switch err := cell.DecodeReply(w.code, w.h).(type) {
 	case *cell.RefusedError:
+		err.Key, err.Cell = r.Key, c.id
+		return err
+	case *cell.OverloadedError:
+		err.Key, err.Cell = r.Key, c.id
+		return err
+	case *cell.ThrottledError:
 		err.Key, err.Cell = r.Key, c.id
 		return err
 	case nil:

@@ -61,6 +61,9 @@ type Config struct {
 	// Handler makes the handler of the requests a cell accepts. Default: a
 	// 200 reply whose body is the cell's ID.
 	Handler func(cell string) http.Handler
+	// Fairness caps each key's share of each cell at its guards
+	// (cell.GuardConfig.Fairness). Default: no cap.
+	Fairness cell.Fairness
 
 	// Client is the configuration of the fleet's client (Fleet.Client) and
 	// the base of those made with Fleet.NewClient (see there). A nil Source
@@ -176,16 +179,19 @@ func newFleet(cfg Config) (*Fleet, error) {
 			zone: fmt.Sprintf("z%d", i%cfg.Zones+1),
 			rng:  rand.New(rand.NewPCG(cfg.Seed, ring.Hash(0, id))),
 		}
-		next := c.accept(cfg.Handler(id))
-		hg, err := cell.NewGuard(cell.GuardConfig{Cell: id, Map: c, Key: cfg.Key, Stateless: cfg.Stateless, Next: next})
+		callKey := cell.KeyFromHeader(KeyHeader)
+		hg, err := cell.NewGuard(cell.GuardConfig{Cell: id, Map: c, Key: cfg.Key, Stateless: cfg.Stateless,
+			Next: c.accept(cfg.Handler(id), cfg.Key), Fairness: cfg.Fairness})
 		if err != nil {
 			return f, err
 		}
-		cg, err := cell.NewGuard(cell.GuardConfig{Cell: id, Map: c, Key: cell.KeyFromHeader(KeyHeader), Stateless: cfg.Stateless, Next: next})
+		cg, err := cell.NewGuard(cell.GuardConfig{Cell: id, Map: c, Key: callKey, Stateless: cfg.Stateless,
+			Next: c.accept(cfg.Handler(id), callKey), Fairness: cfg.Fairness})
 		if err != nil {
 			return f, err
 		}
-		c.httpGuard, c.callGuard = c.guarded(hg), c.guarded(cg)
+		c.httpGuard, c.callGuard = c.guarded(hg, cfg.Key), c.guarded(cg, callKey)
+		c.httpG, c.callG = hg, cg
 		if err := f.serve(c); err != nil {
 			return f, err
 		}

@@ -2,7 +2,7 @@
 // routing buys. It starts a control plane that serves the placement map over
 // HTTP, nine cells in three zones (HTTP servers behind cell.Guard) and a
 // service whose requests for 10,000 tenants go through cell.Client's
-// Transport, all on loopback, then plays seven scenes:
+// Transport, all on loopback, then plays eight scenes:
 //
 //  1. baseline;
 //  2. one cell fails: its breaker opens and only its tenants (≈ 1/9) see
@@ -15,7 +15,11 @@
 //  6. a tenant migrated (copying, frozen, flipped, done) while it writes:
 //     writes are refused only while frozen, none is lost or misrouted;
 //  7. the control plane stopped: routing goes on on the last map; restarted:
-//     the next version reaches the clients.
+//     the next version reaches the clients;
+//  8. overload (overload.go, on a celltest fleet of its own): one tenant
+//     floods its cell at 10× its share, with the Guard's fairness and
+//     without: with it the tenant is throttled and its neighbours keep
+//     their success and latency.
 //
 // Each scene prints a headline and a table, and checks its expectation. The
 // command exits 0 when every scene met its expectation and 1 otherwise,

@@ -25,9 +25,10 @@ var scenes = []func(d *demo, n int) (*SceneResult, error){
 	(*demo).zoneDrain,
 	(*demo).migration,
 	(*demo).controlPlaneDown,
+	(*demo).overload, // overload.go
 }
 
-const numScenes = 7
+const numScenes = 8
 
 // The cell that fails in scenes 2 and 3, the poison tenant of scene 4, the
 // tenant migrated in scene 6 and the zone drained in scene 5.
