@@ -3,6 +3,7 @@ package cellotel
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -111,7 +112,7 @@ const (
 func New(cfg Config) (*Metrics, error) {
 	switch cfg.Label {
 	case "id", "zone":
-		return nil, errors.Join(ErrLabel, errors.New("cellotel: label "+cfg.Label+" is one of cellotel's own"))
+		return nil, fmt.Errorf("%w: %q is one of cellotel's own attributes", ErrLabel, cfg.Label)
 	}
 	if cfg.MeterProvider == nil {
 		cfg.MeterProvider = otel.GetMeterProvider()

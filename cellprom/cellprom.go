@@ -2,6 +2,7 @@ package cellprom
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 
@@ -81,10 +82,10 @@ func New(cfg Config) (*Metrics, error) {
 	if cfg.Label != "" {
 		switch cfg.Label {
 		case "cell", "zone", "class", "outcome", "reason", "state", "health", "le":
-			return nil, errors.Join(ErrLabel, errors.New("cellprom: label "+cfg.Label+" is one of cellprom's own"))
+			return nil, fmt.Errorf("%w: %q is one of cellprom's own labels", ErrLabel, cfg.Label)
 		}
 		if !validName(cfg.Label) {
-			return nil, errors.Join(ErrLabel, errors.New("cellprom: "+cfg.Label+" is not a Prometheus label name"))
+			return nil, fmt.Errorf("%w: %q is not a Prometheus label name", ErrLabel, cfg.Label)
 		}
 	}
 	if cfg.CallBuckets == nil {
