@@ -288,3 +288,21 @@ func TestStatsByLabelSince(t *testing.T) {
 		}
 	})
 }
+
+// The SLI helpers take nil without panicking.
+func TestStatsNilArguments(t *testing.T) {
+	st := cell.Stats{Cells: []cell.CellStats{{Cell: "c1", Attempts: 3}}}
+	if d := st.Since(nil); len(d.Cells) != 1 || d.Cells[0].Attempts != 3 {
+		t.Fatalf("Since(nil) = %+v", d)
+	}
+	if g := st.GroupBy(nil); len(g) != 0 {
+		t.Fatalf("GroupBy(nil) = %v", g)
+	}
+	if in, rest := st.Split(nil); in.Cells != 0 || rest.Cells != 1 || rest.Attempts != 3 {
+		t.Fatalf("Split(nil) = %+v, %+v", in, rest)
+	}
+	var g cell.Group
+	if g.ErrorRatio() != 0 || g.P99() != 0 {
+		t.Fatal("an empty Group has an error ratio or a p99")
+	}
+}
