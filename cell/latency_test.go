@@ -95,3 +95,18 @@ func TestLatencyRecordAllocs(t *testing.T) {
 		t.Fatalf("record allocates %v times", n)
 	}
 }
+
+// BenchmarkLatencyRecord is the cost the histograms add to an attempt.
+func BenchmarkLatencyRecord(b *testing.B) {
+	var c cellLatency
+	recordLoop(b, &c)
+}
+
+//go:noinline
+func recordLoop(b *testing.B, c *cellLatency) {
+	d := 3 * time.Millisecond
+	for b.Loop() {
+		c.record(1, d)
+		d += 7
+	}
+}
