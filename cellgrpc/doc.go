@@ -84,8 +84,12 @@
 //	DEADLINE_EXCEEDED, CANCELED: caller's  caller gave up            ignored
 //	FAILED_PRECONDITION + moved            421 + Cell-Owner          *cell.MovedError: refresh, retry once
 //	UNAVAILABLE + refusal                  503 + Cell-Refused        *cell.RefusedError: not counted
-//	RESOURCE_EXHAUSTED                     429                       the cell's pushback: not a failure,
-//	                                                                 no failover, returned as it is
+//	RESOURCE_EXHAUSTED                     429 + Retry-After         the cell's pushback: not a failure;
+//	                                                                 *cell.OverloadedError: the cell's
+//	                                                                 limit halves, no new attempt there
+//	                                                                 for grpc-retry-pushback-ms (1 s by
+//	                                                                 default); fails over where the class
+//	                                                                 allows, else RESOURCE_EXHAUSTED
 //	any other code                         other 4xx                 the application's answer: success
 //	                                                                 for the breaker, returned as it is
 //

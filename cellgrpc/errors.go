@@ -66,6 +66,8 @@ func callError(err error) error {
 		code = codes.InvalidArgument
 	case errors.As(err, &moved):
 		code = codes.FailedPrecondition // a moved reply Do did not follow
+	case errors.Is(err, cell.ErrOverloaded):
+		code = codes.ResourceExhausted // the cell's pushback: retry later
 	}
 	return &StatusError{Code: code, Err: err}
 }

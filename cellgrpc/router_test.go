@@ -70,9 +70,10 @@ func putCode(ctx context.Context, cc grpc.ClientConnInterface, code codes.Code) 
 }
 
 // The codes are judged as the package documentation's table says: the
-// application's answers (RESOURCE_EXHAUSTED, the pushback, among them) are
-// returned as they are, fail nothing over and count no failure; UNAVAILABLE
-// is the cell's failure, and fails over when the class allows.
+// application's answers are returned as they are, fail nothing over and
+// count no failure; RESOURCE_EXHAUSTED is the cell's pushback: no failure,
+// the cell held, a failover where the class allows; UNAVAILABLE is the
+// cell's failure, and fails over when the class allows.
 func TestStatusCodesJudged(t *testing.T) {
 	svc := &codeService{}
 	f := cellgrpctest.NewFleet(t, cellgrpctest.Config{Cells: 6, ShardSize: 3, Stateless: true, Register: svc.register,
@@ -82,7 +83,7 @@ func TestStatusCodesJudged(t *testing.T) {
 	ctx := cellgrpc.WithKey(context.Background(), k)
 	sctx := cell.WithClass(ctx, cell.Stateless)
 	home := homeOf(t, f, k)
-	for _, code := range []codes.Code{codes.NotFound, codes.ResourceExhausted, codes.PermissionDenied, codes.Internal,
+	for _, code := range []codes.Code{codes.NotFound, codes.PermissionDenied, codes.Internal,
 		codes.FailedPrecondition, codes.Aborted, codes.Unknown} {
 		before := c.Stats()
 		_, err := putCode(sctx, f.Conn(), code)
@@ -96,7 +97,30 @@ func TestStatusCodesJudged(t *testing.T) {
 		}
 	}
 	before := c.Stats()
-	_, err := putCode(sctx, f.Conn(), codes.Unavailable)
+	_, err := putCode(sctx, f.Conn(), codes.ResourceExhausted)
+	if status.Code(err) != codes.ResourceExhausted || !errors.Is(err, cell.ErrOverloaded) {
+		t.Fatalf("RESOURCE_EXHAUSTED: %v; want the cell's pushback, reported as RESOURCE_EXHAUSTED", err)
+	}
+	after := c.Stats()
+	if failures(after, home) != failures(before, home) || after.Retries != before.Retries+1 || held(after, home) <= 0 {
+		t.Fatalf("RESOURCE_EXHAUSTED: failures %d→%d, retries %d→%d, held %v; want no failure, one failover, the cell held",
+			failures(before, home), failures(after, home), before.Retries, after.Retries, held(after, home))
+	}
+	// While the pushback holds the home, a write there is refused at once,
+	// as retryable, without reaching it.
+	if _, err := putCode(ctx, f.Conn(), codes.OK); status.Code(err) != codes.ResourceExhausted || !errors.Is(err, cell.ErrOverloaded) {
+		t.Fatalf("write to a held cell: %v; want RESOURCE_EXHAUSTED matching cell.ErrOverloaded", err)
+	}
+	// The hold ends after the default second (jittered): the rest of the
+	// test needs the home back.
+	for deadline := time.Now().Add(5 * time.Second); held(c.Stats(), home) > 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the pushback still holds %s after 5 s", home)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	before = c.Stats()
+	_, err = putCode(sctx, f.Conn(), codes.Unavailable)
 	var ce *cell.CallError
 	if status.Code(err) != codes.Unavailable || !errors.As(err, &ce) || len(ce.Tried) != 2 {
 		t.Fatalf("UNAVAILABLE: %v; want a CallError after one failover", err)
@@ -108,6 +132,15 @@ func TestStatusCodesJudged(t *testing.T) {
 	if _, err := putCode(ctx, f.Conn(), codes.Unavailable); !errors.As(err, &ce) || len(ce.Tried) != 1 || ce.Tried[0] != home {
 		t.Fatalf("UNAVAILABLE on a write: %v; want one attempt at %s", err, home)
 	}
+}
+
+func held(st cell.Stats, id string) time.Duration {
+	for _, cs := range st.Cells {
+		if cs.Cell == id {
+			return cs.Held
+		}
+	}
+	return 0
 }
 
 func failures(st cell.Stats, id string) uint64 {

@@ -155,6 +155,18 @@ func judgeReply(callerCtx context.Context, r cell.Route, err error, trailer meta
 		return outcome{err: e}
 	}
 	switch st.Code() {
+	case codes.ResourceExhausted:
+		// The cell's pushback: Do backs that cell off (its limit halves,
+		// it gets no new attempt for the time it asked) and fails over
+		// where the class allows, as for an HTTP 429.
+		h := make(http.Header, 1)
+		if v := trailer[strings.ToLower(cell.HeaderGRPCPushback)]; len(v) > 0 {
+			h.Set(cell.HeaderGRPCPushback, v[0])
+		}
+		if oe, ok := cell.DecodeGRPC(int(codes.ResourceExhausted), h).(*cell.OverloadedError); ok {
+			oe.Key, oe.Cell = r.Key, r.Cell
+			return outcome{err: oe}
+		}
 	case codes.Unavailable:
 		return outcome{err: err} // the cell, or the connection to it, failed
 	case codes.DeadlineExceeded:
@@ -164,8 +176,7 @@ func judgeReply(callerCtx context.Context, r cell.Route, err error, trailer meta
 			return outcome{err: err} // the caller's: Do ignores it
 		}
 	}
-	// RESOURCE_EXHAUSTED (the cell's pushback, like HTTP 429) and every
-	// other code: the application's answer.
+	// Every other code: the application's answer.
 	return outcome{answer: true}
 }
 
