@@ -70,6 +70,10 @@ func differentialFleets(rng *rand.Rand) []fleet {
 	add("random weights", sizedMembers([]int{70, 40, 3}, func(z, i int) float64 { return rng.Float64() * 10 }))
 	add("many zones", zonedMembers(120, 60))
 	add("a zone each", zonedMembers(90, 90))
+	// More zones than the zone sieve's cut, some of several members and
+	// mixed weights: shards of up to maxSpreadK take one member a zone.
+	add("a zone each, wide", zonedMembers(300, 300))
+	add("many zones, wide", sizedMembers(append(slices.Repeat([]int{1}, 150), 3, 7, 2, 5), mixed))
 	for i := range 60 {
 		add(fmt.Sprintf("random %d", i), randomMembers(rng))
 	}
@@ -128,6 +132,9 @@ func TestSieveDifferential(t *testing.T) {
 		if n > 2*maxFastK {
 			ks = append(ks, n/2, n-1, n, n+1)
 		}
+		if n > maxSpreadK {
+			ks = append(ks, maxSpreadK-1, maxSpreadK, maxSpreadK+1)
+		}
 		all := make([]int, n)
 		for i := range all {
 			all[i] = i
@@ -164,6 +171,7 @@ func TestSieveFallbacks(t *testing.T) {
 		{"mixed", weightedMembers(100, 3, false)},
 		{"per zone", weightedMembers(100, 3, true)},
 		{"many zones", zonedMembers(40, 20)},
+		{"a zone each", zonedMembers(200, 200)},
 		{"wide zones", weightedMembers(1200, 2, true)},
 		{"wide mixed", weightedMembers(1200, 2, false)},
 	}
@@ -182,6 +190,9 @@ func TestSieveFallbacks(t *testing.T) {
 				r.ownThr[i] = [2]uint64{math.MaxUint64 &^ (1<<33 - 1), math.MaxUint64 &^ (1<<33 - 1)}
 			}
 			r.allThr = r.ownThr[0]
+			for i := range r.zoneThr {
+				r.zoneThr[i] = [2]uint64{math.MaxUint64 &^ (1<<33 - 1), math.MaxUint64 &^ (1<<33 - 1)}
+			}
 		}},
 		{"first level keeps nobody", func(r *Ring) {
 			for z := range r.zones {
@@ -196,6 +207,9 @@ func TestSieveFallbacks(t *testing.T) {
 				r.ownThr[i][0] = math.MaxUint64 &^ (1<<33 - 1)
 			}
 			r.allThr[0] = math.MaxUint64 &^ (1<<33 - 1)
+			for i := range r.zoneThr {
+				r.zoneThr[i][0] = math.MaxUint64 &^ (1<<33 - 1)
+			}
 		}},
 		{"everybody survives", func(r *Ring) {
 			clear(r.thr)
@@ -204,6 +218,7 @@ func TestSieveFallbacks(t *testing.T) {
 			}
 			clear(r.ownThr)
 			r.allThr = [2]uint64{}
+			clear(r.zoneThr)
 		}},
 		{"tied seeds", func(r *Ring) {
 			// Members at positions 1, 2 and the last of every group draw
@@ -217,6 +232,16 @@ func TestSieveFallbacks(t *testing.T) {
 					r.pre[p] = r.pre[g.lo+1]
 				}
 			}
+			// And zones 2 and the last rank alike: the tie goes to the
+			// smaller zone index.
+			if len(r.live) > 3 {
+				for _, i := range []int{2, len(r.live) - 1} {
+					r.zones[r.live[i]].seed = r.zones[r.live[1]].seed
+					if r.zpre != nil {
+						r.zpre[i] = r.zpre[1]
+					}
+				}
+			}
 		}},
 	}
 	for _, s := range shapes {
@@ -226,7 +251,7 @@ func TestSieveFallbacks(t *testing.T) {
 			name := s.name + "/" + d.name
 			for range 300 {
 				h := rng.Uint64()
-				checkFast(t, name, r, h, []int{1, 2, 3, 4, 5, 8, 16, 17}, []int{rng.IntN(r.Len())})
+				checkFast(t, name, r, h, []int{1, 2, 3, 4, 5, 8, 16, 17, maxSpreadK}, []int{rng.IntN(r.Len())})
 			}
 		}
 	}
