@@ -15,10 +15,12 @@ func BenchmarkShardLarge(b *testing.B) {
 			b.ReportAllocs()
 			dst := make([]int, 0, c.k)
 			h := uint64(1)
+			start := cpuClock()
 			for b.Loop() {
 				h = lcg(h)
 				dst, _ = r.ShardFrom(h, int(h%uint64(c.n)), c.k, dst)
 			}
+			reportCPU(b, start)
 			sink += len(dst)
 		})
 	}
