@@ -72,8 +72,8 @@ func differentialFleets(rng *rand.Rand) []fleet {
 	add("a zone each", zonedMembers(90, 90))
 	// More zones than the zone sieve's cut, some of several members and
 	// mixed weights: shards of up to maxSpreadK take one member a zone.
-	add("a zone each, wide", zonedMembers(300, 300))
-	add("many zones, wide", sizedMembers(append(slices.Repeat([]int{1}, 150), 3, 7, 2, 5), mixed))
+	add("a zone each, wide", zonedMembers(100, 100))
+	add("many zones, wide", sizedMembers(append(slices.Repeat([]int{1}, 70), 3, 7, 2, 5), mixed))
 	for i := range 60 {
 		add(fmt.Sprintf("random %d", i), randomMembers(rng))
 	}
@@ -115,11 +115,18 @@ func checkFast(t *testing.T, name string, r *Ring, h uint64, ks []int, homes []i
 // bit for bit against the code it replaced (ref_test.go) on every fleet of
 // differentialFleets: k from 0 past the number of members, ShardFrom around
 // every member (weight 0 included) for some keys, and around a random one
-// for the others.
+// for the others. CELLKIT_FULL=1 runs it at full size.
 func TestSieveDifferential(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(21, 22))
+	// Every branch below runs at either size: keys 0 and 1 sweep every
+	// home, 2 to 5 every k. CELLKIT_FULL=1 runs 100 keys a fleet.
 	keys := 100
-	if testing.Short() || raceEnabled {
+	switch {
+	case fullSize():
+	case testing.Short() || raceEnabled:
+		keys = 12
+	default:
 		keys = 40
 	}
 	for _, f := range differentialFleets(rng) {
@@ -129,17 +136,18 @@ func TestSieveDifferential(t *testing.T) {
 		for k := 0; k <= min(n, 2*maxFastK+1)+2; k++ {
 			ks = append(ks, k)
 		}
-		if n > 2*maxFastK {
-			ks = append(ks, n/2, n-1, n, n+1)
-		}
 		if n > maxSpreadK {
 			ks = append(ks, maxSpreadK-1, maxSpreadK, maxSpreadK+1)
+		}
+		// small leaves out the long shards, which cost the reference most.
+		small := ks
+		if n > 2*maxFastK {
+			ks = append(slices.Clip(ks), n/2, n-1, n, n+1)
 		}
 		all := make([]int, n)
 		for i := range all {
 			all[i] = i
 		}
-		small := ks[:min(len(ks), 2*maxFastK+4)]
 		for q := range keys {
 			h := rng.Uint64()
 			switch {
@@ -147,8 +155,10 @@ func TestSieveDifferential(t *testing.T) {
 				checkFast(t, f.name, r, h, ks[:min(len(ks), maxFastK+3)], all)
 			case q < 1:
 				checkFast(t, f.name, r, h, []int{1, 2, 3, 4, 8, 16, 17}, all)
-			case q < 6: // every k
+			case q < 3 || q < 6 && (n <= 200 || fullSize()): // every k
 				checkFast(t, f.name, r, h, ks, []int{rng.IntN(n)})
+			case q < 6:
+				checkFast(t, f.name, r, h, small, []int{rng.IntN(n)})
 			case n <= 200: // the long shards cost the reference most
 				checkFast(t, f.name, r, h, small, []int{rng.IntN(n)})
 			default:
@@ -162,8 +172,10 @@ func TestSieveDifferential(t *testing.T) {
 // answers: sieves that keep nobody (the retry, then the general rank),
 // score bounds that no member reaches, and exact ties between two members'
 // draws, which only the general rank orders (a doctored ring where two
-// members share a seed, as two IDs with the same hash would).
+// members share a seed, as two IDs with the same hash would). CELLKIT_FULL=1
+// runs it at full size.
 func TestSieveFallbacks(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(23, 24))
 	shapes := []fleet{
 		{"one zone", zonedMembers(100, 1)},
@@ -171,7 +183,7 @@ func TestSieveFallbacks(t *testing.T) {
 		{"mixed", weightedMembers(100, 3, false)},
 		{"per zone", weightedMembers(100, 3, true)},
 		{"many zones", zonedMembers(40, 20)},
-		{"a zone each", zonedMembers(200, 200)},
+		{"a zone each", zonedMembers(90, 90)},
 		{"wide zones", weightedMembers(1200, 2, true)},
 		{"wide mixed", weightedMembers(1200, 2, false)},
 	}
@@ -244,12 +256,16 @@ func TestSieveFallbacks(t *testing.T) {
 			}
 		}},
 	}
+	keys := 300 // a shape and a doctor; CELLKIT_FULL=1 runs 300
+	if !fullSize() {
+		keys = 60
+	}
 	for _, s := range shapes {
 		for _, d := range doctor {
 			r := mustNew(t, s.ms)
 			d.f(r)
 			name := s.name + "/" + d.name
-			for range 300 {
+			for range keys {
 				h := rng.Uint64()
 				checkFast(t, name, r, h, []int{1, 2, 3, 4, 5, 8, 16, 17, maxSpreadK}, []int{rng.IntN(r.Len())})
 			}
@@ -360,6 +376,7 @@ func TestThresholds(t *testing.T) {
 // on average and decides at least 95% of keys (a binomial count of mean 8
 // falls below 4 with probability 0.036: those keys pay for a second sieve).
 func TestSieveSurvivors(t *testing.T) {
+	t.Parallel()
 	r := mustNew(t, equalMembers(100))
 	l := int(firstLevel[4])
 	thr := r.thr[int(r.zones[0].glo)*ladder+l]
