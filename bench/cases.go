@@ -72,6 +72,22 @@ func (c Case) Name() string { return "impl=" + c.Impl + "/" + c.Param }
 // sink keeps the loops' checksums, once a run.
 var sink atomic.Int64
 
+// CPUMetric is the unit of the process CPU time per op that every case
+// reports beside ns/op: on a shared machine ns/op also counts the time other
+// jobs had the CPU, and CPU time does not.
+const CPUMetric = "cpu-ns/op"
+
+// timeCPU runs loop and reports the process's CPU time per op. Setup
+// belongs before it (Prepare), so that only the loop is counted.
+func timeCPU(b *testing.B, loop func() int) int {
+	start := cpuClock()
+	s := loop()
+	if start != 0 && b.N > 0 {
+		b.ReportMetric(float64(cpuClock()-start)/float64(b.N), CPUMetric)
+	}
+	return s
+}
+
 // Cases returns the timed cases of a group with the given sizes (nil means
 // the group's defaults above), impls in table order.
 func Cases(group string, ns, ks []int) []Case {
@@ -91,7 +107,8 @@ func Cases(group string, ns, ks []int) []Case {
 						}
 						defer closeAll(o.Close)
 						b.ReportAllocs()
-						sink.Add(int64(o.Loop(b, Keys(KeyCount))))
+						keys := Keys(KeyCount)
+						sink.Add(int64(timeCPU(b, func() int { return o.Loop(b, keys) })))
 					}})
 			}
 		}
@@ -116,7 +133,11 @@ func Cases(group string, ns, ks []int) []Case {
 							}
 							defer closeAll(s.Close)
 							b.ReportAllocs()
-							sink.Add(int64(s.Loop(b, Keys(KeyCount))))
+							keys := Keys(KeyCount)
+							if s.Prepare != nil {
+								s.Prepare(keys)
+							}
+							sink.Add(int64(timeCPU(b, func() int { return s.Loop(b, keys) })))
 						}})
 				}
 			}
@@ -131,13 +152,25 @@ func Cases(group string, ns, ks []int) []Case {
 							b.Fatalf("%s: %v", impl.Name, err)
 						}
 						b.ReportAllocs()
-						sink.Add(int64(loop(b, mode == "parallel")))
+						sink.Add(int64(timeCPU(b, func() int { return loop(b, mode == "parallel") })))
 					}})
 			}
+		}
+	case "Client":
+		for _, impl := range ClientImpls {
+			out = append(out, Case{Group: group, Impl: impl.Name, Ours: impl.Ours, Param: "mode=parallel",
+				Run: func(b *testing.B) {
+					loop, err := impl.Build()
+					if err != nil {
+						b.Fatalf("%s: %v", impl.Name, err)
+					}
+					b.ReportAllocs()
+					sink.Add(int64(timeCPU(b, func() int { return loop(b) })))
+				}})
 		}
 	}
 	return out
 }
 
 // Groups are the timed groups, in report order.
-var Groups = []string{"Owner", "Shard", "Breaker"}
+var Groups = []string{"Owner", "Shard", "Breaker", "Client"}

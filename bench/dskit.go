@@ -218,12 +218,13 @@ func buildDskitShuffleCached(ids []string, k int) (*Shards, error) {
 	}
 	return &Shards{
 		Shard: func(key string) []string { return dskitShardMembers(f.ring, key, k) },
-		Loop: func(b *testing.B, keys []string) int {
-			keys = keys[:min(len(keys), dskitCachedKeys)]
-			for _, key := range keys {
+		Prepare: func(keys []string) {
+			for _, key := range keys[:min(len(keys), dskitCachedKeys)] {
 				f.ring.ShuffleShard(key, k)
 			}
-			return dskitShuffleLoop(b, f.ring, k, keys)
+		},
+		Loop: func(b *testing.B, keys []string) int {
+			return dskitShuffleLoop(b, f.ring, k, keys[:min(len(keys), dskitCachedKeys)])
 		},
 		Close: f.closer,
 	}, nil

@@ -63,6 +63,9 @@ func (s ShardImpl) Supports(k int) bool { return s.Ks == nil || slices.Contains(
 type Shards struct {
 	// Shard returns the IDs of the members selected for key, in any order.
 	Shard func(key string) []string
+	// Prepare, when set, runs before Loop with the same keys, outside the
+	// CPU time the case reports (dskit's cached subrings).
+	Prepare func(keys []string)
 	// Loop selects for keys[i mod len(keys)] in a b.Loop; see Owners.Loop.
 	Loop func(b *testing.B, keys []string) int
 	// Next returns the selection over ids made the way the library's users

@@ -235,3 +235,48 @@ func TestParseMemory(t *testing.T) {
 		float64(retained(t, doc))/(1<<20))
 	runtime.KeepAlive(m)
 }
+
+// docZones returns a document of n cells spread round robin over the given
+// number of zones, with shardSize k.
+func docZones(n, zones, k int) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, `{"version": 1, "seed": "0x9e3779b97f4a7c15", "shardSize": %d, "cells": [`, k)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, `{"id": "cell-%05d", "zone": "z%05d"}`, i, i%zones)
+	}
+	b.WriteString("]}")
+	return []byte(b.String())
+}
+
+// BenchmarkLocateLarge: AppendLocate on the largest maps: 10,000 cells in 3
+// zones with shardSize 4, and the worst the default Limits admit, 10,000
+// cells each in its own zone with shardSize 64 (Limits.MaxShardSize states
+// these costs).
+func BenchmarkLocateLarge(b *testing.B) {
+	for _, c := range []struct{ n, zones, k int }{{1000, 3, 4}, {10000, 3, 4}, {10000, 10000, 4}, {10000, 10000, 64}} {
+		b.Run(fmt.Sprintf("cells=%d/zones=%d/k=%d", c.n, c.zones, c.k), func(b *testing.B) {
+			m, err := Parse(docZones(c.n, c.zones, c.k))
+			if err != nil {
+				b.Fatal(err)
+			}
+			keys := keys16(1024)
+			b.ReportAllocs()
+			buf := make([]string, 0, c.k+2)
+			start := cpuClock()
+			locateLargeLoop(b, m, keys, buf)
+			reportCPU(b, start)
+		})
+	}
+}
+
+//go:noinline
+func locateLargeLoop(b *testing.B, m *Map, keys []string, buf []string) {
+	i := 0
+	for b.Loop() {
+		a, _ := m.AppendLocate(buf[:0], keys[i&1023])
+		i += len(a.Shard)
+	}
+}
