@@ -15,6 +15,7 @@ var (
 		{Name: "placement-derived", Ours: true, Build: buildLocateDerived},
 		{Name: "ring-jump", Ours: true, Build: buildRingJump},
 		{Name: "ring-owner", Ours: true, Build: buildRingOwner},
+		{Name: "cell-resolve", Ours: true, Build: buildResolve, NoQuality: "the same owners as placement-locate"},
 		{Name: "go-jump", Build: buildGoJump},
 		{Name: "go-rendezvous", Build: buildGoRendezvous},
 		{Name: "maglev", Build: buildMaglev},
@@ -23,14 +24,14 @@ var (
 		{Name: "stathat", Build: buildStathat},
 		{Name: "groupcache", Build: buildGroupcache},
 		{Name: "serialx", Build: buildSerialx},
-		{Name: "dskit-get", Build: buildDskitGet},
+		{Name: "dskit-get", Build: buildDskitGet, MaxN: dskitMaxN, NoScale: dskitNoScale},
 	}
 	ShardImpls = []ShardImpl{
 		{Name: "ring-shard", Ours: true, Build: buildRingShard},
 		{Name: "placement-shard", Ours: true, Build: buildLocateShard},
-		{Name: "dskit-shuffle-cached", Build: buildDskitShuffleCached, NoStability: "the same shards as dskit-shuffle"},
-		{Name: "dskit-shuffle", Build: buildDskitShuffle},
-		{Name: "dskit-get", Ks: []int{dskitReplicas}, Build: buildDskitGetN},
+		{Name: "dskit-shuffle-cached", Build: buildDskitShuffleCached, NoStability: "the same shards as dskit-shuffle", MaxN: dskitMaxN, NoScale: dskitNoScale},
+		{Name: "dskit-shuffle", Build: buildDskitShuffle, MaxN: dskitMaxN, NoScale: dskitNoScale},
+		{Name: "dskit-get", Ks: []int{dskitReplicas}, Build: buildDskitGetN, MaxN: dskitMaxN, NoScale: dskitNoScale},
 		{Name: "buraksezer", Build: buildBuraksezerN},
 		{Name: "stathat", Build: buildStathatN},
 		{Name: "serialx", Build: buildSerialxN},
@@ -42,15 +43,14 @@ var (
 		{Name: "gobreaker-twostep", Build: buildGobreakerTwoStep},
 		{Name: "failsafe-run", Build: buildFailsafeRun},
 		{Name: "failsafe-permit", Build: buildFailsafePermit},
-		// cell.Client.Do with an empty fn belongs here once package cell
-		// lands, and cell.Client.Resolve in a Group of its own.
+		{Name: "cell-do", Ours: true, Build: buildDo},
 	}
 )
 
 // The parameters of the timed groups.
 var (
-	OwnerNs      = []int{10, 100, 1000}
-	ShardNs      = []int{50, 100}
+	OwnerNs      = []int{100, 1000, 10000}
+	ShardNs      = []int{100, 1000, 10000}
 	ShardKs      = []int{3, 4}
 	BreakerModes = []string{"serial", "parallel"}
 )
@@ -99,6 +99,9 @@ func Cases(group string, ns, ks []int) []Case {
 		}
 		for _, impl := range OwnerImpls {
 			for _, n := range ns {
+				if impl.MaxN > 0 && n > impl.MaxN {
+					continue
+				}
 				out = append(out, Case{Group: group, Impl: impl.Name, Ours: impl.Ours, Param: fmt.Sprintf("n=%d", n),
 					Run: func(b *testing.B) {
 						o, err := impl.Build(MemberIDs(n))
@@ -122,7 +125,7 @@ func Cases(group string, ns, ks []int) []Case {
 		for _, impl := range ShardImpls {
 			for _, n := range ns {
 				for _, k := range ks {
-					if !impl.Supports(k) {
+					if !impl.Supports(k) || impl.MaxN > 0 && n > impl.MaxN {
 						continue
 					}
 					out = append(out, Case{Group: group, Impl: impl.Name, Ours: impl.Ours, Param: fmt.Sprintf("n=%d/k=%d", n, k),
