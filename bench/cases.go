@@ -18,7 +18,7 @@ var (
 		{Name: "cell-resolve", Ours: true, Build: buildResolve, NoQuality: "the same owners as placement-locate"},
 		{Name: "go-jump", Build: buildGoJump},
 		{Name: "go-rendezvous", Build: buildGoRendezvous},
-		{Name: "maglev", Build: buildMaglev},
+		{Name: "maglev", Build: buildMaglev, MaxN: 1000, NoScale: "maglev is timed up to n = 1000: kkdai/maglev keeps a permutation of its 65,537-entry table for every member, 5 GB at 10,000"},
 		{Name: "buraksezer", Build: buildBuraksezer},
 		{Name: "buraksezer-string", Build: buildBuraksezerString, NoQuality: "the same owners as buraksezer"},
 		{Name: "stathat", Build: buildStathat},

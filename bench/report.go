@@ -77,15 +77,31 @@ func (r *Report) Headlines() []Headline {
 	}
 }
 
+// scaleNotes returns the NoScale reasons of the impls with a MaxN.
+func scaleNotes() []string {
+	var out []string
+	for _, impl := range OwnerImpls {
+		if impl.NoScale != "" && !slices.Contains(out, impl.NoScale) {
+			out = append(out, impl.NoScale)
+		}
+	}
+	for _, impl := range ShardImpls {
+		if impl.NoScale != "" && !slices.Contains(out, impl.NoScale) {
+			out = append(out, impl.NoScale)
+		}
+	}
+	return out
+}
+
 // Tables returns every table of the report, in BENCHMARKS.md's order.
 func (r *Report) Tables() []Table {
 	return []Table{
 		r.headlineTable(),
 		r.timedTable("owner", "Owner lookup, ns/op including the key hash", "Owner",
-			paramsOf("n=%d", r.Config.OwnerNs), "ring-table", "n=1000", []string{
+			paramsOf("n=%d", r.Config.OwnerNs), "ring-table", "n=1000", append(scaleNotes(),
 				"placement-locate is Map.AppendLocate into a caller's buffer (the allocation-free form of Locate), shard size 1, over an explicit table of 16,384 buckets balanced by ring.NewBalancedTable (what a control plane publishes); placement-derived is the same over the derived table. Either is what a cellkit client calls per request.",
-				dskitNoScale + ". dskit-get is Ring.Get with 3 replicas, one per zone (dskit has no single-owner lookup under zone awareness), 128 tokens an instance, xxhash to a uint32 token.",
-			}),
+				"dskit-get is Ring.Get with 3 replicas, one per zone (dskit has no single-owner lookup under zone awareness), 128 tokens an instance, xxhash to a uint32 token.",
+			)),
 		r.timedTable("shard", "Replica and shard selection, ns/op including the key hash, 3 zones", "Shard",
 			shardParams(r.Config.ShardNs, r.Config.ShardKs), "ring-shard", "n=100/k=4", []string{
 				"ring-shard is Ring.Shard computed on every call (no cache); placement-shard is Map.AppendLocate with shardSize k over the balanced table (the shard is ring.ShardFrom the key's home), the whole Assignment included.",
