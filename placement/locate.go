@@ -39,6 +39,10 @@ type Assignment struct {
 	Phase    Phase // the migration's phase, when Reason is ReasonMigration
 	Bucket   int
 	Version  uint64
+	// CellIndex is Cell's index in Cells() (ID order), so that a router
+	// that keeps per-cell state in that order reaches the home's without
+	// looking its ID up again.
+	CellIndex int
 }
 
 // maxStackShard is the largest shard placed without allocating.
@@ -95,7 +99,7 @@ func (m *Map) locate(dst []string, key string, shard bool) (a Assignment, err er
 	h := ring.Hash(m.seed, key)
 	b := m.table.Bucket(h)
 	home, g := m.place(key, h, b)
-	a.Key, a.Version, a.Bucket, a.Writable = key, m.version, b, true
+	a.Key, a.Version, a.Bucket, a.Writable, a.CellIndex = key, m.version, b, true, int(home)
 	c := &m.cells[home]
 	a.Cell = c.ID
 	n := len(dst)
