@@ -106,6 +106,10 @@ func NewClient(cfg Config) (*Client, error) {
 // now is the time since the client's epoch: one read of the monotonic clock.
 func (c *Client) now() time.Duration { return time.Since(c.epoch) }
 
+// at is the time.Time of a reading of now, monotonic like time.Now's, for
+// the breakers: the attempt's one reading serves them too.
+func (c *Client) at(now time.Duration) time.Time { return c.epoch.Add(now) }
+
 // made reports whether c was made by NewClient. A Client that was not (the
 // zero Client, or a nil one) is never ready: every method answers as before
 // the first map, with ErrNotReady where it returns an error, and none

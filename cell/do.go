@@ -80,6 +80,7 @@ type call struct {
 
 	// From the key's Assignment.
 	home     string
+	homeCR   *cellRoute // the home's route, by the index locate answers: no lookup by ID
 	bucket   int
 	reason   placement.Reason
 	phase    placement.Phase
@@ -185,12 +186,25 @@ func (cl *call) locate(m *placement.Map, dst []string) (placement.Assignment, er
 // a.Read[0], which is always a.Cell: escape analysis does not tell a's fields
 // apart, so copying a.Cell would send the buffer that a.Read and a.Shard
 // alias to the heap, where an element of a.Read is only the buffer's content.
+//
+// The home's route is taken by the index locate answers, so that no attempt
+// at the home looks its ID up.
 func (cl *call) assign(a *placement.Assignment) {
 	cl.home, cl.bucket, cl.reason, cl.phase, cl.writable = a.Read[0], a.Bucket, a.Reason, a.Phase, a.Writable
+	cl.homeCR = cl.t.cell(a.CellIndex, cl.home)
+}
+
+// cellRoute returns the route of cands[i], where cands[0] is the home:
+// Read and Shard both start with it.
+func (cl *call) cellRoute(cands []string, i int) *cellRoute {
+	if i == 0 && cl.homeCR != nil && cands[0] == cl.homeCR.id {
+		return cl.homeCR
+	}
+	return cl.t.lookup(cands[i])
 }
 
 func (cl *call) disabledHome(err error) error {
-	cl.unavailable(cl.t.lookup(cl.home), cl.home, RejectDisabled, err)
+	cl.unavailable(cl.homeCR, cl.home, RejectDisabled, err)
 	return cl.fail()
 }
 
@@ -200,7 +214,7 @@ func (cl *call) sequential(cands []string) error {
 	prev := ""
 	free := false // the next attempt follows a refusal: routing, not a retry
 	for i := 0; i < len(cands) && cl.attempts <= cl.hops; i++ {
-		cr := cl.t.lookup(cands[i])
+		cr := cl.cellRoute(cands, i)
 		tk, ok := cl.admit(cr, cands[i])
 		if !ok {
 			continue
@@ -216,7 +230,7 @@ func (cl *call) sequential(cands []string) error {
 				h(FailoverInfo{Key: cl.key, Class: cl.class, From: prev, To: cr.id, Attempt: cl.attempts})
 			}
 		}
-		outcome, err := cl.attempt(cr, tk, cands[i+1:])
+		outcome, err := cl.attempt(cr, tk, cands[i+1:], cl.hops-cl.attempts)
 		if err == nil {
 			return nil
 		}
@@ -305,23 +319,25 @@ func (cl *call) route(cr *cellRoute) Route {
 	return r
 }
 
-// attemptDeadline returns the deadline of an attempt that rest may follow,
-// when it is earlier than the caller's.
-func (cl *call) attemptDeadline(rest []string) (time.Time, bool) {
+// attemptDeadline returns the deadline of an attempt that at most more
+// attempts may follow, at the candidates rest, when it is earlier than the
+// caller's. It is the one rule of both loops, sequential and hedged: the
+// caller's remaining time is shared by this attempt and the later
+// candidates that could be called now (a disabled cell, an open breaker is
+// skipped, not tried), up to more.
+func (cl *call) attemptDeadline(rest []string, more int) (time.Time, bool) {
 	if cl.c.cfg.AttemptTimeout != 0 {
 		return cl.deadline(1)
 	}
-	if cl.attempts >= cl.hops || len(rest) == 0 {
+	if more <= 0 || len(rest) == 0 {
 		return time.Time{}, false
 	}
-	// The attempts still allowed: this one, and the later candidates that
-	// could be called now, up to the hops left.
 	left := 1
 	for _, id := range rest {
-		if cl.attempts+left > cl.hops {
+		if left > more {
 			break
 		}
-		if cr := cl.t.lookup(id); cr != nil && cr.br != nil && cr.br.Available() {
+		if cr := cl.t.lookup(id); cr != nil && cr.br != nil && cr.state != placement.Disabled && cr.br.Available() {
 			left++
 		}
 	}
@@ -356,13 +372,14 @@ func (cl *call) deadline(left int) (time.Time, bool) {
 }
 
 // attempt calls fn at cr, tells the breaker and the counters, and returns
-// the outcome and fn's error. rest are the candidates that may follow.
-func (cl *call) attempt(cr *cellRoute, tk breaker.Ticket, rest []string) (breaker.Outcome, error) {
+// the outcome and fn's error. rest are the candidates that may follow, at
+// most more of them.
+func (cl *call) attempt(cr *cellRoute, tk breaker.Ticket, rest []string, more int) (breaker.Outcome, error) {
 	c := cl.c
 	actx := cl.ctx
 	var cancel context.CancelFunc
 	own := false
-	if d, ok := cl.attemptDeadline(rest); ok {
+	if d, ok := cl.attemptDeadline(rest, more); ok {
 		actx, cancel = context.WithDeadline(cl.ctx, d)
 		own = true
 	}
@@ -370,7 +387,7 @@ func (cl *call) attempt(cr *cellRoute, tk breaker.Ticket, rest []string) (breake
 	cr.st.started.Add(1)
 	start := cl.clock
 	err := cl.fn(actx, r)
-	cl.clock = c.now()
+	cl.clock = c.now() // the attempt's one reading: its latency, its breaker's and its cell's now
 	lat := cl.clock - start
 	outcome := cl.judge(actx, own, false, err, lat, cr.st)
 	switch {
@@ -385,7 +402,7 @@ func (cl *call) attempt(cr *cellRoute, tk breaker.Ticket, rest []string) (breake
 
 // finish reports an attempt that returned.
 func (cl *call) finish(cr *cellRoute, tk breaker.Ticket, attempt int, hedge bool, outcome breaker.Outcome, lat time.Duration, err error) {
-	tk.Done(outcome, lat)
+	tk.DoneAt(outcome, lat, cl.c.at(cl.clock))
 	st := cr.st
 	st.finished.Add(1)
 	switch outcome {
@@ -520,7 +537,7 @@ func (cl *call) redirect(me *MovedError, from string) error {
 		if h := c.cfg.Observer.Redirect; h != nil {
 			h(RedirectInfo{Key: cl.key, Class: cl.class, From: from, To: id, Version: t.version})
 		}
-		_, err := cl.attempt(cr, tk, nil)
+		_, err := cl.attempt(cr, tk, nil, 0)
 		if err == nil {
 			return nil
 		}
