@@ -84,7 +84,8 @@
 //	no key, or several values of its header  error matching ErrNoKey             no (not sent)
 //	key or header that no request can carry  *RequestError: ErrBadKey/BadHeader  no (not sent)
 //	the request body fails to read           *RequestError: ErrBody              no
-//	a redirect needs a body already sent     *RequestError: ErrNotReplayable     no
+//	a failover or redirect needs a body      *RequestError: ErrNotReplayable     no
+//	already sent and GetBody fails
 //	frozen, by the client's map or the cell  *RefusedError: ErrFrozen            no
 //	the cell's map is behind (a Write)       *RefusedError: ErrCellBehind        no
 //	moved, and not followed (see below)      error matching ErrMoved             no

@@ -308,6 +308,15 @@ func (x *exchange) result(err error) (*http.Response, error) {
 	if x.cancel != nil {
 		x.cancel()
 	}
+	if re, ok := err.(*RequestError); ok {
+		// The caller's fault ends the call (a body that cannot be sent
+		// again for a failover, one that failed to read): it is the
+		// answer, not an earlier attempt's failed reply.
+		if x.last != nil {
+			x.last.Body.Close()
+		}
+		return nil, re
+	}
 	if x.last != nil {
 		return x.last, nil
 	}
