@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cellkit/cellkit/breaker"
 	"github.com/cellkit/cellkit/cell"
 	"github.com/cellkit/cellkit/placement"
 	"github.com/cellkit/cellkit/placement/source"
@@ -180,9 +181,36 @@ func twoStepLoop(b *testing.B, cb *gobreaker.TwoStepCircuitBreaker[any]) {
 	}
 }
 
+// floorLoop is Do's floor: what any client must do per call, with the
+// client's own parts. Resolve the key, Allow at the cell's breaker, read
+// the clock before and after the (empty) call, and report the outcome at
+// the second reading.
+//
+//go:noinline
+func floorLoop(b *testing.B, c *cell.Client, keys []string) {
+	ctx := context.Background()
+	set := c.Breakers()
+	i := 0
+	defer reportCPU(b, cpuClock())
+	for b.Loop() {
+		t0 := time.Now()
+		r, err := c.Resolve(ctx, keys[i&1023])
+		if err != nil {
+			b.Fatal(err)
+		}
+		tk, err := set.Allow(r.Cell)
+		if err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		tk.DoneAt(breaker.Success, t1.Sub(t0), t1)
+		i++
+	}
+}
+
 // BenchmarkDo compares Client.Do with an empty fn (resolving the key,
 // breaker, budget, counters, latency) with gobreaker v2's own two-step
-// Allow and done of one breaker.
+// Allow and done of one breaker, and with its floor (see floorLoop).
 func BenchmarkDo(b *testing.B) {
 	m := benchMap(b, 100, 1, "http://127.0.0.1:1")
 	c := runClient(b, m, cell.Config{Zone: "z1"})
@@ -194,6 +222,10 @@ func BenchmarkDo(b *testing.B) {
 	b.Run("Do", func(b *testing.B) {
 		b.ReportAllocs()
 		doLoop(b, c, keys)
+	})
+	b.Run("floor", func(b *testing.B) {
+		b.ReportAllocs()
+		floorLoop(b, c, keys)
 	})
 }
 
