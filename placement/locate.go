@@ -39,10 +39,6 @@ type Assignment struct {
 	Phase    Phase // the migration's phase, when Reason is ReasonMigration
 	Bucket   int
 	Version  uint64
-	// CellIndex is Cell's index in Cells() (ID order), so that a router
-	// that keeps per-cell state in that order reaches the home's without
-	// looking its ID up again.
-	CellIndex int
 }
 
 // maxStackShard is the largest shard placed without allocating.
@@ -90,43 +86,23 @@ func (m *Map) AppendLocateHome(dst []string, key string) (a Assignment, err erro
 
 // locate is AppendLocate, with the shard when shard is set.
 func (m *Map) locate(dst []string, key string, shard bool) (a Assignment, err error) {
-	if m == nil || m.table == nil {
-		return a, ErrNoMap
+	p, err := m.LocatePlace(key)
+	if p.Home < 0 {
+		return a, err
 	}
-	if key == "" {
-		return a, ErrNoKey
-	}
-	h := ring.Hash(m.seed, key)
-	b := m.table.Bucket(h)
-	home, g := m.place(key, h, b)
-	a.Key, a.Version, a.Bucket, a.Writable, a.CellIndex = key, m.version, b, true, int(home)
-	c := &m.cells[home]
+	c := &m.cells[p.Home]
+	a.Key, a.Version, a.Bucket, a.Writable, a.Reason, a.Phase = key, m.version, p.Bucket, p.Writable, p.Reason, p.Phase
 	a.Cell = c.ID
 	n := len(dst)
 	dst = append(dst, c.ID)
-	switch {
-	case g >= 0:
-		mig := &m.migs[g]
-		a.Reason, a.Phase = ReasonMigration, mig.Phase
-		switch mig.Phase {
-		case Frozen:
-			a.Writable = false
-		case Flipped:
-			dst = append(dst, mig.From)
-		}
-	case g == placeOverride:
-		a.Reason = ReasonOverride
+	if p.Old >= 0 {
+		dst = append(dst, m.cells[p.Old].ID)
 	}
 	a.Read = dst[n:len(dst):len(dst)]
 	if shard && m.shardSize > 1 {
 		s := len(dst)
-		dst = m.appendShard(dst, h, int(home))
+		dst = m.appendShard(dst, p.Hash, int(p.Home))
 		a.Shard = dst[s:len(dst):len(dst)]
-	}
-	if c.State == Disabled {
-		// c.ID, not a.Cell: escape analysis does not tell a's fields
-		// apart, and reading a here would send dst to the heap.
-		err = &CellError{Key: key, Cell: c.ID, Err: ErrCellDisabled}
 	}
 	return
 }
