@@ -119,41 +119,26 @@ func (c *Client) do(ctx context.Context, key string, class Class, fn func(contex
 	if t == nil {
 		return ErrNotReady
 	}
-	var buf [8]string
 	cl := call{c: c, ctx: ctx, key: key, class: class, fn: fn, t: t}
-	a, err := cl.locate(t.m, buf[:0])
-	if err != nil && a.Cell == "" {
+	p, err := t.m.LocatePlace(key)
+	if p.Home < 0 {
 		return err
 	}
-	cl.assign(&a)
-	var one [1]string
-	var cands []string
+	cl.assign(&p)
+	var buf [8]string
+	cands := cl.candidates(buf[:0], &p)
+	if err != nil && (class != Stateless || len(cands) == 1) {
+		return cl.disabledHome(err)
+	}
 	switch class {
 	case Write:
-		if err != nil {
-			return cl.disabledHome(err)
-		}
-		if !a.Writable {
+		if !p.Writable {
 			c.refresh(0) // the flip may be published already
 			return &RefusedError{Key: key, Cell: cl.home, Err: ErrFrozen}
 		}
-		one[0] = cl.home
-		cands = one[:]
 	case Read:
-		if err != nil {
-			return cl.disabledHome(err)
-		}
-		cands = a.Read
 		cl.hops = len(cands) - 1
 	case Stateless:
-		cands = a.Shard
-		if len(cands) == 0 {
-			if err != nil {
-				return cl.disabledHome(err)
-			}
-			one[0] = cl.home
-			cands = one[:]
-		}
 		cl.hops = min(len(cands)-1, c.cfg.hops)
 	}
 	noRetry := false
@@ -171,27 +156,32 @@ func (c *Client) do(ctx context.Context, key string, class Class, fn func(contex
 	return cl.sequential(cands)
 }
 
-// locate places the call's key in m with dst as scratch: the shard only
-// for a Stateless call, since Write and Read use the home and read cells
-// only, and in a large map with large shards the shard costs the most.
-func (cl *call) locate(m *placement.Map, dst []string) (placement.Assignment, error) {
-	if cl.class == Stateless {
-		return m.AppendLocate(dst, cl.key)
-	}
-	return m.AppendLocateHome(dst, cl.key)
+// assign takes what the call needs from the key's Place. The home's route
+// is taken by its index, so that no attempt at the home looks its ID up.
+func (cl *call) assign(p *placement.Place) {
+	cl.homeCR = cl.t.cells[p.Home]
+	cl.home, cl.bucket, cl.reason, cl.phase, cl.writable = cl.homeCR.id, p.Bucket, p.Reason, p.Phase, p.Writable
 }
 
-// assign takes what the call needs from the key's Assignment, whose Read
-// and Shard point into Do's stack and must not escape. The home is taken as
-// a.Read[0], which is always a.Cell: escape analysis does not tell a's fields
-// apart, so copying a.Cell would send the buffer that a.Read and a.Shard
-// alias to the heap, where an element of a.Read is only the buffer's content.
-//
-// The home's route is taken by the index locate answers, so that no attempt
-// at the home looks its ID up.
-func (cl *call) assign(a *placement.Assignment) {
-	cl.home, cl.bucket, cl.reason, cl.phase, cl.writable = a.Read[0], a.Bucket, a.Reason, a.Phase, a.Writable
-	cl.homeCR = cl.t.cell(a.CellIndex, cl.home)
+// candidates appends to dst the cells the call's class may call for a key
+// placed at p, home first: the home for a Write, the read cells for a Read
+// (during a flipped migration the new cell, then the old one), the shard for
+// a Stateless call (the home alone at shard size 1). Write and Read never
+// place the shard: in a large map with large shards it costs the most.
+func (cl *call) candidates(dst []string, p *placement.Place) []string {
+	switch cl.class {
+	case Read:
+		dst = append(dst, cl.home)
+		if p.Old >= 0 {
+			dst = append(dst, cl.t.cells[p.Old].id)
+		}
+		return dst
+	case Stateless:
+		if dst = cl.t.m.AppendShard(dst, *p); len(dst) > 0 {
+			return dst
+		}
+	}
+	return append(dst, cl.home)
 }
 
 // cellRoute returns the route of cands[i], where cands[0] is the home:
@@ -490,34 +480,20 @@ func (cl *call) redirect(me *MovedError, from string) error {
 		cl.lastErr = fmt.Errorf("%w; %w", me, err)
 		return cl.fail()
 	}
-	var buf [8]string
-	a, err := cl.locate(t.m, buf[:0])
-	if err != nil && a.Cell == "" {
+	p, err := t.m.LocatePlace(cl.key)
+	if p.Home < 0 {
 		cl.lastErr = err
 		return cl.fail()
 	}
 	cl.t = t
-	cl.assign(&a)
-	var one [1]string
-	var cands []string
-	switch cl.class {
-	case Write:
-		if err == nil && !a.Writable {
-			c.refresh(0)
-			cl.lastErr = &RefusedError{Key: cl.key, Cell: cl.home, Err: ErrFrozen}
-			return cl.fail()
-		}
-		one[0] = cl.home
-		cands = one[:]
-	case Read:
-		cands = a.Read
-	case Stateless:
-		cands = a.Shard
-		if len(cands) == 0 {
-			one[0] = cl.home
-			cands = one[:]
-		}
+	cl.assign(&p)
+	if cl.class == Write && err == nil && !p.Writable {
+		c.refresh(0)
+		cl.lastErr = &RefusedError{Key: cl.key, Cell: cl.home, Err: ErrFrozen}
+		return cl.fail()
 	}
+	var buf [8]string
+	cands := cl.candidates(buf[:0], &p)
 	for _, id := range cands {
 		if cl.hasTried(id) {
 			if cl.class == Write {

@@ -219,17 +219,6 @@ type slot struct {
 	c    *cellRoute
 }
 
-// cell returns the cell at index i of the map's cells (the index locate
-// answers), or the one with the given ID when i does not name it.
-func (t *routeTable) cell(i int, id string) *cellRoute {
-	if uint(i) < uint(len(t.cells)) {
-		if cr := t.cells[i]; cr.id == id {
-			return cr
-		}
-	}
-	return t.lookup(id)
-}
-
 // lookup returns the cell with the given ID, or nil. It costs a few
 // nanoseconds: the request path does it once per attempt.
 func (t *routeTable) lookup(id string) *cellRoute {
