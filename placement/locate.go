@@ -86,25 +86,58 @@ func (m *Map) AppendLocateHome(dst []string, key string) (a Assignment, err erro
 
 // locate is AppendLocate, with the shard when shard is set.
 func (m *Map) locate(dst []string, key string, shard bool) (a Assignment, err error) {
-	p, err := m.LocatePlace(key)
-	if p.Home < 0 {
-		return a, err
+	if m == nil || m.table == nil {
+		return a, ErrNoMap
 	}
-	c := &m.cells[p.Home]
-	a.Key, a.Version, a.Bucket, a.Writable, a.Reason, a.Phase = key, m.version, p.Bucket, p.Writable, p.Reason, p.Phase
+	if key == "" {
+		return a, ErrNoKey
+	}
+	h := ring.Hash(m.seed, key)
+	b := m.table.Bucket(h)
+	home, g := m.place(key, h, b)
+	var old int32
+	a.Reason, a.Phase, a.Writable, old = m.placed(g)
+	a.Key, a.Version, a.Bucket = key, m.version, b
+	c := &m.cells[home]
 	a.Cell = c.ID
 	n := len(dst)
 	dst = append(dst, c.ID)
-	if p.Old >= 0 {
-		dst = append(dst, m.cells[p.Old].ID)
+	if old >= 0 {
+		dst = append(dst, m.cells[old].ID)
 	}
 	a.Read = dst[n:len(dst):len(dst)]
 	if shard && m.shardSize > 1 {
 		s := len(dst)
-		dst = m.appendShard(dst, p.Hash, int(p.Home))
+		dst = m.appendShard(dst, h, int(home))
 		a.Shard = dst[s:len(dst):len(dst)]
 	}
+	if c.State == Disabled {
+		// c.ID, not a.Cell: escape analysis does not tell a's fields
+		// apart, and reading a here would send dst to the heap.
+		err = &CellError{Key: key, Cell: c.ID, Err: ErrCellDisabled}
+	}
 	return
+}
+
+// placed says what placed a key at g, place's second result: the reason,
+// the migration's phase, whether the key takes writes, and the old home of
+// a flipped migration (its second read cell), −1 otherwise.
+func (m *Map) placed(g int32) (r Reason, ph Phase, writable bool, old int32) {
+	old, writable = -1, true
+	switch {
+	case g >= 0:
+		mig := &m.migs[g]
+		r, ph = ReasonMigration, mig.Phase
+		switch mig.Phase {
+		case Frozen:
+			writable = false
+		case Flipped:
+			old = m.index[mig.From]
+		}
+	case g == placeOverride:
+		r = ReasonOverride
+	}
+	return r, ph, writable, old
 }
 
 // The g of place for keys that no migration places.

@@ -5,7 +5,8 @@ import "github.com/cellkit/cellkit/ring"
 // A Place is where a key goes, by cell index (the order of Cells(), ID
 // order): the Assignment without its strings and slices, four words that a
 // router holding per-cell state in that order uses without looking an ID
-// up. AppendLocate is LocatePlace with the IDs filled in.
+// up. AppendLocate answers the same by the same rule (place, placed), with
+// the IDs filled in.
 type Place struct {
 	Hash   uint64 // the key's hash under the map's seed: its shard's seed (AppendShard)
 	Bucket int
@@ -33,20 +34,8 @@ func (m *Map) LocatePlace(key string) (p Place, err error) {
 	h := ring.Hash(m.seed, key)
 	b := m.table.Bucket(h)
 	home, g := m.place(key, h, b)
-	p.Hash, p.Bucket, p.Home, p.Writable = h, b, home, true
-	switch {
-	case g >= 0:
-		mig := &m.migs[g]
-		p.Reason, p.Phase = ReasonMigration, mig.Phase
-		switch mig.Phase {
-		case Frozen:
-			p.Writable = false
-		case Flipped:
-			p.Old = m.index[mig.From]
-		}
-	case g == placeOverride:
-		p.Reason = ReasonOverride
-	}
+	p.Hash, p.Bucket, p.Home = h, b, home
+	p.Reason, p.Phase, p.Writable, p.Old = m.placed(g)
 	if c := &m.cells[home]; c.State == Disabled {
 		err = &CellError{Key: key, Cell: c.ID, Err: ErrCellDisabled}
 	}
