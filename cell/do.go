@@ -54,7 +54,33 @@ import (
 // goroutine, and a successful call allocates nothing unless an attempt
 // deadline shorter than ctx's must be set.
 func (c *Client) Do(ctx context.Context, key string, class Class, fn func(ctx context.Context, r Route) error) error {
-	return c.do(ctx, key, class, fn, nil)
+	var x attempter
+	if fn != nil {
+		x = fnAttempter(fn)
+	}
+	return c.do(ctx, key, class, x, nil)
+}
+
+// An attempter runs a call's attempts: Do's fn, or the Transport's
+// exchange, held as an interface so that neither allocates a closure.
+type attempter interface {
+	// attempt runs one attempt at r, under ctx.
+	attempt(ctx context.Context, r Route) error
+	// keep is told which attempt won, and takes over the cancel func of
+	// its context (nil when it had none), so that a response body can
+	// still be read after the attempt returned.
+	keep(attempt int, cancel context.CancelFunc)
+}
+
+// fnAttempter is Do's fn: nothing outlives the attempt.
+type fnAttempter func(context.Context, Route) error
+
+func (f fnAttempter) attempt(ctx context.Context, r Route) error { return f(ctx, r) }
+
+func (fnAttempter) keep(_ int, cancel context.CancelFunc) {
+	if cancel != nil {
+		cancel()
+	}
 }
 
 // doOptions are the Transport's extras.
@@ -62,10 +88,6 @@ type doOptions struct {
 	// noRetry allows a single attempt (plus the redirect): the request's
 	// body cannot be replayed.
 	noRetry bool
-	// keep is told which attempt won, and takes over the cancel func of
-	// its context (nil when it had none) instead of Do calling it, so that
-	// a response body can still be read after fn returned.
-	keep func(attempt int, cancel context.CancelFunc)
 }
 
 // call is the state of one Do. It lives on Do's stack.
@@ -74,8 +96,7 @@ type call struct {
 	ctx   context.Context
 	key   string
 	class Class
-	fn    func(context.Context, Route) error
-	keep  func(int, context.CancelFunc)
+	x     attempter
 	t     *routeTable
 
 	// From the key's Assignment.
@@ -105,11 +126,11 @@ type call struct {
 	lastReasonErr error
 }
 
-func (c *Client) do(ctx context.Context, key string, class Class, fn func(context.Context, Route) error, opt *doOptions) error {
+func (c *Client) do(ctx context.Context, key string, class Class, x attempter, opt *doOptions) error {
 	if class > Stateless {
 		return fmt.Errorf("%w: %d", ErrClass, class)
 	}
-	if fn == nil {
+	if x == nil {
 		return ErrNoFunc
 	}
 	if c == nil {
@@ -119,7 +140,7 @@ func (c *Client) do(ctx context.Context, key string, class Class, fn func(contex
 	if t == nil {
 		return ErrNotReady
 	}
-	cl := call{c: c, ctx: ctx, key: key, class: class, fn: fn, t: t}
+	cl := call{c: c, ctx: ctx, key: key, class: class, x: x, t: t}
 	p, err := t.m.LocatePlace(key)
 	if p.Home < 0 {
 		return err
@@ -143,7 +164,7 @@ func (c *Client) do(ctx context.Context, key string, class Class, fn func(contex
 	}
 	noRetry := false
 	if opt != nil {
-		noRetry, cl.keep = opt.noRetry, opt.keep
+		noRetry = opt.noRetry
 		if noRetry {
 			cl.hops = 0
 		}
@@ -376,13 +397,13 @@ func (cl *call) attempt(cr *cellRoute, tk breaker.Ticket, rest []string, more in
 	r := cl.route(cr)
 	cr.st.started.Add(1)
 	start := cl.clock
-	err := cl.fn(actx, r)
+	err := cl.x.attempt(actx, r)
 	cl.clock = c.now() // the attempt's one reading: its latency, its breaker's and its cell's now
 	lat := cl.clock - start
 	outcome := cl.judge(actx, own, false, err, lat, cr.st)
 	switch {
-	case err == nil && cl.keep != nil:
-		cl.keep(r.Attempt, cancel)
+	case err == nil:
+		cl.x.keep(r.Attempt, cancel)
 	case cancel != nil:
 		cancel()
 	}

@@ -82,7 +82,7 @@ func (cl *call) hedged(cands []string) error {
 			live = append(live, ha)
 			launched++
 			running++
-			go runAttempt(c, cl.fn, ha, results)
+			go runAttempt(c, cl.x, ha, results)
 			return true
 		}
 		return false
@@ -112,8 +112,8 @@ func (cl *call) hedged(cands []string) error {
 			ha.done = true
 			cl.clock = max(cl.clock, ha.end)
 			outcome := cl.judge(ha.actx, ha.own, ha.lost, ha.err, ha.lat, ha.cr.st)
-			if ha.err == nil && !won && !final && cl.keep != nil {
-				cl.keep(ha.r.Attempt, ha.cancel)
+			if ha.err == nil && !won && !final {
+				cl.x.keep(ha.r.Attempt, ha.cancel)
 			} else {
 				ha.cancel()
 			}
@@ -167,10 +167,10 @@ func (cl *call) hedged(cands []string) error {
 
 // runAttempt runs one hedged attempt. It is a function of its own, and not a
 // closure over the call, so that the call stays on Do's stack.
-func runAttempt(c *Client, fn func(context.Context, Route) error, ha *hedgeAttempt, results chan<- *hedgeAttempt) {
+func runAttempt(c *Client, x attempter, ha *hedgeAttempt, results chan<- *hedgeAttempt) {
 	ha.cr.st.started.Add(1)
 	start := c.now()
-	ha.err = fn(ha.actx, ha.r)
+	ha.err = x.attempt(ha.actx, ha.r)
 	ha.end = c.now()
 	ha.lat = ha.end - start
 	results <- ha
