@@ -173,7 +173,7 @@ func ringJumpLoop(b *testing.B, n int, keys []string) int {
 	return s
 }
 
-// buildLocate is Map.Locate over an explicit balanced table; a membership
+// buildLocate is Map.AppendLocate (into a buffer) over an explicit balanced table; a membership
 // change rebalances the table with ring's planner, the fewest bucket moves.
 func buildLocate(ids []string) (*Owners, error) { return locateOwners(ids, nil) }
 
@@ -187,7 +187,7 @@ func locateOwners(ids []string, prev *ring.Table) (*Owners, error) {
 	return o, nil
 }
 
-// buildLocateDerived is Map.Locate over the derived table, a pure function
+// buildLocateDerived is Map.AppendLocate over the derived table, a pure function
 // of the cells: no control plane keeps it balanced.
 func buildLocateDerived(ids []string) (*Owners, error) {
 	m, err := NewMap(ids, 1, nil)
@@ -255,7 +255,7 @@ func ringShardLoop(b *testing.B, r *ring.Ring, k int, keys []string) int {
 	return s
 }
 
-// buildLocateShard is Map.Locate with shard size k over an explicit
+// buildLocateShard is Map.AppendLocate with shard size k over an explicit
 // balanced table (the shard is ring.ShardFrom the key's home); a membership
 // change rebalances the table.
 func buildLocateShard(ids []string, k int) (*Shards, error) { return locateShards(ids, k, nil) }

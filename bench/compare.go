@@ -70,12 +70,22 @@ func (c Config) withDefaults() Config {
 type Timing struct {
 	Case
 	Ns     []float64 // ns/op of each pass
+	CPU    []float64 // cpu-ns/op of each pass (process CPU time), when measured
 	Allocs int64     // allocations per op, of the last pass
 	Bytes  int64     // bytes allocated per op, of the last pass
 }
 
 // Median returns the median ns/op of the passes, or NaN if there are none.
 func (t *Timing) Median() float64 { return median(t.Ns) }
+
+// CPUMedian returns the median cpu-ns/op of the passes, or NaN if it was
+// not measured.
+func (t *Timing) CPUMedian() float64 {
+	if len(t.CPU) != len(t.Ns) {
+		return nanValue
+	}
+	return median(t.CPU)
+}
 
 func median(xs []float64) float64 {
 	if len(xs) == 0 {
@@ -167,6 +177,9 @@ func Run(cfg Config) (*Report, error) {
 				continue
 			}
 			t.Ns = append(t.Ns, float64(res.T.Nanoseconds())/float64(res.N))
+			if c, ok := res.Extra[CPUMetric]; ok {
+				t.CPU = append(t.CPU, c)
+			}
 			t.Allocs, t.Bytes = res.AllocsPerOp(), res.AllocedBytesPerOp()
 		}
 	}

@@ -75,6 +75,9 @@ func TestCompare(t *testing.T) {
 				checkTiming(t, rep, "Breaker", impl.Name, impl.Ours, "mode="+mode)
 			}
 		}
+		for _, impl := range ClientImpls {
+			checkTiming(t, rep, "Client", impl.Name, impl.Ours, "mode=parallel")
+		}
 	})
 
 	t.Run("quality", func(t *testing.T) {

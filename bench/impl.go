@@ -19,6 +19,10 @@ type OwnerImpl struct {
 	// NoQuality, when set, says why the impl has no row in the balance and
 	// movement table (it places keys exactly as another row does).
 	NoQuality string
+	// MaxN, when set, is the largest n it is timed at, and NoScale says
+	// why (its setup takes minutes past it).
+	MaxN    int
+	NoScale string
 	// Build returns the lookup over the members ids, with the library's
 	// defaults except where the README says otherwise.
 	Build func(ids []string) (*Owners, error)
@@ -51,6 +55,9 @@ type ShardImpl struct {
 	// NoStability, when set, says why the impl has no row in the stability
 	// table.
 	NoStability string
+	// MaxN and NoScale: as in OwnerImpl.
+	MaxN    int
+	NoScale string
 	// Build returns the selection of k members out of ids, or an error
 	// matching ErrUnsupported for a k outside Ks.
 	Build func(ids []string, k int) (*Shards, error)
@@ -63,6 +70,9 @@ func (s ShardImpl) Supports(k int) bool { return s.Ks == nil || slices.Contains(
 type Shards struct {
 	// Shard returns the IDs of the members selected for key, in any order.
 	Shard func(key string) []string
+	// Prepare, when set, runs before Loop with the same keys, outside the
+	// CPU time the case reports (dskit's cached subrings).
+	Prepare func(keys []string)
 	// Loop selects for keys[i mod len(keys)] in a b.Loop; see Owners.Loop.
 	Loop func(b *testing.B, keys []string) int
 	// Next returns the selection over ids made the way the library's users

@@ -17,7 +17,7 @@ import (
 const (
 	maglevM         = 65537 // prime, as Maglev requires; the paper's small table
 	groupcacheReps  = 50    // groupcache's HTTPPool default
-	buraksezerParts = 2711  // for n > 271, where the default 271 panics
+	buraksezerParts = 2711  // for n > 271, where the default 271 panics; 2.711 a member past 1000
 )
 
 type xxh struct{}
@@ -39,7 +39,7 @@ func newBuraksezer(ids []string) *buraksezer.Consistent {
 	}
 	cfg := buraksezer.Config{Hasher: xxh{}}
 	if len(ids) > buraksezer.DefaultPartitionCount {
-		cfg.PartitionCount = buraksezerParts
+		cfg.PartitionCount = max(buraksezerParts, buraksezerParts*len(ids)/1000)
 	}
 	return buraksezer.New(ms, cfg)
 }

@@ -50,21 +50,47 @@ type Headline struct {
 
 // Headlines returns the ratios from r.
 func (r *Report) Headlines() []Headline {
+	// Ratios are of CPU time per op (cpu-ns/op), which other jobs on a
+	// shared machine do not inflate, where both sides measured it; of ns/op
+	// otherwise (and for the HTTP rows, whose time is mostly waiting).
 	ratio := func(group, ours, oursParam, peer, peerParam string) float64 {
 		a, b := r.Timing(group, ours, oursParam), r.Timing(group, peer, peerParam)
 		if a == nil || b == nil {
 			return nanValue
 		}
+		if ca, cb := a.CPUMedian(), b.CPUMedian(); !math.IsNaN(ca) && !math.IsNaN(cb) && group != "Client" {
+			return ca / cb
+		}
 		return a.Median() / b.Median()
 	}
 	return []Headline{
 		{"ring table owner ÷ go-jump + xxhash, n = 1000", "table ÷ go-jump, n=1000", ratio("Owner", "ring-table", "n=1000", "go-jump", "n=1000"), 0.5},
-		{"placement Locate ÷ buraksezer LocateKey, n = 100", "Locate ÷ buraksezer, n=100", ratio("Owner", "placement-locate", "n=100", "buraksezer", "n=100"), 0.5},
+		{"placement AppendLocate ÷ buraksezer LocateKey, n = 100", "AppendLocate ÷ buraksezer, n=100", ratio("Owner", "placement-locate", "n=100", "buraksezer", "n=100"), 0.5},
 		{"ring Shard (uncached) ÷ dskit cached ShuffleShard, k = 4, n = 100", "Shard ÷ dskit cached, k=4 n=100", ratio("Shard", "ring-shard", "n=100/k=4", "dskit-shuffle-cached", "n=100/k=4"), 1.0},
+		{"ring Shard (uncached) ÷ dskit cached ShuffleShard, k = 4, n = 1000", "Shard ÷ dskit cached, k=4 n=1000", ratio("Shard", "ring-shard", "n=1000/k=4", "dskit-shuffle-cached", "n=1000/k=4"), 1.0},
 		{"ring Shard (uncached) ÷ dskit uncached ShuffleShard, k = 4, n = 100", "Shard ÷ dskit uncached, k=4 n=100", ratio("Shard", "ring-shard", "n=100/k=4", "dskit-shuffle", "n=100/k=4"), 0.01},
 		{"breaker.Set Allow+Done ÷ gobreaker two-step, serial", "Set ÷ gobreaker two-step, serial", ratio("Breaker", "breaker-set", "mode=serial", "gobreaker-twostep", "mode=serial"), 0.6},
 		{"breaker.Set Allow+Done ÷ gobreaker two-step, parallel", "Set ÷ gobreaker two-step, parallel", ratio("Breaker", "breaker-set", "mode=parallel", "gobreaker-twostep", "mode=parallel"), 0.6},
+		{"Client.Do, empty fn ÷ gobreaker two-step", "Do ÷ gobreaker two-step", ratio("Breaker", "cell-do", "mode=serial", "gobreaker-twostep", "mode=serial"), 1.0},
+		{"Client.Resolve ÷ placement AppendLocate, n = 100", "Resolve ÷ AppendLocate", ratio("Owner", "cell-resolve", "n=100", "placement-locate", "n=100"), 1.5},
+		{"Client.Transport ÷ plain http.Transport, time per request (≤ 1.053 is ≥ 0.95 of its req/s)", "Transport ÷ plain, time a request", ratio("Client", "cell-transport", "mode=parallel", "http-transport", "mode=parallel"), 1.0 / 0.95},
 	}
+}
+
+// scaleNotes returns the NoScale reasons of the impls with a MaxN.
+func scaleNotes() []string {
+	var out []string
+	for _, impl := range OwnerImpls {
+		if impl.NoScale != "" && !slices.Contains(out, impl.NoScale) {
+			out = append(out, impl.NoScale)
+		}
+	}
+	for _, impl := range ShardImpls {
+		if impl.NoScale != "" && !slices.Contains(out, impl.NoScale) {
+			out = append(out, impl.NoScale)
+		}
+	}
+	return out
 }
 
 // Tables returns every table of the report, in BENCHMARKS.md's order.
@@ -72,13 +98,13 @@ func (r *Report) Tables() []Table {
 	return []Table{
 		r.headlineTable(),
 		r.timedTable("owner", "Owner lookup, ns/op including the key hash", "Owner",
-			paramsOf("n=%d", r.Config.OwnerNs), "ring-table", "n=1000", []string{
-				"placement-locate is Map.Locate, shard size 1, over an explicit table of 16,384 buckets balanced by ring.NewBalancedTable (what a control plane publishes); placement-derived is the same over the derived table. Either is what a cellkit client calls per request.",
+			paramsOf("n=%d", r.Config.OwnerNs), "ring-table", "n=1000", append(scaleNotes(),
+				"placement-locate is Map.AppendLocate into a caller's buffer (the allocation-free form of Locate), shard size 1, over an explicit table of 16,384 buckets balanced by ring.NewBalancedTable (what a control plane publishes); placement-derived is the same over the derived table. Either is what a cellkit client calls per request.",
 				"dskit-get is Ring.Get with 3 replicas, one per zone (dskit has no single-owner lookup under zone awareness), 128 tokens an instance, xxhash to a uint32 token.",
-			}),
+			)),
 		r.timedTable("shard", "Replica and shard selection, ns/op including the key hash, 3 zones", "Shard",
 			shardParams(r.Config.ShardNs, r.Config.ShardKs), "ring-shard", "n=100/k=4", []string{
-				"ring-shard is Ring.Shard computed on every call (no cache); placement-shard is Map.Locate with shardSize k over the balanced table (the shard is ring.ShardFrom the key's home), the whole Assignment included.",
+				"ring-shard is Ring.Shard computed on every call (no cache); placement-shard is Map.AppendLocate with shardSize k over the balanced table (the shard is ring.ShardFrom the key's home), the whole Assignment included.",
 				"dskit rounds a shard up to a whole number per zone: k = 4 over 3 zones returns 6 instances (2 per zone), k = 3 returns 3. Its rows time the ShuffleShard call, which returns a subring; reading the instances out of it costs more.",
 				fmt.Sprintf("dskit-shuffle-cached cycles through the first %d keys, their subrings built before timing; dskit-shuffle has the subring cache off (a tenant's first request after any ring change).", dskitCachedKeys),
 				"dskit-get is Ring.Get at its replication factor, so k = 3 only. buraksezer, stathat and serialx know no zones.",
@@ -89,6 +115,11 @@ func (r *Report) Tables() []Table {
 				"breaker-set passes Done a constant latency; breaker-set-timed adds the caller's time.Now and time.Since, the two clock reads gobreaker's two-step makes inside.",
 				"failsafe-go is configured like breaker.Set's defaults (half of at least 20 executions failing in 10 s, 5 s open, 3 trial successes); failsafe-run goes through failsafe.With(cb).Run, failsafe-permit calls TryAcquirePermit and RecordSuccess.",
 				"gobreaker has its defaults (5 consecutive failures, counts never cleared while closed).",
+			}),
+		r.timedTable("client", "HTTP through the client, ns per request (parallel, loopback server)", "Client",
+			[]string{"mode=parallel"}, "http-transport", "mode=parallel", []string{
+				"cell-transport is Client.Transport over an http.Transport; http-transport the same http.Transport alone; both to the same loopback server and path (every cell's one endpoint), warmed before timing, GOMAXPROCS goroutines. Their ratio is of ns per request (wall time), which here is mostly waiting for the server.",
+				"cell-do (in the breaker table) is Client.Do with an empty fn, class Write, keys cycling over 100 cells' breakers; cell-resolve (in the owner table) is Client.Resolve over the same balanced table as placement-locate.",
 			}),
 		r.balanceTable(),
 		r.movementTable(),
@@ -166,7 +197,8 @@ func (r *Report) timedTable(name, title, group string, params []string, ref, all
 		t.Header = append(t.Header, strings.ReplaceAll(p, "/", " "))
 	}
 	t.Header = append(t.Header, "allocs/op (B/op), "+strings.ReplaceAll(allocParam, "/", " "),
-		"÷ "+ref+" ("+strings.Join(shortParams(params), " / ")+")")
+		"÷ "+ref+" ("+strings.Join(shortParams(params), " / ")+")",
+		"cpu-ns/op ("+strings.Join(shortParams(params), " / ")+")")
 	t.Chart = Chart{Title: title, Unit: "ns/op (log scale)", Log: true, Series: shortParams(params)}
 	for _, c := range r.impls(group) {
 		row := []string{implLabel(c.Impl, c.Ours)}
@@ -194,7 +226,15 @@ func (r *Report) timedTable(name, title, group string, params []string, ref, all
 				allocs += fmt.Sprintf(" (%d B)", tm.Bytes)
 			}
 		}
-		row = append(row, allocs, strings.Join(ratios, " / "))
+		var cpus []string
+		for _, p := range params {
+			v := nanValue
+			if tm := r.Timing(group, c.Impl, p); tm != nil {
+				v = tm.CPUMedian()
+			}
+			cpus = append(cpus, fmtNs(v))
+		}
+		row = append(row, allocs, strings.Join(ratios, " / "), strings.Join(cpus, " / "))
 		t.Rows = append(t.Rows, row)
 		t.Chart.Bars = append(t.Chart.Bars, bar)
 	}

@@ -293,8 +293,7 @@ func (b *cellBreaker) allowProbe() (Ticket, error) {
 	return t, nil
 }
 
-func (b *cellBreaker) done(t Ticket, o Outcome, latency time.Duration) {
-	now := time.Now()
+func (b *cellBreaker) done(t Ticket, o Outcome, latency time.Duration, now time.Time) {
 	cfg := &b.set.cfg
 	slow := cfg.SlowCall > 0 && latency > cfg.SlowCall && o != Ignored
 	changed := false

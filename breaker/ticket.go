@@ -23,7 +23,21 @@ type Ticket struct {
 // or more Tickets later was reported is ignored like a repeated one.
 func (t Ticket) Done(o Outcome, latency time.Duration) {
 	if t.b != nil {
-		t.b.done(t, o.valid(), latency)
+		t.b.done(t, o.valid(), latency, time.Now())
+	}
+}
+
+// DoneAt is Done for a caller that has just read the clock to measure the
+// call's latency: now is that reading, and the breaker uses it instead of
+// reading the clock again (a clock reading is most of a closed breaker's
+// cost). now must carry a monotonic reading, as time.Now's and times derived
+// from one by Add do; the zero Time means now.
+func (t Ticket) DoneAt(o Outcome, latency time.Duration, now time.Time) {
+	if t.b != nil {
+		if now.IsZero() {
+			now = time.Now()
+		}
+		t.b.done(t, o.valid(), latency, now)
 	}
 }
 

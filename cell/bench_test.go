@@ -3,6 +3,7 @@ package cell_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,7 +12,9 @@ import (
 	"strconv"
 	"sync/atomic"
 	"testing"
+	"time"
 
+	"github.com/cellkit/cellkit/breaker"
 	"github.com/cellkit/cellkit/cell"
 	"github.com/cellkit/cellkit/placement"
 	"github.com/cellkit/cellkit/placement/source"
@@ -19,8 +22,14 @@ import (
 )
 
 // benchMap returns a map of n cells over three zones, each with two
-// endpoints per zone... one endpoint in its zone.
+// endpoints in its zone, url and url+"/b".
 func benchMap(tb testing.TB, n, shard int, url string) *placement.Map {
+	return benchMapWith(tb, n, shard, url, url+"/b")
+}
+
+// benchMapWith is benchMap with the given endpoint URLs for every cell, all
+// in the cell's zone.
+func benchMapWith(tb testing.TB, n, shard int, urls ...string) *placement.Map {
 	tb.Helper()
 	type ep struct {
 		URL  string `json:"url"`
@@ -39,8 +48,11 @@ func benchMap(tb testing.TB, n, shard int, url string) *placement.Map {
 	}{Version: 1, Seed: "42", ShardSize: shard}
 	for i := range n {
 		z := fmt.Sprintf("z%d", i%3)
-		doc.Cells = append(doc.Cells, c{ID: fmt.Sprintf("cell-%03d", i), Zone: z,
-			Endpoints: []ep{{URL: url, Zone: z}, {URL: url + "/b", Zone: z}}})
+		var eps []ep
+		for _, u := range urls {
+			eps = append(eps, ep{URL: u, Zone: z})
+		}
+		doc.Cells = append(doc.Cells, c{ID: fmt.Sprintf("cell-%03d", i), Zone: z, Endpoints: eps})
 	}
 	data, err := json.Marshal(doc)
 	if err != nil {
@@ -84,6 +96,7 @@ func benchKeys(n int) []string {
 func resolveLoop(b *testing.B, c *cell.Client, keys []string) {
 	ctx := context.Background()
 	i := 0
+	defer reportCPU(b, cpuClock())
 	for b.Loop() {
 		if _, err := c.Resolve(ctx, keys[i&1023]); err != nil {
 			b.Fatal(err)
@@ -92,24 +105,31 @@ func resolveLoop(b *testing.B, c *cell.Client, keys []string) {
 	}
 }
 
+// locateLoop times AppendLocate into a buffer, the step Resolve wraps (not
+// the allocating Locate, which would make Resolve look faster than its own
+// locate step).
+//
 //go:noinline
 func locateLoop(b *testing.B, m *placement.Map, keys []string) {
+	var buf [8]string
 	i := 0
+	defer reportCPU(b, cpuClock())
 	for b.Loop() {
-		if _, err := m.Locate(keys[i&1023]); err != nil {
+		if _, err := m.AppendLocate(buf[:0], keys[i&1023]); err != nil {
 			b.Fatal(err)
 		}
 		i++
 	}
 }
 
-// BenchmarkResolve compares Client.Resolve with placement's Locate of the
-// same keys, at shard size 1 over 100 cells, serially and in parallel.
+// BenchmarkResolve compares Client.Resolve with placement's AppendLocate of
+// the same keys into a buffer, at shard size 1 over 100 cells, serially and
+// in parallel.
 func BenchmarkResolve(b *testing.B) {
 	m := benchMap(b, 100, 1, "http://127.0.0.1:1")
 	c := runClient(b, m, cell.Config{Zone: "z1"})
 	keys := benchKeys(1024)
-	b.Run("Locate", func(b *testing.B) {
+	b.Run("AppendLocate", func(b *testing.B) {
 		b.ReportAllocs()
 		locateLoop(b, m, keys)
 	})
@@ -119,6 +139,7 @@ func BenchmarkResolve(b *testing.B) {
 	})
 	b.Run("ResolveParallel", func(b *testing.B) {
 		b.ReportAllocs()
+		defer reportCPU(b, cpuClock())
 		var seq atomic.Uint64
 		b.RunParallel(func(pb *testing.PB) {
 			ctx := context.Background()
@@ -139,6 +160,7 @@ func nop(context.Context, cell.Route) error { return nil }
 func doLoop(b *testing.B, c *cell.Client, keys []string) {
 	ctx := context.Background()
 	i := 0
+	defer reportCPU(b, cpuClock())
 	for b.Loop() {
 		if err := c.Do(ctx, keys[i&1023], cell.Write, nop); err != nil {
 			b.Fatal(err)
@@ -149,6 +171,7 @@ func doLoop(b *testing.B, c *cell.Client, keys []string) {
 
 //go:noinline
 func twoStepLoop(b *testing.B, cb *gobreaker.TwoStepCircuitBreaker[any]) {
+	defer reportCPU(b, cpuClock())
 	for b.Loop() {
 		done, err := cb.Allow()
 		if err != nil {
@@ -158,9 +181,36 @@ func twoStepLoop(b *testing.B, cb *gobreaker.TwoStepCircuitBreaker[any]) {
 	}
 }
 
+// floorLoop is Do's floor: what any client must do per call, with the
+// client's own parts. Resolve the key, Allow at the cell's breaker, read
+// the clock before and after the (empty) call, and report the outcome at
+// the second reading.
+//
+//go:noinline
+func floorLoop(b *testing.B, c *cell.Client, keys []string) {
+	ctx := context.Background()
+	set := c.Breakers()
+	i := 0
+	defer reportCPU(b, cpuClock())
+	for b.Loop() {
+		t0 := time.Now()
+		r, err := c.Resolve(ctx, keys[i&1023])
+		if err != nil {
+			b.Fatal(err)
+		}
+		tk, err := set.Allow(r.Cell)
+		if err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		tk.DoneAt(breaker.Success, t1.Sub(t0), t1)
+		i++
+	}
+}
+
 // BenchmarkDo compares Client.Do with an empty fn (resolving the key,
 // breaker, budget, counters, latency) with gobreaker v2's own two-step
-// Allow and done of one breaker.
+// Allow and done of one breaker, and with its floor (see floorLoop).
 func BenchmarkDo(b *testing.B) {
 	m := benchMap(b, 100, 1, "http://127.0.0.1:1")
 	c := runClient(b, m, cell.Config{Zone: "z1"})
@@ -173,46 +223,94 @@ func BenchmarkDo(b *testing.B) {
 		b.ReportAllocs()
 		doLoop(b, c, keys)
 	})
+	b.Run("floor", func(b *testing.B) {
+		b.ReportAllocs()
+		floorLoop(b, c, keys)
+	})
 }
 
 // BenchmarkTransport compares requests through the client's Transport with
-// requests through a plain http.Transport, to the same loopback server.
+// requests through a plain http.Transport, to the same loopback server and
+// the same path (every cell has the one endpoint srv.URL). Both transports
+// are warmed (connections open, caches filled) before timing. The
+// sub-benchmarks "plain" and "cell" time one transport each, for their
+// allocations; "pair" sends one request through each per op, in an order
+// that alternates, timing each with the clock, and reports both ns/req and
+// their ratio, so that warm-up, order and noise fall on both alike.
 func BenchmarkTransport(b *testing.B) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok")
 	}))
 	b.Cleanup(srv.Close)
-	m := benchMap(b, 100, 1, srv.URL)
+	m := benchMapWith(b, 100, 1, srv.URL)
 	c := runClient(b, m, cell.Config{Zone: "z1"})
 	keys := benchKeys(1024)
-	run := func(b *testing.B, rt http.RoundTripper) {
+	plainT := &http.Transport{MaxIdleConnsPerHost: 64}
+	cellT := &http.Transport{MaxIdleConnsPerHost: 64}
+	b.Cleanup(plainT.CloseIdleConnections)
+	b.Cleanup(cellT.CloseIdleConnections)
+	plain := &http.Client{Transport: plainT}
+	viaCell := &http.Client{Transport: c.Transport(cellT, cell.KeyFromHeader("Tenant"))}
+	get := func(hc *http.Client, key string) error {
+		req, err := http.NewRequest(http.MethodGet, srv.URL+"/x", nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Tenant", key)
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		return resp.Body.Close()
+	}
+	for i := range 2048 { // warm both: connections, the route table, pools
+		if err := errors.Join(get(plain, keys[i&1023]), get(viaCell, keys[i&1023])); err != nil {
+			b.Fatal(err)
+		}
+	}
+	one := func(b *testing.B, hc *http.Client) {
 		b.ReportAllocs()
-		hc := &http.Client{Transport: rt}
+		defer reportCPU(b, cpuClock())
 		var seq atomic.Uint64
 		b.RunParallel(func(pb *testing.PB) {
 			i := int(seq.Add(1)) * 7919
 			for pb.Next() {
-				req, _ := http.NewRequest(http.MethodGet, srv.URL+"/x", nil)
-				req.Header.Set("Tenant", keys[i&1023])
-				resp, err := hc.Do(req)
-				if err != nil {
+				if err := get(hc, keys[i&1023]); err != nil {
 					b.Error(err)
 					return
 				}
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
 				i++
 			}
 		})
 	}
-	b.Run("http.Transport", func(b *testing.B) {
-		t := &http.Transport{MaxIdleConnsPerHost: 64}
-		b.Cleanup(t.CloseIdleConnections)
-		run(b, t)
-	})
-	b.Run("cell.Transport", func(b *testing.B) {
-		t := &http.Transport{MaxIdleConnsPerHost: 64}
-		b.Cleanup(t.CloseIdleConnections)
-		run(b, c.Transport(t, cell.KeyFromHeader("Tenant")))
+	b.Run("plain", func(b *testing.B) { one(b, plain) })
+	b.Run("cell", func(b *testing.B) { one(b, viaCell) })
+	b.Run("pair", func(b *testing.B) {
+		var plainNs, cellNs atomic.Int64
+		var seq atomic.Uint64
+		b.RunParallel(func(pb *testing.PB) {
+			i := int(seq.Add(1)) * 7919
+			for pb.Next() {
+				first, second, a, z := plain, viaCell, &plainNs, &cellNs
+				if i&1 == 1 {
+					first, second, a, z = viaCell, plain, &cellNs, &plainNs
+				}
+				t0 := time.Now()
+				err := get(first, keys[i&1023])
+				t1 := time.Now()
+				err = errors.Join(err, get(second, keys[i&1023]))
+				a.Add(int64(t1.Sub(t0)))
+				z.Add(int64(time.Since(t1)))
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				i++
+			}
+		})
+		b.ReportMetric(float64(plainNs.Load())/float64(b.N), "plain-ns/req")
+		b.ReportMetric(float64(cellNs.Load())/float64(b.N), "cell-ns/req")
+		b.ReportMetric(float64(plainNs.Load())/float64(cellNs.Load()), "cell-req/s÷plain")
 	})
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -117,6 +116,10 @@ func NewClient(cfg Config) (*Client, error) {
 // now is the time since the client's epoch: one read of the monotonic clock.
 func (c *Client) now() time.Duration { return time.Since(c.epoch) }
 
+// at is the time.Time of a reading of now, monotonic like time.Now's, for
+// the breakers: the attempt's one reading serves them too.
+func (c *Client) at(now time.Duration) time.Time { return c.epoch.Add(now) }
+
 // made reports whether c was made by NewClient. A Client that was not (the
 // zero Client, or a nil one) is never ready: every method answers as before
 // the first map, with ErrNotReady where it returns an error, and none
@@ -216,8 +219,7 @@ func (c *Client) Resolve(ctx context.Context, key string) (r Route, err error) {
 }
 
 // AppendResolve is Resolve with the route's Shard appended to dst (Go's
-// append convention; dst's spare capacity is also used as scratch): it does
-// not allocate when dst has room for the shard and the key's read cells.
+// append convention): it does not allocate when dst has room for the shard.
 func (c *Client) AppendResolve(ctx context.Context, dst []string, key string) (r Route, err error) {
 	shard, err := c.route(&r, dst, key)
 	if len(shard) > 0 {
@@ -238,23 +240,17 @@ func (c *Client) route(r *Route, dst []string, key string) ([]string, error) {
 		return nil, ErrNotReady
 	}
 	r.Version = t.version
-	a, err := t.m.AppendLocate(dst, key)
-	if err != nil && a.Cell == "" {
+	p, err := t.m.LocatePlace(key)
+	if p.Home < 0 {
 		return nil, err
 	}
-	r.Reason, r.Phase, r.Writable = a.Reason, a.Phase, a.Writable
-	// r.Cell is taken from the routing table, not from a: escape analysis
-	// does not tell a's fields apart, and copying a.Cell into *r would send
-	// dst, which a.Read and a.Shard alias, to the heap.
-	if cr := t.lookup(a.Cell); cr != nil {
-		r.Cell = cr.id
-		if ep := t.endpoint(cr, key, a.Bucket); ep != nil {
-			r.Endpoint, r.ep = ep.url, ep
-		}
-	} else {
-		r.Cell = strings.Clone(a.Cell)
+	// The home's route by its index: no lookup by ID.
+	cr := t.cells[p.Home]
+	r.Cell, r.Reason, r.Phase, r.Writable = cr.id, p.Reason, p.Phase, p.Writable
+	if ep := t.endpoint(cr, key, p.Bucket); ep != nil {
+		r.Endpoint, r.ep = ep.url, ep
 	}
-	return a.Shard, err
+	return t.m.AppendShard(dst, p), err
 }
 
 // refresh asks the source for a map newer than the one in force, of at

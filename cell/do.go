@@ -57,7 +57,33 @@ import (
 // goroutine, and a successful call allocates nothing unless an attempt
 // deadline shorter than ctx's must be set.
 func (c *Client) Do(ctx context.Context, key string, class Class, fn func(ctx context.Context, r Route) error) error {
-	return c.do(ctx, key, class, fn, nil)
+	var x attempter
+	if fn != nil {
+		x = fnAttempter(fn)
+	}
+	return c.do(ctx, key, class, x, nil)
+}
+
+// An attempter runs a call's attempts: Do's fn, or the Transport's
+// exchange, held as an interface so that neither allocates a closure.
+type attempter interface {
+	// attempt runs one attempt at r, under ctx.
+	attempt(ctx context.Context, r Route) error
+	// keep is told which attempt won, and takes over the cancel func of
+	// its context (nil when it had none), so that a response body can
+	// still be read after the attempt returned.
+	keep(attempt int, cancel context.CancelFunc)
+}
+
+// fnAttempter is Do's fn: nothing outlives the attempt.
+type fnAttempter func(context.Context, Route) error
+
+func (f fnAttempter) attempt(ctx context.Context, r Route) error { return f(ctx, r) }
+
+func (fnAttempter) keep(_ int, cancel context.CancelFunc) {
+	if cancel != nil {
+		cancel()
+	}
 }
 
 // doOptions are the Transport's extras.
@@ -65,10 +91,6 @@ type doOptions struct {
 	// noRetry allows a single attempt (plus the redirect): the request's
 	// body cannot be replayed.
 	noRetry bool
-	// keep is told which attempt won, and takes over the cancel func of
-	// its context (nil when it had none) instead of Do calling it, so that
-	// a response body can still be read after fn returned.
-	keep func(attempt int, cancel context.CancelFunc)
 }
 
 // call is the state of one Do. It lives on Do's stack.
@@ -77,12 +99,12 @@ type call struct {
 	ctx   context.Context
 	key   string
 	class Class
-	fn    func(context.Context, Route) error
-	keep  func(int, context.CancelFunc)
+	x     attempter
 	t     *routeTable
 
 	// From the key's Assignment.
 	home     string
+	homeCR   *cellRoute // the home's route, by the index locate answers: no lookup by ID
 	bucket   int
 	reason   placement.Reason
 	phase    placement.Phase
@@ -107,7 +129,7 @@ type call struct {
 	lastReasonErr error
 }
 
-func (c *Client) do(ctx context.Context, key string, class Class, fn func(context.Context, Route) error, opt *doOptions) (err error) {
+func (c *Client) do(ctx context.Context, key string, class Class, x attempter, opt *doOptions) (err error) {
 	var cl call
 	if c != nil && c.cfg.Observer.Call != nil {
 		start := c.now()
@@ -116,7 +138,7 @@ func (c *Client) do(ctx context.Context, key string, class Class, fn func(contex
 	if class > Stateless {
 		return fmt.Errorf("%w: %d", ErrClass, class)
 	}
-	if fn == nil {
+	if x == nil {
 		return ErrNoFunc
 	}
 	if c == nil {
@@ -126,46 +148,31 @@ func (c *Client) do(ctx context.Context, key string, class Class, fn func(contex
 	if t == nil {
 		return ErrNotReady
 	}
-	var buf [8]string
-	cl = call{c: c, ctx: ctx, key: key, class: class, fn: fn, t: t}
-	a, err := cl.locate(t.m, buf[:0])
-	if err != nil && a.Cell == "" {
+	cl = call{c: c, ctx: ctx, key: key, class: class, x: x, t: t}
+	p, err := t.m.LocatePlace(key)
+	if p.Home < 0 {
 		return err
 	}
-	cl.assign(&a)
-	var one [1]string
-	var cands []string
+	cl.assign(&p)
+	var buf [8]string
+	cands := cl.candidates(buf[:0], &p)
+	if err != nil && (class != Stateless || len(cands) == 1) {
+		return cl.disabledHome(err)
+	}
 	switch class {
 	case Write:
-		if err != nil {
-			return cl.disabledHome(err)
-		}
-		if !a.Writable {
+		if !p.Writable {
 			c.refresh(0) // the flip may be published already
 			return &RefusedError{Key: key, Cell: cl.home, Err: ErrFrozen}
 		}
-		one[0] = cl.home
-		cands = one[:]
 	case Read:
-		if err != nil {
-			return cl.disabledHome(err)
-		}
-		cands = a.Read
 		cl.hops = len(cands) - 1
 	case Stateless:
-		cands = a.Shard
-		if len(cands) == 0 {
-			if err != nil {
-				return cl.disabledHome(err)
-			}
-			one[0] = cl.home
-			cands = one[:]
-		}
 		cl.hops = min(len(cands)-1, c.cfg.hops)
 	}
 	noRetry := false
 	if opt != nil {
-		noRetry, cl.keep = opt.noRetry, opt.keep
+		noRetry = opt.noRetry
 		if noRetry {
 			cl.hops = 0
 		}
@@ -178,27 +185,45 @@ func (c *Client) do(ctx context.Context, key string, class Class, fn func(contex
 	return cl.sequential(cands)
 }
 
-// locate places the call's key in m with dst as scratch: the shard only
-// for a Stateless call, since Write and Read use the home and read cells
-// only, and in a large map with large shards the shard costs the most.
-func (cl *call) locate(m *placement.Map, dst []string) (placement.Assignment, error) {
-	if cl.class == Stateless {
-		return m.AppendLocate(dst, cl.key)
-	}
-	return m.AppendLocateHome(dst, cl.key)
+// assign takes what the call needs from the key's Place. The home's route
+// is taken by its index, so that no attempt at the home looks its ID up.
+func (cl *call) assign(p *placement.Place) {
+	cl.homeCR = cl.t.cells[p.Home]
+	cl.home, cl.bucket, cl.reason, cl.phase, cl.writable = cl.homeCR.id, p.Bucket, p.Reason, p.Phase, p.Writable
 }
 
-// assign takes what the call needs from the key's Assignment, whose Read
-// and Shard point into Do's stack and must not escape. The home is taken as
-// a.Read[0], which is always a.Cell: escape analysis does not tell a's fields
-// apart, so copying a.Cell would send the buffer that a.Read and a.Shard
-// alias to the heap, where an element of a.Read is only the buffer's content.
-func (cl *call) assign(a *placement.Assignment) {
-	cl.home, cl.bucket, cl.reason, cl.phase, cl.writable = a.Read[0], a.Bucket, a.Reason, a.Phase, a.Writable
+// candidates appends to dst the cells the call's class may call for a key
+// placed at p, home first: the home for a Write, the read cells for a Read
+// (during a flipped migration the new cell, then the old one), the shard for
+// a Stateless call (the home alone at shard size 1). Write and Read never
+// place the shard: in a large map with large shards it costs the most.
+func (cl *call) candidates(dst []string, p *placement.Place) []string {
+	switch cl.class {
+	case Read:
+		dst = append(dst, cl.home)
+		if p.Old >= 0 {
+			dst = append(dst, cl.t.cells[p.Old].id)
+		}
+		return dst
+	case Stateless:
+		if dst = cl.t.m.AppendShard(dst, *p); len(dst) > 0 {
+			return dst
+		}
+	}
+	return append(dst, cl.home)
+}
+
+// cellRoute returns the route of cands[i], where cands[0] is the home:
+// Read and Shard both start with it.
+func (cl *call) cellRoute(cands []string, i int) *cellRoute {
+	if i == 0 && cl.homeCR != nil && cands[0] == cl.homeCR.id {
+		return cl.homeCR
+	}
+	return cl.t.lookup(cands[i])
 }
 
 func (cl *call) disabledHome(err error) error {
-	cl.unavailable(cl.t.lookup(cl.home), cl.home, RejectDisabled, err)
+	cl.unavailable(cl.homeCR, cl.home, RejectDisabled, err)
 	return cl.fail()
 }
 
@@ -208,7 +233,7 @@ func (cl *call) sequential(cands []string) error {
 	prev := ""
 	free := false // the next attempt follows a refusal: routing, not a retry
 	for i := 0; i < len(cands) && cl.attempts <= cl.hops; i++ {
-		cr := cl.t.lookup(cands[i])
+		cr := cl.cellRoute(cands, i)
 		tk, ok := cl.admit(cr, cands[i])
 		if !ok {
 			continue
@@ -224,7 +249,7 @@ func (cl *call) sequential(cands []string) error {
 				h(FailoverInfo{Key: cl.key, Class: cl.class, From: prev, To: cr.id, Attempt: cl.attempts})
 			}
 		}
-		outcome, err := cl.attempt(cr, tk, cands[i+1:])
+		outcome, err := cl.attempt(cr, tk, cands[i+1:], cl.hops-cl.attempts)
 		if err == nil {
 			return nil
 		}
@@ -313,23 +338,25 @@ func (cl *call) route(cr *cellRoute) Route {
 	return r
 }
 
-// attemptDeadline returns the deadline of an attempt that rest may follow,
-// when it is earlier than the caller's.
-func (cl *call) attemptDeadline(rest []string) (time.Time, bool) {
+// attemptDeadline returns the deadline of an attempt that at most more
+// attempts may follow, at the candidates rest, when it is earlier than the
+// caller's. It is the one rule of both loops, sequential and hedged: the
+// caller's remaining time is shared by this attempt and the later
+// candidates that could be called now (a disabled cell, an open breaker is
+// skipped, not tried), up to more.
+func (cl *call) attemptDeadline(rest []string, more int) (time.Time, bool) {
 	if cl.c.cfg.AttemptTimeout != 0 {
 		return cl.deadline(1)
 	}
-	if cl.attempts >= cl.hops || len(rest) == 0 {
+	if more <= 0 || len(rest) == 0 {
 		return time.Time{}, false
 	}
-	// The attempts still allowed: this one, and the later candidates that
-	// could be called now, up to the hops left.
 	left := 1
 	for _, id := range rest {
-		if cl.attempts+left > cl.hops {
+		if left > more {
 			break
 		}
-		if cr := cl.t.lookup(id); cr != nil && cr.br != nil && cr.br.Available() {
+		if cr := cl.t.lookup(id); cr != nil && cr.br != nil && cr.state != placement.Disabled && cr.br.Available() {
 			left++
 		}
 	}
@@ -364,26 +391,27 @@ func (cl *call) deadline(left int) (time.Time, bool) {
 }
 
 // attempt calls fn at cr, tells the breaker and the counters, and returns
-// the outcome and fn's error. rest are the candidates that may follow.
-func (cl *call) attempt(cr *cellRoute, tk breaker.Ticket, rest []string) (breaker.Outcome, error) {
+// the outcome and fn's error. rest are the candidates that may follow, at
+// most more of them.
+func (cl *call) attempt(cr *cellRoute, tk breaker.Ticket, rest []string, more int) (breaker.Outcome, error) {
 	c := cl.c
 	actx := cl.ctx
 	var cancel context.CancelFunc
 	own := false
-	if d, ok := cl.attemptDeadline(rest); ok {
+	if d, ok := cl.attemptDeadline(rest, more); ok {
 		actx, cancel = context.WithDeadline(cl.ctx, d)
 		own = true
 	}
 	r := cl.route(cr)
 	cr.st.started.Add(1)
 	start := cl.clock
-	err := cl.fn(actx, r)
-	cl.clock = c.now()
+	err := cl.x.attempt(actx, r)
+	cl.clock = c.now() // the attempt's one reading: its latency, its breaker's and its cell's now
 	lat := cl.clock - start
 	outcome := cl.judge(actx, own, false, err, lat, cr.st)
 	switch {
-	case err == nil && cl.keep != nil:
-		cl.keep(r.Attempt, cancel)
+	case err == nil:
+		cl.x.keep(r.Attempt, cancel)
 	case cancel != nil:
 		cancel()
 	}
@@ -393,7 +421,7 @@ func (cl *call) attempt(cr *cellRoute, tk breaker.Ticket, rest []string) (breake
 
 // finish reports an attempt that returned.
 func (cl *call) finish(cr *cellRoute, tk breaker.Ticket, attempt int, hedge bool, outcome breaker.Outcome, lat time.Duration, err error) {
-	tk.Done(outcome, lat)
+	tk.DoneAt(outcome, lat, cl.c.at(cl.clock))
 	st := cr.st
 	st.lat.record(outcome, lat) // the latency the attempt measured: no clock read
 	st.finished.Add(1)
@@ -512,34 +540,20 @@ func (cl *call) redirect(me *MovedError, from string) error {
 		cl.lastErr = fmt.Errorf("%w; %w", me, err)
 		return cl.fail()
 	}
-	var buf [8]string
-	a, err := cl.locate(t.m, buf[:0])
-	if err != nil && a.Cell == "" {
+	p, err := t.m.LocatePlace(cl.key)
+	if p.Home < 0 {
 		cl.lastErr = err
 		return cl.fail()
 	}
 	cl.t = t
-	cl.assign(&a)
-	var one [1]string
-	var cands []string
-	switch cl.class {
-	case Write:
-		if err == nil && !a.Writable {
-			c.refresh(0)
-			cl.lastErr = &RefusedError{Key: cl.key, Cell: cl.home, Err: ErrFrozen}
-			return cl.fail()
-		}
-		one[0] = cl.home
-		cands = one[:]
-	case Read:
-		cands = a.Read
-	case Stateless:
-		cands = a.Shard
-		if len(cands) == 0 {
-			one[0] = cl.home
-			cands = one[:]
-		}
+	cl.assign(&p)
+	if cl.class == Write && err == nil && !p.Writable {
+		c.refresh(0)
+		cl.lastErr = &RefusedError{Key: cl.key, Cell: cl.home, Err: ErrFrozen}
+		return cl.fail()
 	}
+	var buf [8]string
+	cands := cl.candidates(buf[:0], &p)
 	for _, id := range cands {
 		if cl.hasTried(id) {
 			if cl.class == Write {
@@ -559,7 +573,7 @@ func (cl *call) redirect(me *MovedError, from string) error {
 		if h := c.cfg.Observer.Redirect; h != nil {
 			h(RedirectInfo{Key: cl.key, Class: cl.class, From: from, To: id, Version: t.version})
 		}
-		_, err := cl.attempt(cr, tk, nil)
+		_, err := cl.attempt(cr, tk, nil, 0)
 		if err == nil {
 			return nil
 		}

@@ -84,7 +84,8 @@
 //	no key, or several values of its header  error matching ErrNoKey             no (not sent)
 //	key or header that no request can carry  *RequestError: ErrBadKey/BadHeader  no (not sent)
 //	the request body fails to read           *RequestError: ErrBody              no
-//	a redirect needs a body already sent     *RequestError: ErrNotReplayable     no
+//	a failover or redirect needs a body      *RequestError: ErrNotReplayable     no
+//	already sent and GetBody fails
 //	frozen, by the client's map or the cell  *RefusedError: ErrFrozen            no
 //	the cell's map is behind (a Write)       *RefusedError: ErrCellBehind        no
 //	moved, and not followed (see below)      error matching ErrMoved             no
@@ -241,8 +242,10 @@
 // Resolve at shard size 1 does not allocate; above, the shard is allocated
 // unless AppendResolve is given room. Do computes a key's shard only for a
 // Stateless call: a Write places the home only and a Read its read set
-// (placement.Map.AppendLocateHome), so that a Write at 10,000 cells and
-// shard size 64 costs what it costs at 100 cells and shard size 1. Do on success allocates nothing,
+// (placement.Map.LocatePlace, by cell index), so that a Write at 10,000
+// cells and shard size 64 costs what it costs at 100 cells and shard size
+// 1. An attempt reads the clock once when it returns, for its latency, its
+// breaker and its cell's counters. Do on success allocates nothing,
 // unless an attempt needs a deadline earlier than the caller's (a Stateless
 // call that may fail over, under a caller's deadline, or any call with
 // Config.AttemptTimeout), which costs a context. Hedged calls allocate their

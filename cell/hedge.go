@@ -21,6 +21,7 @@ type hedgeAttempt struct {
 	lost   bool // cancelled because another attempt answered
 	done   bool
 	lat    time.Duration
+	end    time.Duration // the reading of the client's clock that ended it
 	err    error
 }
 
@@ -44,11 +45,13 @@ func (cl *call) hedged(cands []string) error {
 		}
 		return cl.tried[0]
 	}
-	start := func(hedge bool, from string) bool {
+	// start launches an attempt at the next callable candidate, which at
+	// most more sequential attempts may follow.
+	start := func(hedge bool, from string, more int) bool {
 		for !noMore && next < len(cands) {
 			id := cands[next]
+			cr := cl.cellRoute(cands, next)
 			next++
-			cr := cl.t.lookup(id)
 			tk, ok := cl.admit(cr, id)
 			if !ok {
 				continue
@@ -70,7 +73,7 @@ func (cl *call) hedged(cands []string) error {
 			ha := &hedgeAttempt{cr: cr, tk: tk, hedge: hedge}
 			ha.r = cl.route(cr)
 			ha.r.Attempt = launched
-			if d, ok := cl.deadline(cl.hops - failovers + 1); ok {
+			if d, ok := cl.attemptDeadline(cands[next:], more); ok {
 				ha.actx, ha.cancel = context.WithDeadline(cl.ctx, d)
 				ha.own = true
 			} else {
@@ -79,7 +82,7 @@ func (cl *call) hedged(cands []string) error {
 			live = append(live, ha)
 			launched++
 			running++
-			go runAttempt(c, cl.fn, ha, results)
+			go runAttempt(c, cl.x, ha, results)
 			return true
 		}
 		return false
@@ -93,7 +96,7 @@ func (cl *call) hedged(cands []string) error {
 		}
 	}
 
-	if !start(false, "") {
+	if !start(false, "", cl.hops) {
 		return cl.fail()
 	}
 	timer := time.NewTimer(delay)
@@ -107,9 +110,10 @@ func (cl *call) hedged(cands []string) error {
 		case ha := <-results:
 			running--
 			ha.done = true
+			cl.clock = max(cl.clock, ha.end)
 			outcome := cl.judge(ha.actx, ha.own, ha.lost, ha.err, ha.lat, ha.cr.st)
-			if ha.err == nil && !won && !final && cl.keep != nil {
-				cl.keep(ha.r.Attempt, ha.cancel)
+			if ha.err == nil && !won && !final {
+				cl.x.keep(ha.r.Attempt, ha.cancel)
 			} else {
 				ha.cancel()
 			}
@@ -131,7 +135,7 @@ func (cl *call) hedged(cands []string) error {
 			}
 			if re, ok := as[*RefusedError](ha.err); ok {
 				c.refresh(re.Version)
-				if re.Err == ErrCellBehind && cl.ctx.Err() == nil && start(false, ha.cr.id) {
+				if re.Err == ErrCellBehind && cl.ctx.Err() == nil && start(false, ha.cr.id, cl.hops-failovers) {
 					break // a cell behind the client's map: routing, not a failure
 				}
 			}
@@ -140,11 +144,11 @@ func (cl *call) hedged(cands []string) error {
 				stopOthers()
 				break
 			}
-			if failovers < cl.hops && start(false, ha.cr.id) {
+			if failovers < cl.hops && start(false, ha.cr.id, cl.hops-failovers-1) {
 				failovers++
 			}
 		case <-tick:
-			if !won && !final && hedges < c.cfg.hedges && start(true, oldest()) {
+			if !won && !final && hedges < c.cfg.hedges && start(true, oldest(), cl.hops-failovers) {
 				hedges++
 				timer.Reset(delay)
 			} else {
@@ -163,10 +167,11 @@ func (cl *call) hedged(cands []string) error {
 
 // runAttempt runs one hedged attempt. It is a function of its own, and not a
 // closure over the call, so that the call stays on Do's stack.
-func runAttempt(c *Client, fn func(context.Context, Route) error, ha *hedgeAttempt, results chan<- *hedgeAttempt) {
+func runAttempt(c *Client, x attempter, ha *hedgeAttempt, results chan<- *hedgeAttempt) {
 	ha.cr.st.started.Add(1)
 	start := c.now()
-	ha.err = fn(ha.actx, ha.r)
-	ha.lat = c.now() - start
+	ha.err = x.attempt(ha.actx, ha.r)
+	ha.end = c.now()
+	ha.lat = ha.end - start
 	results <- ha
 }

@@ -329,12 +329,6 @@ func TestHedgeDifferentialNoFire(t *testing.T) {
 	}()
 	for i := range 300 {
 		s := randomScript(rng, shard, false)
-		if splitsDeadline(s) && len(s.forcedOpen) > 0 {
-			// The loops share the caller's deadline differently when a
-			// cell of the shard cannot be called: see
-			// TestHedgeAttemptDeadlineSkipsUnavailable.
-			continue
-		}
 		compared++
 		var seq, hed *trace
 		synctest.Test(t, func(t *testing.T) { seq = play(t, m, s, cell.Hedge{}) })
@@ -454,9 +448,10 @@ func TestHedgeDifferentialFiring(t *testing.T) {
 // TestHedgeAttemptDeadlineSkipsUnavailable is the divergence the
 // differential test found: by default an attempt's deadline is the caller's
 // remaining time divided by the attempts still allowed. The sequential loop
-// counts the cells that can still be called; the hedged one counts the hops
-// left, callable or not, so with open breakers in the shard it cuts its last
-// attempt short and fails a call the sequential loop completes.
+// counted the cells that can still be called; the hedged one counted the
+// hops left, callable or not, so with open breakers in the shard it cut its
+// last attempt short and failed a call the sequential loop completes. Both
+// now share call.attemptDeadline.
 func TestHedgeAttemptDeadlineSkipsUnavailable(t *testing.T) {
 	m := diffMap(t)
 	shard := shardOf(t, m)
@@ -476,17 +471,10 @@ func TestHedgeAttemptDeadlineSkipsUnavailable(t *testing.T) {
 	if seq.err != "" {
 		t.Fatalf("sequential: %v; want a success at %s", seq, shard[4])
 	}
-	if hed.err != "" {
-		// Known defect of hedge.go (owned by the blame helper): its
-		// attempts take deadline(hops - failovers + 1), not the callable
-		// cells that call.attemptDeadline counts.
-		t.Skipf("KNOWN DEFECT (hedge.go): the hedged loop fails where the sequential one succeeds:\n  sequential: %v\n  hedged:     %v", seq, hed)
+	if hed.err != "" || hed.elapsed != seq.elapsed {
+		t.Fatalf("the hedged loop differs from the sequential one:\n  sequential: %v\n  hedged:     %v", seq, hed)
 	}
 }
-
-// splitsDeadline reports whether the script's attempts share the caller's
-// deadline (the default attempt timeout under a caller's deadline).
-func splitsDeadline(s script) bool { return s.attemptTimeout == 0 && s.callerTimeout > 0 }
 
 // attemptOf reads the attempt number of a trace entry "cell#n:outcome".
 func attemptOf(entry string) int {

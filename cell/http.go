@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -165,8 +166,8 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	x := &exchange{base: t.base, req: req, winner: -1}
 	hasBody := req.Body != nil && req.Body != http.NoBody
-	opt := doOptions{noRetry: hasBody && req.GetBody == nil, keep: x.keep}
-	err := t.c.do(req.Context(), k, classOf(req), x.attempt, &opt)
+	opt := doOptions{noRetry: hasBody && req.GetBody == nil}
+	err := t.c.do(req.Context(), k, classOf(req), x, &opt)
 	return x.result(err)
 }
 
@@ -176,13 +177,27 @@ type exchange struct {
 	req  *http.Request
 
 	mu       sync.Mutex
-	bodyUsed bool                   // req.Body went to an attempt
-	bodyErr  error                  // the first error reading the caller's body
-	ok       map[int]*http.Response // successful replies, by attempt
-	winner   int                    // the attempt Do chose, or -1
-	cancel   context.CancelFunc     // the winner's context's
-	last     *http.Response         // the last attempt's failed reply, if it got one
+	bodyUsed bool               // req.Body went to an attempt
+	bodyErr  error              // the first error reading the caller's body
+	ok       []okReply          // successful replies; in ok1 while one
+	ok1      [1]okReply         // (hedges may bring more)
+	winner   int                // the attempt Do chose, or -1
+	cancel   context.CancelFunc // the winner's context's
+	last     *http.Response     // the last attempt's failed reply, if it got one
 	lost     []*http.Response
+
+	// The first attempt's request, URL and protocol header values live
+	// in the exchange: most exchanges make one attempt, which then
+	// allocates only its header map.
+	out0  http.Request
+	url0  url.URL
+	vals0 [2]string
+}
+
+// An okReply is a successful attempt's reply.
+type okReply struct {
+	attempt int
+	resp    *http.Response
 }
 
 func (x *exchange) keep(attempt int, cancel context.CancelFunc) {
@@ -199,7 +214,7 @@ func (x *exchange) attempt(ctx context.Context, r Route) error {
 	if ep == nil {
 		return fmt.Errorf("%w: %q", ErrNoEndpoint, r.Cell)
 	}
-	out := x.req.Clone(ctx)
+	out := x.outgoing(ctx, r)
 	u := out.URL
 	u.Scheme, u.Host = ep.scheme, ep.host
 	if ep.path != "" {
@@ -210,8 +225,6 @@ func (x *exchange) attempt(ctx context.Context, r Route) error {
 		}
 	}
 	out.Host = ""
-	out.Header.Set(HeaderCell, r.Cell)
-	out.Header.Set(HeaderMapVersion, strconv.FormatUint(r.Version, 10))
 	if x.req.Body != nil && x.req.Body != http.NoBody {
 		x.mu.Lock()
 		first := !x.bodyUsed
@@ -286,11 +299,48 @@ func (x *exchange) attempt(ctx context.Context, r Route) error {
 	}
 	x.mu.Lock()
 	if x.ok == nil {
-		x.ok = make(map[int]*http.Response, 1)
+		x.ok = x.ok1[:0]
 	}
-	x.ok[r.Attempt] = resp
+	x.ok = append(x.ok, okReply{r.Attempt, resp})
 	x.mu.Unlock()
 	return nil
+}
+
+// outgoing returns the request of attempt r: the caller's, under ctx, with
+// its own URL and a header of its own that carries the protocol's headers.
+// The caller's request is never modified, and nothing it holds is written:
+// the header's value slices are shared but capped, so that appending to one
+// copies it (as Request.Clone's are). Fields a RoundTripper must not modify
+// (Trailer, Form, TransferEncoding) are shared, not copied.
+func (x *exchange) outgoing(ctx context.Context, r Route) *http.Request {
+	var out *http.Request
+	var u *url.URL
+	var vals *[2]string
+	if r.Attempt == 0 {
+		u, vals = &x.url0, &x.vals0
+		if ctx == x.req.Context() {
+			// A plain copy keeps the context: no Request to allocate.
+			x.out0 = *x.req
+			out = &x.out0
+		}
+	} else {
+		u, vals = new(url.URL), new([2]string)
+	}
+	if out == nil {
+		out = x.req.WithContext(ctx)
+	}
+	if x.req.URL != nil {
+		*u = *x.req.URL
+	}
+	out.URL = u
+	h := make(http.Header, len(x.req.Header)+2)
+	for k, v := range x.req.Header {
+		h[k] = v[:len(v):len(v)]
+	}
+	vals[0], vals[1] = r.Cell, strconv.FormatUint(r.Version, 10)
+	h[HeaderCell], h[HeaderMapVersion] = vals[0:1:1], vals[1:2:2]
+	out.Header = h
+	return out
 }
 
 // failed records the reply of a failed attempt (nil when it got none), which
@@ -314,11 +364,11 @@ func (x *exchange) result(err error) (*http.Response, error) {
 		r.Body.Close()
 	}
 	var win *http.Response
-	for a, r := range x.ok {
-		if a == x.winner && err == nil {
-			win = r
+	for _, o := range x.ok {
+		if o.attempt == x.winner && err == nil {
+			win = o.resp
 		} else {
-			r.Body.Close()
+			o.resp.Body.Close()
 		}
 	}
 	if win != nil {
@@ -332,6 +382,15 @@ func (x *exchange) result(err error) (*http.Response, error) {
 	}
 	if x.cancel != nil {
 		x.cancel()
+	}
+	if re, ok := err.(*RequestError); ok {
+		// The caller's fault ends the call (a body that cannot be sent
+		// again for a failover, one that failed to read): it is the
+		// answer, not an earlier attempt's failed reply.
+		if x.last != nil {
+			x.last.Body.Close()
+		}
+		return nil, re
 	}
 	if x.last != nil {
 		return x.last, nil

@@ -434,17 +434,15 @@ func TestTransportGetBody(t *testing.T) {
 	req.GetBody = func() (io.ReadCloser, error) { return nil, errors.New("gone") }
 	n := len(fx.base.requests())
 	resp, err = fx.rt.RoundTrip(req)
-	// The caller's fault ends the call. Today the Transport returns c0's
-	// failed reply, the last one it got; issue 17 item 1 reads as asking
-	// for the RequestError: either is accepted until that is settled.
-	switch {
-	case err == nil:
+	// The caller's fault ends the call: its *RequestError is the answer,
+	// not c0's failed reply (issue 17 item 1).
+	var re *cell.RequestError
+	if resp != nil {
 		resp.Body.Close()
-		if resp.StatusCode != http.StatusInternalServerError {
-			t.Fatalf("status %d with a failing GetBody; want c0's 500 or ErrNotReplayable", resp.StatusCode)
-		}
-	case !errors.Is(err, cell.ErrNotReplayable):
-		t.Fatalf("RoundTrip with a failing GetBody = %v; want ErrNotReplayable or c0's reply", err)
+		t.Fatalf("RoundTrip with a failing GetBody = status %d; want no reply and ErrNotReplayable", resp.StatusCode)
+	}
+	if !errors.Is(err, cell.ErrNotReplayable) || !errors.As(err, &re) || re.Method != http.MethodPost {
+		t.Fatalf("RoundTrip with a failing GetBody = %v; want a *RequestError matching ErrNotReplayable", err)
 	}
 	if seen := fx.base.requests()[n:]; len(seen) != 1 || seen[0].host != "c0.test" {
 		t.Fatalf("sent %+v; want c0 only: no request without its body", seen)

@@ -54,10 +54,12 @@ func BenchmarkLocate(b *testing.B) {
 	b.ReportAllocs()
 	var buf [8]string
 	i := 0
+	start := cpuClock()
 	for b.Loop() {
 		a, _ := m.AppendLocate(buf[:0], keys[i&1023])
 		i += len(a.Cell) // keep a alive
 	}
+	reportCPU(b, start)
 }
 
 // BenchmarkLocateAlloc: Locate, which allocates the Assignment's Read.
@@ -164,27 +166,33 @@ func BenchmarkLocateShard(b *testing.B) {
 	b.ReportAllocs()
 	var buf [8]string
 	i := 0
+	start := cpuClock()
 	for b.Loop() {
 		a, _ := m.AppendLocate(buf[:0], keys[i&1023])
 		i += len(a.Shard)
 	}
+	reportCPU(b, start)
 }
 
 // BenchmarkParse: 100 cells and 100,000 overrides. It reports the bytes the
-// parsed map keeps (map-bytes), measured after a collection.
+// parsed map keeps (map-bytes), measured after a collection, with the
+// document itself kept alive on both sides so that only the map counts.
 func BenchmarkParse(b *testing.B) {
 	doc := docWith(100, 100_000, 1)
 	b.SetBytes(int64(len(doc)))
 	b.ReportAllocs()
+	start := cpuClock()
 	for b.Loop() {
 		if _, err := Parse(doc); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(retained(b, func() any { m, _ := Parse(doc); return m })), "map-bytes")
+	reportCPU(b, start)
+	b.ReportMetric(float64(parseRetained(b, doc)), "map-bytes")
 }
 
-// retained returns the heap bytes the value made by f keeps alive.
+// retained returns the heap kept alive by what f returns: the heap grown
+// across f, after a GC on either side.
 func retained(t testing.TB, f func() any) uint64 {
 	var before, after runtime.MemStats
 	runtime.GC()
@@ -197,6 +205,20 @@ func retained(t testing.TB, f func() any) uint64 {
 		return 0
 	}
 	return after.HeapAlloc - before.HeapAlloc
+}
+
+// parseRetained returns the heap the map parsed from doc keeps: doc stays
+// alive across the measurement, so that its bytes are counted neither way.
+func parseRetained(t testing.TB, doc []byte) uint64 {
+	n := retained(t, func() any {
+		m, err := Parse(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	})
+	runtime.KeepAlive(doc)
+	return n
 }
 
 // TestParseMemory: parsing 100 cells and 100,000 overrides allocates at most
@@ -219,6 +241,51 @@ func TestParseMemory(t *testing.T) {
 	}
 	t.Logf("Parse allocated %.1f MiB for a %.1f MiB document; the map keeps %.1f MiB",
 		float64(after.TotalAlloc-before.TotalAlloc)/(1<<20), float64(len(doc))/(1<<20),
-		float64(retained(t, func() any { m, _ := Parse(doc); return m }))/(1<<20))
+		float64(parseRetained(t, doc))/(1<<20))
 	runtime.KeepAlive(m)
+}
+
+// docZones returns a document of n cells spread round robin over the given
+// number of zones, with shardSize k.
+func docZones(n, zones, k int) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, `{"version": 1, "seed": "0x9e3779b97f4a7c15", "shardSize": %d, "cells": [`, k)
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, `{"id": "cell-%05d", "zone": "z%05d"}`, i, i%zones)
+	}
+	b.WriteString("]}")
+	return []byte(b.String())
+}
+
+// BenchmarkLocateLarge: AppendLocate on the largest maps: 10,000 cells in 3
+// zones with shardSize 4, and the worst the default Limits admit, 10,000
+// cells each in its own zone with shardSize 64 (Limits.MaxShardSize states
+// these costs).
+func BenchmarkLocateLarge(b *testing.B) {
+	for _, c := range []struct{ n, zones, k int }{{1000, 3, 4}, {10000, 3, 4}, {10000, 10000, 4}, {10000, 10000, 64}} {
+		b.Run(fmt.Sprintf("cells=%d/zones=%d/k=%d", c.n, c.zones, c.k), func(b *testing.B) {
+			m, err := Parse(docZones(c.n, c.zones, c.k))
+			if err != nil {
+				b.Fatal(err)
+			}
+			keys := keys16(1024)
+			b.ReportAllocs()
+			buf := make([]string, 0, c.k+2)
+			start := cpuClock()
+			locateLargeLoop(b, m, keys, buf)
+			reportCPU(b, start)
+		})
+	}
+}
+
+//go:noinline
+func locateLargeLoop(b *testing.B, m *Map, keys []string, buf []string) {
+	i := 0
+	for b.Loop() {
+		a, _ := m.AppendLocate(buf[:0], keys[i&1023])
+		i += len(a.Shard)
+	}
 }

@@ -95,23 +95,15 @@ func (m *Map) locate(dst []string, key string, shard bool) (a Assignment, err er
 	h := ring.Hash(m.seed, key)
 	b := m.table.Bucket(h)
 	home, g := m.place(key, h, b)
-	a.Key, a.Version, a.Bucket, a.Writable = key, m.version, b, true
+	var old int32
+	a.Reason, a.Phase, a.Writable, old = m.placed(g)
+	a.Key, a.Version, a.Bucket = key, m.version, b
 	c := &m.cells[home]
 	a.Cell = c.ID
 	n := len(dst)
 	dst = append(dst, c.ID)
-	switch {
-	case g >= 0:
-		mig := &m.migs[g]
-		a.Reason, a.Phase = ReasonMigration, mig.Phase
-		switch mig.Phase {
-		case Frozen:
-			a.Writable = false
-		case Flipped:
-			dst = append(dst, mig.From)
-		}
-	case g == placeOverride:
-		a.Reason = ReasonOverride
+	if old >= 0 {
+		dst = append(dst, m.cells[old].ID)
 	}
 	a.Read = dst[n:len(dst):len(dst)]
 	if shard && m.shardSize > 1 {
@@ -125,6 +117,27 @@ func (m *Map) locate(dst []string, key string, shard bool) (a Assignment, err er
 		err = &CellError{Key: key, Cell: c.ID, Err: ErrCellDisabled}
 	}
 	return
+}
+
+// placed says what placed a key at g, place's second result: the reason,
+// the migration's phase, whether the key takes writes, and the old home of
+// a flipped migration (its second read cell), −1 otherwise.
+func (m *Map) placed(g int32) (r Reason, ph Phase, writable bool, old int32) {
+	old, writable = -1, true
+	switch {
+	case g >= 0:
+		mig := &m.migs[g]
+		r, ph = ReasonMigration, mig.Phase
+		switch mig.Phase {
+		case Frozen:
+			writable = false
+		case Flipped:
+			old = m.index[mig.From]
+		}
+	case g == placeOverride:
+		r = ReasonOverride
+	}
+	return r, ph, writable, old
 }
 
 // The g of place for keys that no migration places.

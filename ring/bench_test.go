@@ -25,9 +25,11 @@ func BenchmarkHash(b *testing.B) {
 			b.SetBytes(int64(n))
 			b.ReportAllocs()
 			var h uint64
+			start := cpuClock()
 			for b.Loop() {
 				h += Hash(testSeed, key)
 			}
+			reportCPU(b, start)
 			sink = int(h)
 		})
 	}
@@ -43,10 +45,12 @@ func BenchmarkOwner(b *testing.B) {
 		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			h := uint64(1)
+			start := cpuClock()
 			for b.Loop() {
 				h = lcg(h)
 				sink += r.Owner(h)
 			}
+			reportCPU(b, start)
 		})
 	}
 }
@@ -60,10 +64,12 @@ func BenchmarkShard(b *testing.B) {
 					b.ReportAllocs()
 					dst := make([]int, 0, k)
 					h := uint64(1)
+					start := cpuClock()
 					for b.Loop() {
 						h = lcg(h)
 						dst = r.Shard(h, k, dst)
 					}
+					reportCPU(b, start)
 					sink += len(dst)
 				})
 			}
@@ -96,10 +102,12 @@ func BenchmarkShardWeighted(b *testing.B) {
 				b.ReportAllocs()
 				dst := make([]int, 0, 4)
 				h := uint64(1)
+				start := cpuClock()
 				for b.Loop() {
 					h = lcg(h)
 					dst = r.Shard(h, 4, dst)
 				}
+				reportCPU(b, start)
 				sink += len(dst)
 			})
 		}
@@ -112,10 +120,12 @@ func BenchmarkOwnerWeighted(b *testing.B) {
 	b.Run("mixed/zones=3/n=100", func(b *testing.B) {
 		b.ReportAllocs()
 		h := uint64(1)
+		start := cpuClock()
 		for b.Loop() {
 			h = lcg(h)
 			sink += r.Owner(h)
 		}
+		reportCPU(b, start)
 	})
 }
 
@@ -128,10 +138,12 @@ func BenchmarkShardFrom(b *testing.B) {
 			b.ReportAllocs()
 			dst := make([]int, 0, 4)
 			h := uint64(1)
+			start := cpuClock()
 			for b.Loop() {
 				h = lcg(h)
 				dst, _ = r.ShardFrom(h, int(h%uint64(n)), 4, dst)
 			}
+			reportCPU(b, start)
 			sink += len(dst)
 		})
 	}
@@ -149,10 +161,12 @@ func BenchmarkTableOwner(b *testing.B) {
 		b.Run(fmt.Sprintf("buckets=%d", buckets), func(b *testing.B) {
 			b.ReportAllocs()
 			i := 0
+			start := cpuClock()
 			for b.Loop() {
 				sink += tab.Owner(Hash(testSeed, keys[i&1023]))
 				i++
 			}
+			reportCPU(b, start)
 		})
 	}
 }
@@ -162,11 +176,13 @@ func BenchmarkNewTable(b *testing.B) {
 		r := mustNew(b, equalMembers(n))
 		b.Run(fmt.Sprintf("n=%d/buckets=16384", n), func(b *testing.B) {
 			b.ReportAllocs()
+			start := cpuClock()
 			for b.Loop() {
 				if _, err := NewBalancedTable(r, 16384); err != nil {
 					b.Fatal(err)
 				}
 			}
+			reportCPU(b, start)
 		})
 	}
 }
@@ -180,11 +196,13 @@ func BenchmarkRebalance(b *testing.B) {
 	}
 	next := mustNew(b, append(slices.Clone(base), Member{ID: "new", Weight: 1}))
 	b.ReportAllocs()
+	start := cpuClock()
 	for b.Loop() {
 		if _, _, err := tab.Rebalance(next); err != nil {
 			b.Fatal(err)
 		}
 	}
+	reportCPU(b, start)
 }
 
 func TestShardAllocs(t *testing.T) {

@@ -115,8 +115,21 @@
 // The owner is the first of the zones' leaders; across weights the leaders
 // are compared by approximate scores when those are far enough apart, by
 // exact ones otherwise. The water level of each shard size up to 16 is
-// computed by New. Shards larger than 16, and shards around a home of
-// weight 0, take the general path: a top-k insertion per zone.
+// computed by New. A shard that takes one member a zone (more zones with
+// members than k, up to k = 64) needs only the best k−1 other zones and
+// each one's best member; with more than 64 such zones, New also keeps
+// each zone's first step of mix (8 bytes a zone) and, for each k, two
+// thresholds that about 1.25(k−1)+8 and 2(k−1)+24 zones reach, and the
+// zones are sieved as members are (exact for the same reason: a zone that
+// does not pass draws below every one that does), ranked in full only when
+// both sieves keep too few. Other shards larger than 16, and shards around
+// a home of weight 0, take the general path: a top-k insertion per zone.
+//
+// Cost. Every shard ranks the key over every eligible member (shards are
+// chosen per key, so nothing can be computed before the key is known): two
+// multiplications a member in the sieve, about 1–2 ns a member on a 2-core
+// VM, so ≈ 1.1 µs at 1,000 members and 12–20 µs at 10,000, the last also
+// for 10,000 members each in its own zone at k = 64.
 //
 // # Tables
 //

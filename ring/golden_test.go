@@ -126,6 +126,7 @@ func computeGolden(t *testing.T) golden {
 }
 
 func TestGolden(t *testing.T) {
+	t.Parallel()
 	got := computeGolden(t)
 	path := "testdata/golden.json"
 	if *update {

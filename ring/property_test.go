@@ -5,6 +5,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strconv"
+	"sync"
 	"testing"
 )
 
@@ -13,7 +15,23 @@ import (
 
 const testSeed = 0x9e3779b97f4a7c15
 
-func keyHash(i int) uint64 { return Hash(testSeed, fmt.Sprintf("tenant-%d", i)) }
+// keyHash returns the hash of key "tenant-i". The first 400,000 are
+// computed once and shared by every test (formatting and hashing them in each
+// test cost more, under the race detector, than the properties themselves).
+func keyHash(i int) uint64 {
+	if hs := keyHashes(); i >= 0 && i < len(hs) {
+		return hs[i]
+	}
+	return Hash(testSeed, "tenant-"+strconv.Itoa(i))
+}
+
+var keyHashes = sync.OnceValue(func() []uint64 {
+	hs := make([]uint64, 400_000)
+	for i := range hs {
+		hs[i] = Hash(testSeed, "tenant-"+strconv.Itoa(i))
+	}
+	return hs
+})
 
 func peakOverMean(counts []int) float64 {
 	peak, sum := 0, 0
@@ -28,6 +46,7 @@ func peakOverMean(counts []int) float64 {
 // for a balanced table of 16,384 buckets and for shard slots. (With 4,000
 // keys a member the standard deviation is 1.6%; 1.05 is about 3σ.)
 func TestBalance(t *testing.T) {
+	t.Parallel()
 	const keys = 400_000
 	r := mustNew(t, equalMembers(100))
 	tab, err := NewBalancedTable(r, 16384)
@@ -62,6 +81,7 @@ func TestBalance(t *testing.T) {
 // TestTableBalance: a balanced table holds every member within one bucket of
 // its weighted share; a rendezvous table has the spread of independent draws.
 func TestTableBalance(t *testing.T) {
+	t.Parallel()
 	ms := equalMembers(100)
 	for i := range ms {
 		ms[i].Weight = float64(1 + i%4)
@@ -93,6 +113,7 @@ func TestTableBalance(t *testing.T) {
 // its keys; changing one weight moves keys only to or from that member. For
 // Owner and for the rendezvous table.
 func TestMovement(t *testing.T) {
+	t.Parallel()
 	const keys = 200_000
 	base := equalMembers(100)
 	added := append(slices.Clone(base), Member{ID: "cell-new", Weight: 1})
@@ -146,6 +167,7 @@ func TestMovement(t *testing.T) {
 // TestShardZoneBalance: per-zone counts in a shard differ by at most one
 // whenever every zone has enough members, for Shard and ShardFrom.
 func TestShardZoneBalance(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(11, 12))
 	for _, sizes := range [][]int{{10, 10, 10}, {2, 5, 9}, {4, 4}, {3, 3, 3, 3, 3}} {
 		var ms []Member
@@ -181,6 +203,7 @@ func TestShardZoneBalance(t *testing.T) {
 
 // TestShardPrefix: Shard(h, k) is a prefix of Shard(h, k+1), for every k.
 func TestShardPrefix(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(13, 14))
 	for range 30 {
 		ms := randomMembers(rng)
@@ -221,6 +244,7 @@ func changed(ra *Ring, a []int, rb *Ring, b []int) int {
 // changes 3.24 of 4), in an existing zone or a new one; ShardFrom with an
 // unchanged home likewise. The test also reports the mean change.
 func TestShardStability(t *testing.T) {
+	t.Parallel()
 	base := zonedMembers(30, 3)
 	for i := range base {
 		base[i].Weight = float64(1 + i%2)
@@ -270,6 +294,7 @@ func TestShardStability(t *testing.T) {
 // pairs for n=20, k=4 (4 degrees of freedom; 18.47 is the 0.1% critical
 // value), and at most 2 full overlaps in 10⁶ pairs for n=100, k=5.
 func TestOverlapLaw(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(15, 16))
 	overlap := func(a, b []int) int {
 		n := 0
@@ -324,6 +349,7 @@ func TestOverlapLaw(t *testing.T) {
 // wₐ/6 · w_b/(6−wₐ). Tolerance: 0.5 percentage points over 300,000 keys
 // (about 7σ for the rarest pair).
 func TestWeightLaw(t *testing.T) {
+	t.Parallel()
 	r := mustNew(t, []Member{{ID: "a", Weight: 1}, {ID: "b", Weight: 2}, {ID: "c", Weight: 3}})
 	const keys = 300_000
 	pairs := map[[2]int]int{}

@@ -89,6 +89,8 @@ type Ring struct {
 	allThr  [2]uint64   // thresholds for the best of all, when uniform
 	uniform bool        // every member of positive weight has the same weight
 	levels  [maxFastK + 1]waterMark
+	zpre    []uint64    // zpre[i] = first step of live zone i's mix, with more than sieveZonesAbove live zones
+	zoneThr [][2]uint64 // zoneThr[t]: sieve thresholds for the best t of the live zones
 
 	scratch sync.Pool // *shardScratch, for shards too large for the stack
 }

@@ -60,8 +60,14 @@ const (
 
 func (r *Ring) shard(h uint64, home, k int, dst []int) []int {
 	if home < 0 || r.members[home].Weight > 0 {
-		if k := min(k, len(r.eIdx)); k >= 2 && k <= maxFastK {
+		k := min(k, len(r.eIdx))
+		if k >= 2 && k <= maxFastK {
 			return r.shardFast(h, home, k, dst[:0])
+		}
+		if k > maxFastK && k <= maxSpreadK && len(r.live) > k {
+			// More zones than members to take: one member from each of
+			// the best zones.
+			return r.shardSpread(h, home, k, dst[:0])
 		}
 	}
 	return r.shardGeneral(h, home, k, dst)

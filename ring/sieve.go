@@ -108,6 +108,7 @@ func (r *Ring) prepareSieve() {
 	for k := 2; k <= maxFastK; k++ {
 		r.levels[k].level, r.levels[k].extra = r.waterLevel(int32(k), size)
 	}
+	r.prepareZones()
 }
 
 // waterMark is the water level of a shard size: every column gives
@@ -800,40 +801,113 @@ func zoneRanks(a, b *fastColumn) bool {
 	return a.key > b.key || a.key == b.key && a.zone < b.zone
 }
 
-// shardSpread is shardFast when more zones have members than the shard
-// takes (water level 0): the home, then the best member of each of the k−1
-// best other zones, in zone rank order.
+// shardSpread is shard when more zones have members than the shard takes
+// (water level 0), for 2 ≤ k ≤ maxSpreadK: the home, then the best member
+// of each of the k−1 best other zones, in zone rank order.
 func (r *Ring) shardSpread(h uint64, home, k int, dst []int) []int {
 	if home < 0 {
 		home = r.Owner(h)
 	}
-	homeZone := r.zoneOf[home]
-	var sel [maxFastK]fastColumn // the best other zones so far, in rank order
-	n := 0
-	for _, z := range r.live {
-		if z == homeZone {
-			continue
-		}
-		c := fastColumn{zone: z, key: mix(h ^ r.zones[z].seed)}
-		if n == k-1 {
-			if !zoneRanks(&c, &sel[n-1]) {
-				continue
-			}
-			n--
-		}
-		j := n
-		for ; j > 0 && zoneRanks(&c, &sel[j-1]); j-- {
-			sel[j] = sel[j-1]
-		}
-		sel[j] = c
-		n++
-	}
+	var buf [maxSpreadK]zoneKey
+	sel := r.topZones(h, r.zoneOf[home], buf[:k-1])
 	dst = append(dst, home)
 	var p [1]int32
 	var s sift
-	for _, c := range sel[:n] {
-		r.zoneTop(&s, h, c.zone, -1, p[:])
+	for _, c := range sel {
+		if zn := &r.zones[c.zone]; zn.hi-zn.lo == 1 {
+			p[0] = zn.lo // a zone of one member: no need to rank it
+		} else {
+			r.zoneTop(&s, h, c.zone, -1, p[:])
+		}
 		dst = append(dst, int(r.eIdx[p[0]]))
 	}
 	return dst
+}
+
+// maxSpreadK is the largest shard that shardSpread builds; it is
+// placement's default bound on shard sizes.
+const maxSpreadK = 64
+
+// A zoneKey is a live zone and its rank for one hash.
+type zoneKey struct {
+	key  uint64 // mix(h ^ zone seed): the larger ranks first
+	zone int32  // then the smaller zone index
+}
+
+func (a *zoneKey) before(b *zoneKey) bool {
+	return a.key > b.key || a.key == b.key && a.zone < b.zone
+}
+
+// Zones are sieved, rather than each ranked, when there are more live zones
+// than this: below it the sieve saves less than its second pass may cost.
+const sieveZonesAbove = 64
+
+// prepareZones computes the zones' part of the fast path: the first step of
+// every live zone's mix, in r.live order, and for each number t of zones a
+// shard can take, two sieve thresholds that about 1.25t+8 and 2t+24 of them
+// reach. The memory is 8 bytes a live zone and 1 KB a ring.
+func (r *Ring) prepareZones() {
+	if len(r.live) <= sieveZonesAbove {
+		return
+	}
+	r.zpre = make([]uint64, len(r.live))
+	for i, z := range r.live {
+		s := r.zones[z].seed
+		r.zpre[i] = s ^ s>>30
+	}
+	r.zoneThr = make([][2]uint64, maxSpreadK)
+	for t := 1; t < maxSpreadK; t++ {
+		r.zoneThr[t] = [2]uint64{drawThreshold(len(r.live), 1.25*float64(t)+8), drawThreshold(len(r.live), float64(2*t+24))}
+	}
+}
+
+// topZones fills out with the len(out) best live zones for h other than
+// skip, in rank order, and returns it; there are that many. With many
+// zones it sieves their draws (exactly, as zoneTop sieves members: a zone
+// dropped draws below the threshold, so after each of at least len(out)
+// zones kept), and ranks all of them only when two sieves keep too few.
+func (r *Ring) topZones(h uint64, skip int32, out []zoneKey) []zoneKey {
+	t := len(out)
+	hp := h ^ h>>30
+	if r.zpre != nil && t < len(r.zoneThr) {
+		for _, thr := range r.zoneThr[t] {
+			n := 0
+			for base := 0; base < len(r.zpre); base += 64 {
+				pre := r.zpre[base:min(base+64, len(r.zpre))]
+				for m := sieve(pre, hp, thr, mixM1, mixM2); m != 0; m &= m - 1 {
+					i := base + bits.TrailingZeros64(m)
+					if z := r.live[i]; z != skip {
+						n = offerZone(out, n, zoneKey{mixTail(hp ^ r.zpre[i]), z})
+					}
+				}
+			}
+			if n == t {
+				return out
+			}
+		}
+	}
+	n := 0
+	for _, z := range r.live {
+		if z != skip {
+			n = offerZone(out, n, zoneKey{mix(h ^ r.zones[z].seed), z})
+		}
+	}
+	return out[:n]
+}
+
+// offerZone offers c to the n best zones so far, out[:n] in rank order,
+// and returns how many out holds now.
+func offerZone(out []zoneKey, n int, c zoneKey) int {
+	if n == len(out) {
+		if !c.before(&out[n-1]) {
+			return n
+		}
+		n--
+	}
+	j := n
+	for ; j > 0 && c.before(&out[j-1]); j-- {
+		out[j] = out[j-1]
+	}
+	out[j] = c
+	return n + 1
 }

@@ -70,6 +70,10 @@ func differentialFleets(rng *rand.Rand) []fleet {
 	add("random weights", sizedMembers([]int{70, 40, 3}, func(z, i int) float64 { return rng.Float64() * 10 }))
 	add("many zones", zonedMembers(120, 60))
 	add("a zone each", zonedMembers(90, 90))
+	// More zones than the zone sieve's cut, some of several members and
+	// mixed weights: shards of up to maxSpreadK take one member a zone.
+	add("a zone each, wide", zonedMembers(100, 100))
+	add("many zones, wide", sizedMembers(append(slices.Repeat([]int{1}, 70), 3, 7, 2, 5), mixed))
 	for i := range 60 {
 		add(fmt.Sprintf("random %d", i), randomMembers(rng))
 	}
@@ -111,11 +115,18 @@ func checkFast(t *testing.T, name string, r *Ring, h uint64, ks []int, homes []i
 // bit for bit against the code it replaced (ref_test.go) on every fleet of
 // differentialFleets: k from 0 past the number of members, ShardFrom around
 // every member (weight 0 included) for some keys, and around a random one
-// for the others.
+// for the others. CELLKIT_FULL=1 runs it at full size.
 func TestSieveDifferential(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(21, 22))
+	// Every branch below runs at either size: keys 0 and 1 sweep every
+	// home, 2 to 5 every k. CELLKIT_FULL=1 runs 100 keys a fleet.
 	keys := 100
-	if testing.Short() || raceEnabled {
+	switch {
+	case fullSize():
+	case testing.Short() || raceEnabled:
+		keys = 12
+	default:
 		keys = 40
 	}
 	for _, f := range differentialFleets(rng) {
@@ -125,14 +136,18 @@ func TestSieveDifferential(t *testing.T) {
 		for k := 0; k <= min(n, 2*maxFastK+1)+2; k++ {
 			ks = append(ks, k)
 		}
+		if n > maxSpreadK {
+			ks = append(ks, maxSpreadK-1, maxSpreadK, maxSpreadK+1)
+		}
+		// small leaves out the long shards, which cost the reference most.
+		small := ks
 		if n > 2*maxFastK {
-			ks = append(ks, n/2, n-1, n, n+1)
+			ks = append(slices.Clip(ks), n/2, n-1, n, n+1)
 		}
 		all := make([]int, n)
 		for i := range all {
 			all[i] = i
 		}
-		small := ks[:min(len(ks), 2*maxFastK+4)]
 		for q := range keys {
 			h := rng.Uint64()
 			switch {
@@ -140,8 +155,10 @@ func TestSieveDifferential(t *testing.T) {
 				checkFast(t, f.name, r, h, ks[:min(len(ks), maxFastK+3)], all)
 			case q < 1:
 				checkFast(t, f.name, r, h, []int{1, 2, 3, 4, 8, 16, 17}, all)
-			case q < 6: // every k
+			case q < 3 || q < 6 && (n <= 200 || fullSize()): // every k
 				checkFast(t, f.name, r, h, ks, []int{rng.IntN(n)})
+			case q < 6:
+				checkFast(t, f.name, r, h, small, []int{rng.IntN(n)})
 			case n <= 200: // the long shards cost the reference most
 				checkFast(t, f.name, r, h, small, []int{rng.IntN(n)})
 			default:
@@ -155,8 +172,10 @@ func TestSieveDifferential(t *testing.T) {
 // answers: sieves that keep nobody (the retry, then the general rank),
 // score bounds that no member reaches, and exact ties between two members'
 // draws, which only the general rank orders (a doctored ring where two
-// members share a seed, as two IDs with the same hash would).
+// members share a seed, as two IDs with the same hash would). CELLKIT_FULL=1
+// runs it at full size.
 func TestSieveFallbacks(t *testing.T) {
+	t.Parallel()
 	rng := rand.New(rand.NewPCG(23, 24))
 	shapes := []fleet{
 		{"one zone", zonedMembers(100, 1)},
@@ -164,6 +183,7 @@ func TestSieveFallbacks(t *testing.T) {
 		{"mixed", weightedMembers(100, 3, false)},
 		{"per zone", weightedMembers(100, 3, true)},
 		{"many zones", zonedMembers(40, 20)},
+		{"a zone each", zonedMembers(90, 90)},
 		{"wide zones", weightedMembers(1200, 2, true)},
 		{"wide mixed", weightedMembers(1200, 2, false)},
 	}
@@ -182,6 +202,9 @@ func TestSieveFallbacks(t *testing.T) {
 				r.ownThr[i] = [2]uint64{math.MaxUint64 &^ (1<<33 - 1), math.MaxUint64 &^ (1<<33 - 1)}
 			}
 			r.allThr = r.ownThr[0]
+			for i := range r.zoneThr {
+				r.zoneThr[i] = [2]uint64{math.MaxUint64 &^ (1<<33 - 1), math.MaxUint64 &^ (1<<33 - 1)}
+			}
 		}},
 		{"first level keeps nobody", func(r *Ring) {
 			for z := range r.zones {
@@ -196,6 +219,9 @@ func TestSieveFallbacks(t *testing.T) {
 				r.ownThr[i][0] = math.MaxUint64 &^ (1<<33 - 1)
 			}
 			r.allThr[0] = math.MaxUint64 &^ (1<<33 - 1)
+			for i := range r.zoneThr {
+				r.zoneThr[i][0] = math.MaxUint64 &^ (1<<33 - 1)
+			}
 		}},
 		{"everybody survives", func(r *Ring) {
 			clear(r.thr)
@@ -204,6 +230,7 @@ func TestSieveFallbacks(t *testing.T) {
 			}
 			clear(r.ownThr)
 			r.allThr = [2]uint64{}
+			clear(r.zoneThr)
 		}},
 		{"tied seeds", func(r *Ring) {
 			// Members at positions 1, 2 and the last of every group draw
@@ -217,16 +244,30 @@ func TestSieveFallbacks(t *testing.T) {
 					r.pre[p] = r.pre[g.lo+1]
 				}
 			}
+			// And zones 2 and the last rank alike: the tie goes to the
+			// smaller zone index.
+			if len(r.live) > 3 {
+				for _, i := range []int{2, len(r.live) - 1} {
+					r.zones[r.live[i]].seed = r.zones[r.live[1]].seed
+					if r.zpre != nil {
+						r.zpre[i] = r.zpre[1]
+					}
+				}
+			}
 		}},
+	}
+	keys := 300 // a shape and a doctor; CELLKIT_FULL=1 runs 300
+	if !fullSize() {
+		keys = 60
 	}
 	for _, s := range shapes {
 		for _, d := range doctor {
 			r := mustNew(t, s.ms)
 			d.f(r)
 			name := s.name + "/" + d.name
-			for range 300 {
+			for range keys {
 				h := rng.Uint64()
-				checkFast(t, name, r, h, []int{1, 2, 3, 4, 5, 8, 16, 17}, []int{rng.IntN(r.Len())})
+				checkFast(t, name, r, h, []int{1, 2, 3, 4, 5, 8, 16, 17, maxSpreadK}, []int{rng.IntN(r.Len())})
 			}
 		}
 	}
@@ -335,6 +376,7 @@ func TestThresholds(t *testing.T) {
 // on average and decides at least 95% of keys (a binomial count of mean 8
 // falls below 4 with probability 0.036: those keys pay for a second sieve).
 func TestSieveSurvivors(t *testing.T) {
+	t.Parallel()
 	r := mustNew(t, equalMembers(100))
 	l := int(firstLevel[4])
 	thr := r.thr[int(r.zones[0].glo)*ladder+l]
