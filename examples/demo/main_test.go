@@ -36,12 +36,12 @@ func TestQuick(t *testing.T) {
 	if !rep.OK || len(rep.Failed) > 0 {
 		t.Errorf("report OK = %v, failed %v; want every scene met", rep.OK, rep.Failed)
 	}
-	if len(rep.Scenes) != numScenes {
-		t.Fatalf("%d scenes; want %d", len(rep.Scenes), numScenes)
+	if len(rep.Scenes) != len(scenes) {
+		t.Fatalf("%d scenes; want %d", len(rep.Scenes), len(scenes))
 	}
 	// -quick promises under 15 s; leave room for -race on a busy machine.
-	if rep.Seconds > 45 {
-		t.Errorf("the quick demo took %.1fs; want well under 45s", rep.Seconds)
+	if rep.DurationS > 45 {
+		t.Errorf("the quick demo took %.1fs; want well under 45s", rep.DurationS)
 	}
 	byName := make(map[string]*SceneResult)
 	for i, s := range rep.Scenes {
@@ -53,7 +53,7 @@ func TestQuick(t *testing.T) {
 				t.Errorf("scene %d (%s): check %q failed: %s", s.N, s.Name, c.What, c.Got)
 			}
 		}
-		if s.Requests == 0 {
+		if s.RequestsCount == 0 {
 			t.Errorf("scene %d (%s) sent no request", s.N, s.Name)
 		}
 		if s.Misrouted != 0 {
@@ -84,16 +84,16 @@ func TestQuick(t *testing.T) {
 	}
 
 	s := scene("baseline")
-	if s.Errors != 0 {
-		t.Errorf("baseline: %d errors; want 0", s.Errors)
+	if s.ErrorsCount != 0 {
+		t.Errorf("baseline: %d errors; want 0", s.ErrorsCount)
 	}
-	within(s, "min cell share", measured(s, "minCellShare"), 1.0/9, 0.06)
-	within(s, "max cell share", measured(s, "maxCellShare"), 1.0/9, 0.06)
+	within(s, "min cell share", measured(s, "min_cell_share_ratio"), 1.0/9, 0.06)
+	within(s, "max cell share", measured(s, "max_cell_share_ratio"), 1.0/9, 0.06)
 
 	s = scene("cell-failure")
-	if measured(s, "breakerOpened") != 1 || measured(s, "affectedOutside") != 0 {
+	if measured(s, "breaker_opened_flag") != 1 || measured(s, "affected_outside_count") != 0 {
 		t.Errorf("cell-failure: breaker opened %v, tenants affected outside the cell %v; want 1, 0",
-			s.Measured["breakerOpened"], s.Measured["affectedOutside"])
+			s.Measured["breaker_opened_flag"], s.Measured["affected_outside_count"])
 	}
 	within(s, "tenants affected", s.AffectedShare, 1.0/9, 0.05)
 	for _, c := range s.Cells {
@@ -104,15 +104,15 @@ func TestQuick(t *testing.T) {
 	oneCell := s.AffectedShare
 
 	s = scene("shuffle-shard")
-	if s.AffectedShare > 0.005 || measured(s, "failovers") == 0 || measured(s, "retries") > measured(s, "budgetBound") {
+	if s.AffectedShare > 0.005 || measured(s, "failovers_count") == 0 || measured(s, "retries_count") > measured(s, "budget_bound_count") {
 		t.Errorf("shuffle-shard: affected %.4f, failovers %v, retries %v (bound %v); want ≤ 0.005, > 0, within the bound",
-			s.AffectedShare, s.Measured["failovers"], s.Measured["retries"], s.Measured["budgetBound"])
+			s.AffectedShare, s.Measured["failovers_count"], s.Measured["retries_count"], s.Measured["budget_bound_count"])
 	}
 
 	s = scene("poison-tenant")
-	if measured(s, "crashedCells") != 2 || measured(s, "affectedOutside") != 0 {
+	if measured(s, "crashed_cells_count") != 2 || measured(s, "affected_outside_count") != 0 {
 		t.Errorf("poison-tenant: %v cells crashed, %v tenants affected outside the shard; want 2, 0",
-			s.Measured["crashedCells"], s.Measured["affectedOutside"])
+			s.Measured["crashed_cells_count"], s.Measured["affected_outside_count"])
 	}
 	within(s, "tenants losing their shard", s.AffectedShare, 1.0/27, 0.025)
 	if s.AffectedShare >= oneCell/2 {
@@ -120,27 +120,27 @@ func TestQuick(t *testing.T) {
 	}
 
 	s = scene("zone-drain")
-	if s.Errors != 0 || measured(s, "finalZoneRequests") != 0 {
-		t.Errorf("zone-drain: %d errors, %v requests to the drained zone on the last map; want 0, 0", s.Errors, s.Measured["finalZoneRequests"])
+	if s.ErrorsCount != 0 || measured(s, "final_zone_requests_count") != 0 {
+		t.Errorf("zone-drain: %d errors, %v requests to the drained zone on the last map; want 0, 0", s.ErrorsCount, s.Measured["final_zone_requests_count"])
 	}
-	within(s, "the zone's first share", measured(s, "zoneShareStep0"), 1.0/3, 0.08)
-	for i, k := range []string{"zoneShareStep1", "zoneShareStep2", "zoneShareStep3"} {
-		prev := []string{"zoneShareStep0", "zoneShareStep1", "zoneShareStep2"}[i]
+	within(s, "the zone's first share", measured(s, "zone_share_step0_ratio"), 1.0/3, 0.08)
+	for i, k := range []string{"zone_share_step1_ratio", "zone_share_step2_ratio", "zone_share_step3_ratio"} {
+		prev := []string{"zone_share_step0_ratio", "zone_share_step1_ratio", "zone_share_step2_ratio"}[i]
 		if measured(s, k) > measured(s, prev)+0.02 {
 			t.Errorf("zone-drain: share %s = %v after %s = %v; want falling", k, s.Measured[k], prev, s.Measured[prev])
 		}
 	}
 
 	s = scene("migration")
-	if measured(s, "refused") == 0 || measured(s, "refusedOutsideFreeze") != 0 || measured(s, "lost") != 0 ||
-		measured(s, "writeErrors") != 0 || s.Errors != 0 || measured(s, "ackedAtFrom") == 0 || measured(s, "ackedAtTo") == 0 {
+	if measured(s, "refused_count") == 0 || measured(s, "refused_outside_freeze_count") != 0 || measured(s, "lost_count") != 0 ||
+		measured(s, "write_errors_count") != 0 || s.ErrorsCount != 0 || measured(s, "acked_at_from_count") == 0 || measured(s, "acked_at_to_count") == 0 {
 		t.Errorf("migration: %v", s.Measured)
 	}
 
 	s = scene("control-plane-down")
-	if s.Errors != 0 || measured(s, "okWhileDown") == 0 || measured(s, "versionWhileDown") != measured(s, "versionBefore") ||
-		measured(s, "sourceErrorsWhileDown") == 0 || measured(s, "pickedUp") != 1 || measured(s, "nextVersion") <= measured(s, "versionBefore") {
-		t.Errorf("control-plane-down: %d errors, %v", s.Errors, s.Measured)
+	if s.ErrorsCount != 0 || measured(s, "ok_while_down_count") == 0 || measured(s, "while_down_version") != measured(s, "before_version") ||
+		measured(s, "source_errors_while_down_count") == 0 || measured(s, "picked_up_flag") != 1 || measured(s, "next_version") <= measured(s, "before_version") {
+		t.Errorf("control-plane-down: %d errors, %v", s.ErrorsCount, s.Measured)
 	}
 
 	if len(rep.Blast) != 3 {
@@ -151,7 +151,7 @@ func TestQuick(t *testing.T) {
 	if err != nil {
 		t.Fatalf("no HTML report: %v", err)
 	}
-	checkHTML(t, page, numScenes+1)
+	checkHTML(t, page, len(scenes)+1)
 	if !strings.Contains(out.String(), "7 of 7 scenes met their expectation") {
 		t.Errorf("the text output lacks its summary line")
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/cellkit/cellkit/breaker"
 	"github.com/cellkit/cellkit/cell"
+	"github.com/cellkit/cellkit/placement"
 	"github.com/cellkit/cellkit/placement/source"
 )
 
@@ -44,6 +46,7 @@ type stage struct {
 	cancel  context.CancelFunc
 	runDone chan struct{}
 	exclude map[int]bool // tenants left out of the load
+	carried string       // what the scene starts from (SceneResult.CarriedOver)
 
 	load     sync.WaitGroup
 	stopLoad atomic.Bool
@@ -85,6 +88,7 @@ func (d *demo) begin(n int, title string, planned time.Duration, exclude ...int)
 	for _, t := range exclude {
 		st.exclude[t] = true
 	}
+	st.carried = carriedOver(d.fleet.cp.latest())
 	go func() {
 		client.Run(ctx)
 		close(st.runDone)
@@ -140,7 +144,7 @@ func (st *stage) drive(m mix, dur time.Duration) {
 }
 
 func (st *stage) request(i, t int, m mix) {
-	began := st.rec.since()
+	began := st.rec.started()
 	ok, _, _ := st.call(i, st.d.tenants[t], m, "")
 	st.rec.result(t, began, ok)
 }
@@ -207,9 +211,10 @@ func (st *stage) finish(name string) *SceneResult {
 	stats := st.client.Stats()
 	res := &SceneResult{
 		N: st.n, Name: name, Title: st.title,
-		Seconds:       st.loadEnd.Seconds(),
-		Requests:      rec.requests.Load(),
-		Errors:        rec.errors.Load(),
+		DurationS:     st.loadEnd.Seconds(),
+		CarriedOver:   st.carried,
+		RequestsCount: rec.requests.Load(),
+		ErrorsCount:   rec.errors.Load(),
 		Misrouted:     rec.misrouted.Load(),
 		Retries:       stats.Retries,
 		BudgetRefused: stats.BudgetRefused,
@@ -220,8 +225,8 @@ func (st *stage) finish(name string) *SceneResult {
 		Measured:      make(map[string]float64),
 		rec:           rec,
 	}
-	if res.Requests > 0 {
-		res.ErrorRate = float64(res.Errors) / float64(res.Requests)
+	if res.RequestsCount > 0 {
+		res.ErrorRatio = float64(res.ErrorsCount) / float64(res.RequestsCount)
 	}
 	byID := make(map[string]cell.CellStats, len(stats.Cells))
 	for _, c := range stats.Cells {
@@ -233,14 +238,24 @@ func (st *stage) finish(name string) *SceneResult {
 		for _, r := range c.Rejected {
 			skipped += r
 		}
+		var lat latCounts
+		var later uint64
+		for s := range rec.nslots {
+			lat.addHist(&rec.cellLat[i][s])
+			later += rec.later[i][s].Load()
+		}
 		res.Cells = append(res.Cells, CellResult{
-			ID: n.id, Zone: n.zone, Calls: c.Attempts, Failed: c.Failures, Skipped: skipped,
-			Accepted: rec.accepted[i].Load(), Breaker: c.Breaker.String(),
+			ID: n.id, Zone: n.zone, Calls: c.Attempts, Failed: c.Failures, Skipped: skipped, FailoverServed: later,
+			Accepted: rec.accepted[i].Load(), P99Ms: lat.quantile(0.99), Breaker: c.Breaker.String(),
 		})
 	}
 	st.stopClient()
 	st.d.fleet.rec.Store(nil)
 	res.Marks = rec.sortedMarks()
+	rec.mu.Lock()
+	res.Spans = append([]Span{}, rec.spans...)
+	rec.mu.Unlock()
+	res.Series = rec.series(st.loadEnd, res.Cells)
 	return res
 }
 
@@ -262,7 +277,7 @@ func (st *stage) showProgress(planned time.Duration) {
 	line := func() string {
 		r := st.rec
 		return fmt.Sprintf("  scene %d/%d %-34s %5.1fs of ~%.0fs  %7d requests  %6d errors",
-			st.n, numScenes, st.title, r.since().Seconds(), planned.Seconds(), r.requests.Load(), r.errors.Load())
+			st.n, st.d.numScenes, st.title, r.since().Seconds(), planned.Seconds(), r.requests.Load(), r.errors.Load())
 	}
 	for {
 		select {
@@ -283,3 +298,49 @@ func (st *stage) showProgress(planned time.Duration) {
 
 // discard is the clients' logger unless -v.
 var discard = slog.New(slog.DiscardHandler)
+
+// carriedOver states what a scene starts from: the map in force, with what
+// earlier scenes changed in it (shard size, weights, states, labels). Each
+// scene starts a fresh client and clears the cells' faults; the map is the
+// only state that carries over.
+func carriedOver(m *placement.Map) string {
+	if m == nil {
+		return "no map"
+	}
+	var notes []string
+	if k := m.ShardSize(); k != 1 {
+		notes = append(notes, fmt.Sprintf("shard size %d", k))
+	} else {
+		notes = append(notes, "shard size 1")
+	}
+	zoneW := make(map[string][]string)
+	var zones []string
+	var states, labels []string
+	for _, c := range m.Cells() {
+		if c.Weight != 1 {
+			if _, ok := zoneW[c.Zone]; !ok {
+				zones = append(zones, c.Zone)
+			}
+			zoneW[c.Zone] = append(zoneW[c.Zone], fmt.Sprintf("%s weight %g", c.ID, c.Weight))
+		}
+		if c.State != placement.Active {
+			states = append(states, fmt.Sprintf("%s %s", c.ID, c.State))
+		}
+		for k, v := range c.Labels {
+			labels = append(labels, fmt.Sprintf("%s %s=%s", c.ID, k, v))
+		}
+	}
+	for _, z := range zones {
+		notes = append(notes, strings.Join(zoneW[z], ", "))
+	}
+	if len(zones) == 0 {
+		notes = append(notes, "every cell at weight 1")
+	}
+	notes = append(notes, states...)
+	sort.Strings(labels)
+	notes = append(notes, labels...)
+	if g := m.Migrations(); len(g) > 0 {
+		notes = append(notes, fmt.Sprintf("%d migration(s) in progress", len(g)))
+	}
+	return fmt.Sprintf("map v%d: %s; a fresh client, every cell healthy.", m.Version(), strings.Join(notes, "; "))
+}
