@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -254,14 +255,18 @@ func TestObserverAndStats(t *testing.T) {
 	}
 	st := c.Stats()
 	for _, cs := range st.Cells {
-		want := cell.CellStats{Cell: cs.Cell, Breaker: breaker.Closed, Available: true}
+		want := cell.CellStats{Cell: cs.Cell, Zone: cs.Zone, State: cs.State, Labels: cs.Labels,
+			Breaker: breaker.Closed, Available: true, Healthy: true, Success: cs.Success, Failure: cs.Failure}
+		var judged, failed uint64
 		switch cs.Cell {
 		case first:
 			want.Attempts, want.Failures = 1, 1
+			judged, failed = 1, 1
 		case second:
 			want.Attempts = 1
+			judged = 1
 		}
-		if cs != want {
+		if !reflect.DeepEqual(cs, want) || cs.Judged() != judged || cs.Failure.Count() != failed {
 			t.Fatalf("Stats of %s = %+v; want %+v", cs.Cell, cs, want)
 		}
 	}

@@ -104,7 +104,12 @@ type call struct {
 	lastReasonErr error
 }
 
-func (c *Client) do(ctx context.Context, key string, class Class, fn func(context.Context, Route) error, opt *doOptions) error {
+func (c *Client) do(ctx context.Context, key string, class Class, fn func(context.Context, Route) error, opt *doOptions) (err error) {
+	var cl call
+	if c != nil && c.cfg.Observer.Call != nil {
+		start := c.now()
+		defer func() { cl.called(c, ctx, key, class, start, err) }()
+	}
 	if class > Stateless {
 		return fmt.Errorf("%w: %d", ErrClass, class)
 	}
@@ -119,7 +124,7 @@ func (c *Client) do(ctx context.Context, key string, class Class, fn func(contex
 		return ErrNotReady
 	}
 	var buf [8]string
-	cl := call{c: c, ctx: ctx, key: key, class: class, fn: fn, t: t}
+	cl = call{c: c, ctx: ctx, key: key, class: class, fn: fn, t: t}
 	a, err := cl.locate(t.m, buf[:0])
 	if err != nil && a.Cell == "" {
 		return err
@@ -387,6 +392,7 @@ func (cl *call) attempt(cr *cellRoute, tk breaker.Ticket, rest []string) (breake
 func (cl *call) finish(cr *cellRoute, tk breaker.Ticket, attempt int, hedge bool, outcome breaker.Outcome, lat time.Duration, err error) {
 	tk.Done(outcome, lat)
 	st := cr.st
+	st.lat.record(outcome, lat) // the latency the attempt measured: no clock read
 	st.finished.Add(1)
 	switch outcome {
 	case breaker.Failure:

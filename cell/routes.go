@@ -79,7 +79,9 @@ type cellState struct {
 	// slowPeriod, each as period<<32 | latency in microseconds: what the
 	// cell takes when it is healthy (see slow).
 	slowest [2]atomic.Uint64
-	_       [64]byte
+	// lat holds the latencies of the attempts judged (see latency.go).
+	lat cellLatency
+	_   [64]byte
 }
 
 // slowPeriod is the span over which a cell's slowest success is kept: a

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/cellkit/cellkit/breaker"
+	"github.com/cellkit/cellkit/placement"
 )
 
 // Stats is a snapshot of a client, for metrics and health checks.
@@ -42,6 +43,12 @@ type Stats struct {
 	// Panicking says the breakers panic (see breaker.Config.PanicThreshold).
 	Panicking bool
 
+	// Healthy counts the cells of the map in force that are not disabled
+	// and whose breaker is closed; Unhealthy those not disabled whose
+	// breaker is open or half-open (forced open included). Disabled cells
+	// are out of service by the map's will and count in neither.
+	Healthy, Unhealthy int
+
 	// Cells describes the cells of the map in force, in ID order.
 	Cells []CellStats
 }
@@ -49,6 +56,11 @@ type Stats struct {
 // CellStats describes one cell as this client sees it.
 type CellStats struct {
 	Cell string
+	// Zone, State and Labels are the cell's in the map in force. Labels is
+	// the snapshot's own copy.
+	Zone   string
+	State  placement.State
+	Labels map[string]string
 	// Attempts counts the calls of fn made at the cell; Failures those
 	// whose outcome was a Failure. Both count since the cell entered the
 	// client's map.
@@ -62,7 +74,19 @@ type CellStats struct {
 	// Available reports.
 	Breaker   breaker.State
 	Available bool
+	// Healthy says the cell is not disabled and its breaker is closed (see
+	// Stats.Healthy).
+	Healthy bool
+	// Success and Failure are the latencies of the attempts judged a
+	// Success and a Failure (see "Outcomes" in the package documentation);
+	// Ignored attempts are in neither. Success.Count()+Failure.Count() is
+	// the number of attempts judged, Failure.Count() of them failed.
+	Success, Failure Latency
 }
+
+// Judged is the number of the cell's attempts that returned and were
+// judged a Success or a Failure.
+func (cs *CellStats) Judged() uint64 { return cs.Success.Count() + cs.Failure.Count() }
 
 // Stats returns a snapshot of the client. For a Client not made by
 // NewClient it is the zero Stats with LastError ErrNotReady.
@@ -86,12 +110,16 @@ func (c *Client) Stats() Stats {
 	}
 	s.Ready, s.Version, s.MapAge, s.MapOrigin = true, t.version, now-t.acceptedAt, src.Origin
 	s.Cells = make([]CellStats, len(t.cells))
+	mc := t.m.Cells() // copies, in the same ID order as t.cells
 	for i, cr := range t.cells {
 		st := cr.st
 		// finished before started, so that InFlight is never negative.
 		finished := st.finished.Load()
-		cs := CellStats{
+		cs := &s.Cells[i]
+		*cs = CellStats{
 			Cell:      cr.id,
+			Zone:      cr.zone,
+			State:     cr.state,
 			Attempts:  st.started.Load(),
 			Failures:  st.failures.Load(),
 			Breaker:   c.breakers.State(cr.id),
@@ -101,7 +129,19 @@ func (c *Client) Stats() Stats {
 		for r := range cs.Rejected {
 			cs.Rejected[r] = st.rejected[r].Load()
 		}
-		s.Cells[i] = cs
+		if i < len(mc) && mc[i].ID == cr.id {
+			cs.Labels = mc[i].Labels
+		}
+		st.lat.success.load(&cs.Success)
+		st.lat.failure.load(&cs.Failure)
+		if cr.state != placement.Disabled {
+			cs.Healthy = cs.Breaker == breaker.Closed
+			if cs.Healthy {
+				s.Healthy++
+			} else {
+				s.Unhealthy++
+			}
+		}
 	}
 	return s
 }
