@@ -260,6 +260,7 @@ type cellNode struct {
 	confirmed atomic.Uint64                 // the version no older request is still running beside
 	inFlight  sync.RWMutex                  // held shared by every request, for confirm
 	failing   atomic.Bool                   // every request gets a 500
+	deploy    atomic.Pointer[badDeploy]     // a bad build (wave.go), or nil
 
 	mu     sync.Mutex
 	ledger map[uint64]bool // the writes of the migrating tenant held here
@@ -285,6 +286,9 @@ func (n *cellNode) handler() (http.Handler, error) {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if rec := n.f.rec.Load(); rec != nil {
 			rec.arrived[n.idx].Add(1)
+		}
+		if bd := n.deploy.Load(); bd != nil && bd.serve(w, r, n.id) {
+			return
 		}
 		if n.failing.Load() {
 			w.Header().Set(cell.HeaderCell, n.id)
@@ -488,6 +492,7 @@ func newFleet() (*fleet, error) {
 func (f *fleet) reset() {
 	for _, n := range f.cells {
 		n.failing.Store(false)
+		n.deploy.Store(nil)
 	}
 	f.poison.Store(nil)
 	f.migrating.Store(nil)

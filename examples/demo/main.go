@@ -41,6 +41,9 @@ type timing struct {
 	cpBefore  time.Duration
 	cpDown    time.Duration
 	cpAfter   time.Duration
+	waveWarm  time.Duration // the deploy scene: before the deploy,
+	waveBake  time.Duration // wave 1's bake time,
+	waveAfter time.Duration // and after the gate
 }
 
 var (
@@ -49,12 +52,14 @@ var (
 		drainStep: 1500 * time.Millisecond,
 		migPre:    800 * time.Millisecond, migPhase: 1200 * time.Millisecond, migFreeze: 800 * time.Millisecond,
 		cpBefore: time.Second, cpDown: 2500 * time.Millisecond, cpAfter: 1500 * time.Millisecond,
+		waveWarm: time.Second, waveBake: 3 * time.Second, waveAfter: 1500 * time.Millisecond,
 	}
 	quickTiming = timing{
 		baseline: time.Second, fault: 1600 * time.Millisecond, warm: 350 * time.Millisecond,
 		drainStep: 400 * time.Millisecond,
 		migPre:    250 * time.Millisecond, migPhase: 350 * time.Millisecond, migFreeze: 300 * time.Millisecond,
 		cpBefore: 300 * time.Millisecond, cpDown: 800 * time.Millisecond, cpAfter: 500 * time.Millisecond,
+		waveWarm: 300 * time.Millisecond, waveBake: 800 * time.Millisecond, waveAfter: 400 * time.Millisecond,
 	}
 )
 

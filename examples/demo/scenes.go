@@ -25,6 +25,7 @@ var scenes = []func(d *demo, n int) (*SceneResult, error){
 	(*demo).zoneDrain,
 	(*demo).migration,
 	(*demo).controlPlaneDown,
+	(*demo).waveDeploy,
 }
 
 // The cell that fails in scenes 2 and 3, the poison tenant of scene 4, the
@@ -567,6 +568,10 @@ func blastRadius(rs []*SceneResult) []BlastRadius {
 		case "poison-tenant":
 			out = append(out, BlastRadius{Case: "poison tenant, shard size 2", Measured: r.AffectedShare,
 				Expected: r.Measured["law_ratio"], Law: "1/27: shards span zones; 1/C(9,2) = 2.8% in one zone"})
+		case "wave-deploy":
+			out = append(out, BlastRadius{Case: "bad deploy held at wave 1", Measured: r.AffectedShare,
+				Expected: r.Measured["wave1_shard_share_ratio"],
+				Law: "at most the tenants with a wave 1 cell in their shard; every tenant had it reached every wave"})
 		}
 	}
 	return out
