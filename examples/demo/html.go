@@ -292,16 +292,23 @@ func fmtNum(v float64) string {
 	return fmt.Sprintf("%g", v)
 }
 
-// yAxis draws a linear y axis from 0 to top at the plot's left edge x0,
-// with its unit.
-func yAxis(b *strings.Builder, x0, y, h, top float64, unit string) {
-	fmt.Fprintf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#57606a\"/>\n", x0, y, x0, y+h)
-	for _, v := range []float64{0, top / 2, top} {
-		ty := y + h - v/top*h
-		fmt.Fprintf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#57606a\"/>\n", x0-3, ty, x0, ty)
-		text(b, x0-5, ty+3.5, 10, "end", "#57606a", "tick", fmtNum(v))
+// yAxis draws a linear y axis from 0 to top at x0 (on the left of the
+// plot, or on its right when right is set); its top tick carries the unit.
+func yAxis(b *strings.Builder, x0, y, h, top float64, unit string, right bool) {
+	dir, anchor := -1.0, "end"
+	if right {
+		dir, anchor = 1, "start"
 	}
-	text(b, x0-5, y-3, 10, "end", "#57606a", "unit", unit)
+	fmt.Fprintf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#57606a\"/>\n", x0, y, x0, y+h)
+	for k, v := range []float64{0, top / 2, top} {
+		ty := y + h - v/top*h
+		fmt.Fprintf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#57606a\"/>\n", x0+3*dir, ty, x0, ty)
+		label, class := fmtNum(v), "tick"
+		if k == 2 {
+			label, class = label+" "+unit, "unit"
+		}
+		text(b, x0+5*dir, ty+3.5, 10, anchor, "#57606a", class, label)
+	}
 }
 
 // xAxis draws time ticks under a plot, labelled when labels is set.
@@ -371,12 +378,21 @@ func polyline(b *strings.Builder, f frame, vals []float64, yOf func(float64) flo
 	flush()
 }
 
+// header writes a lane's title and, under it, what it plots; it returns
+// the height it took.
+func header(b *strings.Builder, x, y float64, title, sub string) float64 {
+	text(b, x, y+12, 12, "start", "#1f2328", "title", title)
+	text(b, x, y+25, 10, "start", "#57606a", "subtitle", sub)
+	return 32
+}
+
 // timeline draws a scene's shared lanes, w units wide: events, map
 // version, callers (rps, in flight), latency (ms, log scale), and the
 // followed tenant's writes.
 func timeline(b *strings.Builder, s *SceneResult, w float64) {
 	se := &s.Series
-	const left, right = 46.0, 12.0
+	narrow := w < 600
+	const left, right = 50.0, 30.0
 	f := sceneFrame(s, left, w-left-right)
 	slotS := se.SlotWidthMs / 1000
 	ev := events(s.Marks)
@@ -386,7 +402,7 @@ func timeline(b *strings.Builder, s *SceneResult, w float64) {
 	top := y
 
 	// Map version lane.
-	y += 12
+	y += 6
 	text(&body, left-5, y+12, 10, "end", "#57606a", "unit", "map")
 	for i := 0; i < se.SlotsCount; {
 		j := i
@@ -401,40 +417,55 @@ func timeline(b *strings.Builder, s *SceneResult, w float64) {
 		i = j
 	}
 	y += 16
+	for _, sp := range s.Spans {
+		x := f.x(sp.FromMs)
+		y += 13
+		text(&body, x+2, y, 10, "start", spanColour(sp.Kind), "span", sp.Label)
+	}
 
 	// Callers' strip.
 	const stripH = 110.0
-	y += 22
-	var okAll, errAll uint64
+	y += 8
+	var okAll, errAll, peakIn uint64
 	peak := 1.0
 	for i := range se.SlotsCount {
 		okAll += se.CallersOKCount[i]
 		errAll += se.CallersErrorCount[i]
-		peak = max(peak, float64(se.CallersOKCount[i]+se.CallersErrorCount[i])/slotS, float64(se.CallersInFlightCount[i])/slotS)
+		peak = max(peak, float64(se.CallersOKCount[i]+se.CallersErrorCount[i])/slotS)
+		peakIn = max(peakIn, se.CallersInFlightCount[i])
 	}
-	ymax := niceMax(peak)
-	text(&body, left, y-6, 12, "start", "#1f2328", "title", fmt.Sprintf("what the callers got: %d ok, %d errors (requests per second, by end)", okAll, errAll))
+	ymax, inMax := niceMax(peak), niceMax(float64(max(peakIn, 1)))
+	sub := "requests per second, counted when they ended; dashed: requests in flight (right axis) — a stall holds them in flight, then ends in a burst"
+	if narrow {
+		sub = "rps, counted at their end; dashed: in flight (right)"
+	}
+	y += header(&body, 0, y, fmt.Sprintf("What the callers got: %d ok, %d errors", okAll, errAll), sub) + 6
 	fmt.Fprintf(&body, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.0f\" fill=\"#f6f8fa\"/>\n", f.x0, y, f.w, stripH)
 	bars(&body, f, y+stripH, stripH, ymax, slotS, [][]uint64{se.CallersOKCount, se.CallersErrorCount}, []string{colServed, colFailed})
 	inflight := make([]float64, se.SlotsCount)
 	for i, v := range se.CallersInFlightCount {
-		inflight[i] = float64(v) / slotS
+		inflight[i] = float64(v)
 	}
 	base := y
-	polyline(&body, f, inflight, func(v float64) float64 { return base + stripH - v/ymax*stripH }, func(int) bool { return true }, colInFlight, " stroke-dasharray=\"4,2\"")
-	yAxis(&body, left, y, stripH, ymax, "rps")
+	polyline(&body, f, inflight, func(v float64) float64 { return base + stripH - v/inMax*stripH }, func(int) bool { return true }, colInFlight, " stroke-dasharray=\"4,2\"")
+	yAxis(&body, left, y, stripH, ymax, "rps", false)
+	yAxis(&body, left+f.w, y, stripH, inMax, "", true)
 	y += stripH
 
 	// Latency lane, log scale from 0.1 ms to the first power of ten over
 	// the highest p99.
 	const latH = 80.0
-	y += 24
+	y += 10
 	hi := 0.0
 	for _, v := range se.CallersP99Ms {
 		hi = max(hi, v)
 	}
 	lo, dec := 0.1, math.Max(1, math.Ceil(math.Log10(max(hi, 1)/0.1)))
-	text(&body, left, y-6, 12, "start", "#1f2328", "title", "callers' latency: p50 and p99 per slot (ms, log scale)")
+	sub = "ms, log scale, of the requests that ended in each slot; a gap is a slot in which none ended"
+	if narrow {
+		sub = "ms, log scale; a gap: no request ended"
+	}
+	y += header(&body, 0, y, "Callers' latency: p50 and p99", sub) + 6
 	fmt.Fprintf(&body, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.0f\" fill=\"#f6f8fa\"/>\n", f.x0, y, f.w, latH)
 	lbase := y
 	yOf := func(v float64) float64 {
@@ -445,16 +476,20 @@ func timeline(b *strings.Builder, s *SceneResult, w float64) {
 		v := lo * math.Pow(10, k)
 		ty := yOf(v)
 		fmt.Fprintf(&body, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#d0d7de\"/>\n", left, ty, left+f.w, ty)
-		text(&body, left-5, ty+3.5, 10, "end", "#57606a", "tick", fmtNum(v))
+		label, class := fmtNum(v), "tick"
+		if k == dec {
+			label, class = label+" ms", "unit"
+		}
+		text(&body, left-5, ty+3.5, 10, "end", "#57606a", class, label)
 	}
-	text(&body, left-5, y-3, 10, "end", "#57606a", "unit", "ms")
 	has := func(i int) bool { return se.CallersOKCount[i]+se.CallersErrorCount[i] > 0 }
 	polyline(&body, f, se.CallersP50Ms, yOf, has, colP50, "")
 	polyline(&body, f, se.CallersP99Ms, yOf, has, colP99, "")
 	y += latH
 
 	if t := se.Tenant; t != nil {
-		y += 24
+		const th = 70.0
+		y += 10
 		tpeak := 1.0
 		var tok, tref, terr uint64
 		for i := range se.SlotsCount {
@@ -464,22 +499,16 @@ func timeline(b *strings.Builder, s *SceneResult, w float64) {
 			tpeak = max(tpeak, float64(t.OKCount[i]+t.RefusedCount[i]+t.ErrorCount[i])/slotS)
 		}
 		tmax := niceMax(tpeak)
-		text(&body, left, y-6, 12, "start", "#1f2328", "title",
-			fmt.Sprintf("%s's writes: %d ok, %d refused while frozen, %d failed (writes per second)", t.Key, tok, tref, terr))
-		fmt.Fprintf(&body, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"70\" fill=\"#f6f8fa\"/>\n", f.x0, y, f.w)
-		bars(&body, f, y+70, 70, tmax, slotS, [][]uint64{t.OKCount, t.RefusedCount, t.ErrorCount}, []string{colServed, colFrozen, colFailed})
-		yAxis(&body, left, y, 70, tmax, "wps")
-		y += 70
+		y += header(&body, 0, y, fmt.Sprintf("%s's writes: %d ok, %d refused while frozen, %d failed", t.Key, tok, tref, terr),
+			"writes per second, counted when they ended") + 6
+		fmt.Fprintf(&body, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.0f\" fill=\"#f6f8fa\"/>\n", f.x0, y, f.w, th)
+		bars(&body, f, y+th, th, tmax, slotS, [][]uint64{t.OKCount, t.RefusedCount, t.ErrorCount}, []string{colServed, colFrozen, colFailed})
+		yAxis(&body, left, y, th, tmax, "wps", false)
+		y += th
 	}
 	bottom := y
 	xAxis(&body, f, y, true)
 	y += 32
-	for _, sp := range s.Spans {
-		if sp.Kind == "control-plane-down" || sp.Kind == "bake" {
-			x := f.x(sp.FromMs)
-			text(&body, x+3, top+10, 10, "start", spanColour(sp.Kind), "span", sp.Label)
-		}
-	}
 	svgOpen(b, w, y, s.Title+": timeline")
 	shade(b, s.Spans, f, top, bottom)
 	b.WriteString(body.String())
@@ -491,7 +520,7 @@ func timeline(b *strings.Builder, s *SceneResult, w float64) {
 // scale for the whole scene), and its breaker's state in a lane under them.
 func zoneChart(b *strings.Builder, s *SceneResult, z int) {
 	se := &s.Series
-	const left, right, panelH, gapH = 46.0, 8.0, 70.0, 44.0
+	const left, right, panelH = 50.0, 8.0, 70.0
 	f := sceneFrame(s, left, zoneW-left-right)
 	slotS := se.SlotWidthMs / 1000
 	peak := 1.0
@@ -513,10 +542,8 @@ func zoneChart(b *strings.Builder, s *SceneResult, z int) {
 		}
 		zone = c.Zone
 		cr := s.Cells[ci]
-		y += gapH - 14
-		text(&body, left, y-16, 12, "start", "#1f2328", "title", fmt.Sprintf("%s (%s)", c.ID, c.Zone))
-		text(&body, left, y-4, 10, "start", "#57606a", "stats",
-			fmt.Sprintf("%d calls, %d failed, %d skipped, %d failover, p99 %.1f ms", cr.Calls, cr.Failed, cr.Skipped, cr.FailoverServed, cr.P99Ms))
+		y += header(&body, 0, y, fmt.Sprintf("%s (%s): attempts per second", c.ID, c.Zone),
+			fmt.Sprintf("%d calls, %d failed, %d skipped, %d failover served, p99 %.1f ms", cr.Calls, cr.Failed, cr.Skipped, cr.FailoverServed, cr.P99Ms)) + 4
 		fmt.Fprintf(&body, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.0f\" fill=\"#f6f8fa\"/>\n", f.x0, y, f.w, panelH)
 		first := make([]uint64, se.SlotsCount)
 		for i := range first {
@@ -524,12 +551,12 @@ func zoneChart(b *strings.Builder, s *SceneResult, z int) {
 		}
 		bars(&body, f, y+panelH, panelH, ymax, slotS,
 			[][]uint64{first, c.FailoverServedCount, c.FailedCount, c.SkippedCount}, []string{colServed, colFailover, colFailed, colOpen})
-		yAxis(&body, left, y, panelH, ymax, "rps")
+		yAxis(&body, left, y, panelH, ymax, "rps", false)
 		y += panelH
-		breakerLane(&body, s.Marks, c.ID, f, y+2)
-		xAxis(&body, f, y+9, false)
-		lines = append(lines, [2]float64{y - panelH, y + 8})
-		y += 10
+		text(&body, left-5, y+12, 9, "end", "#57606a", "unit", "breaker")
+		breakerLane(&body, s.Marks, c.ID, f, y+6)
+		lines = append(lines, [2]float64{y - panelH, y + 12})
+		y += 18
 	}
 	xAxis(&body, f, y, true)
 	y += 32

@@ -140,6 +140,11 @@ type recorder struct {
 	judgeFrom atomic.Int64
 	seen, hit [numTenants]atomic.Bool
 
+	// detour holds the keys of calls that skipped a cell (breaker open) or
+	// had an attempt fail, until they are served or end: the attempt that
+	// serves one is failover traffic, though it may be the call's first.
+	detour sync.Map
+
 	mu     sync.Mutex
 	marks  []Mark
 	spans  []Span
@@ -293,11 +298,12 @@ func (r *recorder) observer() cell.Observer {
 			switch a.Outcome {
 			case breaker.Success:
 				r.ok[i][s].Add(1)
-				if a.Attempt > 0 && !a.Hedge {
+				if _, detoured := r.detour.LoadAndDelete(a.Key); detoured || (a.Attempt > 0 && !a.Hedge) {
 					r.later[i][s].Add(1)
 				}
 			case breaker.Failure:
 				r.failed[i][s].Add(1)
+				r.detour.Store(a.Key, struct{}{})
 			}
 			if a.Outcome == breaker.Success || a.Outcome == breaker.Failure {
 				r.cellLat[i][s].add(a.Latency)
@@ -306,8 +312,10 @@ func (r *recorder) observer() cell.Observer {
 		Unavailable: func(u cell.UnavailableInfo) {
 			if i, ok := r.index[u.Cell]; ok {
 				r.skipped[i][r.slotAt(r.since())].Add(1)
+				r.detour.Store(u.Key, struct{}{})
 			}
 		},
+		Call:     func(c cell.CallInfo) { r.detour.Delete(c.Key) },
 		Failover: func(cell.FailoverInfo) { r.failovers.Add(1) },
 		Redirect: func(cell.RedirectInfo) { r.redirects.Add(1) },
 		Breaker: func(e breaker.Event) {

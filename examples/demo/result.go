@@ -40,7 +40,7 @@ var glossary = []Term{
 	{"calls", "attempts the client made at the cell (a request that fails over makes one at each cell it tries)"},
 	{"failed", "attempts at the cell that failed (an error or a 5xx reply judged against the cell)"},
 	{"skipped", "requests that passed the cell over without trying it, because its breaker was open"},
-	{"failover served", "successful attempts at the cell that were a later attempt of their request: traffic another cell's failure (or a moved reply) sent here"},
+	{"failover served", "successful attempts at the cell for requests that had skipped another cell (its breaker open) or failed there first, or that followed a moved reply: traffic another cell's trouble sent here"},
 	{"accepted", "requests the cell's guard let through to the service, counted at the cell: the cell owned the key on the map it held. Refused (moved, frozen) and failed-cell requests are not accepted"},
 	{"misrouted accepted", "accepted requests for a key the cell did not own on any map the control plane had it on; the demo expects 0"},
 	{"tenants affected", "tenants that got at least one error, among those that sent a request while the fault was in place"},

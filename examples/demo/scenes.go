@@ -168,8 +168,14 @@ func (d *demo) shuffleShard(n int) (*SceneResult, error) {
 	res.check(res.AffectedShare <= 0.005, "tenants affected ≈ 0 (at most 0.5%)", "%d of %d (%s)", c.affected, c.seen, pct(res.AffectedShare))
 	res.check(float64(res.Retries) <= bound, "extra attempts within the retry budget",
 		"%d extra attempts (%s of requests); budget %.0f (20%% of requests + 10/s × 10 s)", res.Retries, pct(extra), bound)
-	res.Headline = fmt.Sprintf("%s fails again; its tenants fail over to the other cell of their shard: %d of %d tenants affected, %d extra attempts (%s of requests, budget 20%% + 10/s).",
-		failingCell, c.affected, c.seen, res.Retries, pct(extra))
+	var served uint64
+	for _, cr := range res.Cells {
+		served += cr.FailoverServed
+	}
+	res.Measured["failover_served_count"] = float64(served)
+	res.Headline = fmt.Sprintf("%s fails again; its tenants fail over to the other cell of their shard, which serve %d of their requests (blue): "+
+		"%d of %d tenants affected, for %d extra attempts (%s of requests, budget 20%% + 10/s): most requests skip the open breaker and cost none.",
+		failingCell, served, c.affected, c.seen, res.Retries, pct(extra))
 	return res, nil
 }
 
@@ -571,7 +577,7 @@ func blastRadius(rs []*SceneResult) []BlastRadius {
 		case "wave-deploy":
 			out = append(out, BlastRadius{Case: "bad deploy held at wave 1", Measured: r.AffectedShare,
 				Expected: r.Measured["wave1_shard_share_ratio"],
-				Law: "at most the tenants with a wave 1 cell in their shard; every tenant had it reached every wave"})
+				Law:      "at most the tenants with a wave 1 cell in their shard; every tenant had it reached every wave"})
 		}
 	}
 	return out

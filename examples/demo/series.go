@@ -32,9 +32,9 @@ type Series struct {
 type CellSeries struct {
 	ID   string `json:"id"`
 	Zone string `json:"zone"`
-	// Attempts that succeeded, and of them those that were a later attempt
-	// of their call: traffic another cell's failure (or moved reply) sent
-	// here.
+	// Attempts that succeeded, and of them those of calls that had skipped
+	// another cell (its breaker open) or had an attempt fail there, or that
+	// followed a moved reply: traffic another cell's failure sent here.
 	OKCount             []uint64  `json:"ok_count"`
 	FailoverServedCount []uint64  `json:"failover_served_count"`
 	FailedCount         []uint64  `json:"failed_count"`
