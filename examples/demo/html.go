@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"html"
+	"maps"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -259,7 +261,8 @@ func eventLines(b *strings.Builder, ev []Mark, f frame, top, bottom float64) {
 	}
 }
 
-// shade draws the scene's spans over top..bottom.
+// shade draws the scene's spans over top..bottom, translucent, over the
+// plot.
 func shade(b *strings.Builder, spans []Span, f frame, top, bottom float64) {
 	for _, sp := range spans {
 		x0, x1 := f.x(sp.FromMs), f.x(sp.ToMs)
@@ -397,9 +400,9 @@ func timeline(b *strings.Builder, s *SceneResult, w float64) {
 	slotS := se.SlotWidthMs / 1000
 	ev := events(s.Marks)
 	var body strings.Builder
+	var bands [][2]float64 // the plots, which spans shade and events cross
 	y := 4.0
 	y += eventLane(&body, ev, f, y)
-	top := y
 
 	// Map version lane.
 	y += 6
@@ -416,6 +419,7 @@ func timeline(b *strings.Builder, s *SceneResult, w float64) {
 		}
 		i = j
 	}
+	bands = append(bands, [2]float64{y, y + 16})
 	y += 16
 	for _, sp := range s.Spans {
 		x := f.x(sp.FromMs)
@@ -450,6 +454,7 @@ func timeline(b *strings.Builder, s *SceneResult, w float64) {
 	polyline(&body, f, inflight, func(v float64) float64 { return base + stripH - v/inMax*stripH }, func(int) bool { return true }, colInFlight, " stroke-dasharray=\"4,2\"")
 	yAxis(&body, left, y, stripH, ymax, "rps", false)
 	yAxis(&body, left+f.w, y, stripH, inMax, "", true)
+	bands = append(bands, [2]float64{y, y + stripH})
 	y += stripH
 
 	// Latency lane, log scale from 0.1 ms to the first power of ten over
@@ -485,6 +490,7 @@ func timeline(b *strings.Builder, s *SceneResult, w float64) {
 	has := func(i int) bool { return se.CallersOKCount[i]+se.CallersErrorCount[i] > 0 }
 	polyline(&body, f, se.CallersP50Ms, yOf, has, colP50, "")
 	polyline(&body, f, se.CallersP99Ms, yOf, has, colP99, "")
+	bands = append(bands, [2]float64{y, y + latH})
 	y += latH
 
 	if t := se.Tenant; t != nil {
@@ -504,15 +510,19 @@ func timeline(b *strings.Builder, s *SceneResult, w float64) {
 		fmt.Fprintf(&body, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.0f\" fill=\"#f6f8fa\"/>\n", f.x0, y, f.w, th)
 		bars(&body, f, y+th, th, tmax, slotS, [][]uint64{t.OKCount, t.RefusedCount, t.ErrorCount}, []string{colServed, colFrozen, colFailed})
 		yAxis(&body, left, y, th, tmax, "wps", false)
+		bands = append(bands, [2]float64{y, y + th})
 		y += th
 	}
-	bottom := y
 	xAxis(&body, f, y, true)
 	y += 32
 	svgOpen(b, w, y, s.Title+": timeline")
-	shade(b, s.Spans, f, top, bottom)
 	b.WriteString(body.String())
-	eventLines(b, ev, f, top, bottom)
+	for _, band := range bands {
+		shade(b, s.Spans, f, band[0], band[1])
+	}
+	for _, band := range bands {
+		eventLines(b, ev, f, band[0], band[1])
+	}
 	b.WriteString("</svg>\n")
 }
 
@@ -542,7 +552,11 @@ func zoneChart(b *strings.Builder, s *SceneResult, z int) {
 		}
 		zone = c.Zone
 		cr := s.Cells[ci]
-		y += header(&body, 0, y, fmt.Sprintf("%s (%s): attempts per second", c.ID, c.Zone),
+		where := c.Zone
+		for _, k := range slices.Sorted(maps.Keys(cr.Labels)) {
+			where += ", " + k + " " + cr.Labels[k]
+		}
+		y += header(&body, 0, y, fmt.Sprintf("%s (%s): attempts per second", c.ID, where),
 			fmt.Sprintf("%d calls, %d failed, %d skipped, %d failover served, p99 %.1f ms", cr.Calls, cr.Failed, cr.Skipped, cr.FailoverServed, cr.P99Ms)) + 4
 		fmt.Fprintf(&body, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.0f\" fill=\"#f6f8fa\"/>\n", f.x0, y, f.w, panelH)
 		first := make([]uint64, se.SlotsCount)
@@ -561,10 +575,10 @@ func zoneChart(b *strings.Builder, s *SceneResult, z int) {
 	xAxis(&body, f, y, true)
 	y += 32
 	svgOpen(b, zoneW, y, fmt.Sprintf("%s: zone %s, attempts per cell", s.Title, zone))
+	b.WriteString(body.String())
 	for _, l := range lines {
 		shade(b, s.Spans, f, l[0], l[1])
 	}
-	b.WriteString(body.String())
 	for _, l := range lines {
 		eventLines(b, ev, f, l[0], l[1])
 	}

@@ -102,6 +102,9 @@ type CellResult struct {
 	Accepted       uint64  `json:"accepted_count"`
 	P99Ms          float64 `json:"p99_ms"`  // of its attempts over the scene
 	Breaker        string  `json:"breaker"` // the breaker's state at the scene's end
+	// Labels are the cell's labels in the client's map at the scene's end
+	// (the deploy scene's waves).
+	Labels map[string]string `json:"labels"`
 }
 
 // A Check is one expectation of a scene and what was measured.

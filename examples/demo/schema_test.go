@@ -221,7 +221,7 @@ func fakeReport(withMarks bool) *Report {
 	for i := range numCells {
 		id := fmt.Sprintf("c%d", i+1)
 		index[id] = i
-		cells = append(cells, CellResult{ID: id, Zone: fmt.Sprintf("az%d", i/3+1), Breaker: "closed"})
+		cells = append(cells, CellResult{ID: id, Zone: fmt.Sprintf("az%d", i/3+1), Breaker: "closed", Labels: map[string]string{}})
 	}
 	rec := newRecorder(800*time.Millisecond, index)
 	for i := range 50 {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"sort"
 	"strconv"
@@ -247,7 +248,11 @@ func (st *stage) finish(name string) *SceneResult {
 		res.Cells = append(res.Cells, CellResult{
 			ID: n.id, Zone: n.zone, Calls: c.Attempts, Failed: c.Failures, Skipped: skipped, FailoverServed: later,
 			Accepted: rec.accepted[i].Load(), P99Ms: lat.quantile(0.99), Breaker: c.Breaker.String(),
+			Labels: maps.Clone(c.Labels),
 		})
+		if res.Cells[i].Labels == nil {
+			res.Cells[i].Labels = map[string]string{}
+		}
 	}
 	st.stopClient()
 	st.d.fleet.rec.Store(nil)
