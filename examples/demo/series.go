@@ -117,9 +117,9 @@ func (r *recorder) series(d time.Duration, cells []CellResult) Series {
 	return s
 }
 
-// window sums cells' attempts and latency over the slots from..to (ends of
-// the window as times since the scene's start): what a bake-time gate
-// judges a group of cells on.
+// window sums cells' attempts and latency over the slots from..to (times
+// since the scene's start, rounded out to whole slots): the demo's own
+// record of what a bake-time gate judged a group of cells on.
 func (r *recorder) window(cells []int, from, to time.Duration) (ok, failed uint64, lat latCounts) {
 	a, b := r.slotAt(from), r.slotAt(to)
 	for _, c := range cells {

@@ -318,15 +318,27 @@ func carriedOver(m *placement.Map) string {
 	} else {
 		notes = append(notes, "shard size 1")
 	}
-	zoneW := make(map[string][]string)
+	// Weights other than 1, by zone: a zone whose cells share one weight
+	// is named as a whole ("az3 at weight 0: drained").
+	type zw struct {
+		ids     []string
+		weights map[float64]bool
+		cells   int
+	}
 	var zones []string
+	byZone := make(map[string]*zw)
 	var states, labels []string
 	for _, c := range m.Cells() {
+		z := byZone[c.Zone]
+		if z == nil {
+			z = &zw{weights: make(map[float64]bool)}
+			byZone[c.Zone] = z
+			zones = append(zones, c.Zone)
+		}
+		z.cells++
 		if c.Weight != 1 {
-			if _, ok := zoneW[c.Zone]; !ok {
-				zones = append(zones, c.Zone)
-			}
-			zoneW[c.Zone] = append(zoneW[c.Zone], fmt.Sprintf("%s weight %g", c.ID, c.Weight))
+			z.ids = append(z.ids, fmt.Sprintf("%s at weight %g", c.ID, c.Weight))
+			z.weights[c.Weight] = true
 		}
 		if c.State != placement.Active {
 			states = append(states, fmt.Sprintf("%s %s", c.ID, c.State))
@@ -335,10 +347,26 @@ func carriedOver(m *placement.Map) string {
 			labels = append(labels, fmt.Sprintf("%s %s=%s", c.ID, k, v))
 		}
 	}
-	for _, z := range zones {
-		notes = append(notes, strings.Join(zoneW[z], ", "))
+	weighted := false
+	for _, name := range zones {
+		z := byZone[name]
+		switch {
+		case len(z.ids) == 0:
+			continue
+		case len(z.ids) == z.cells && len(z.weights) == 1:
+			for w := range z.weights {
+				what := "part-drained"
+				if w == 0 {
+					what = "drained"
+				}
+				notes = append(notes, fmt.Sprintf("%s at weight %g (%s)", name, w, what))
+			}
+		default:
+			notes = append(notes, strings.Join(z.ids, ", "))
+		}
+		weighted = true
 	}
-	if len(zones) == 0 {
+	if !weighted {
 		notes = append(notes, "every cell at weight 1")
 	}
 	notes = append(notes, states...)

@@ -211,6 +211,15 @@ func (d *demo) waveDeploy(n int) (*SceneResult, error) {
 	res.Measured["rest_judged_count"] = float64(v.restJudge)
 	res.Measured["wave1_failed_count"] = float64(waveFailed)
 	res.Measured["wave2_failed_count"] = float64(restFailed)
+	// The demo's own records of the same window, to check the SLIs the
+	// gate judged on.
+	var waveIdx []int
+	for _, id := range waveOne {
+		waveIdx = append(waveIdx, d.fleet.index[id])
+	}
+	recOK, recFailed, _ := res.rec.window(waveIdx, deployed, gated)
+	recErr := float64(recFailed) / float64(max(recOK+recFailed, 1))
+	res.Measured["wave1_recorded_error_ratio"] = recErr
 	res.Measured["affected_ratio"] = res.AffectedShare
 	res.Measured["affected_outside_count"] = float64(c.affectedOutside)
 	res.Measured["wave1_shard_share_ratio"] = shardShare
@@ -219,6 +228,8 @@ func (d *demo) waveDeploy(n int) (*SceneResult, error) {
 	res.check(v.waveErr >= 0.5/badEvery && v.waveP99 >= badDelay, "the bad build shows in wave 1's SLIs",
 		"error ratio %s, p99 %.1f ms over the bake (the build fails 1 in %d, adds %.0f ms)", pct(v.waveErr), ms(v.waveP99), badEvery, ms(badDelay))
 	res.check(v.hold, "the gate holds wave 2", "%s", v.why)
+	res.check(abs(recErr-v.waveErr) <= 0.05, "the client's SLIs agree with the demo's own records",
+		"wave 1 error ratio %s from cell.Stats, %s recorded", pct(v.waveErr), pct(recErr))
 	res.check(restFailed == 0, "no wave 2 cell fails", "%d failed attempts at wave 2's cells", restFailed)
 	res.check(c.affectedOutside == 0, "no tenant without a wave 1 cell affected", "%d", c.affectedOutside)
 	res.check(c.affected > 0 && res.AffectedShare <= shardShare, "tenants affected within wave 1's share",
