@@ -615,7 +615,7 @@ func breakerLane(b *strings.Builder, marks []Mark, id string, f frame, y float64
 // blastChart draws the measured and expected shares of tenants affected,
 // w units wide, with its axis in percent.
 func blastChart(b *strings.Builder, bs []BlastRadius, w float64) {
-	const rowH, left = 58.0, 8.0
+	const rowH, left = 62.0, 8.0
 	barW := w - left - 16
 	top := 0.0
 	for _, x := range bs {
@@ -626,12 +626,15 @@ func blastChart(b *strings.Builder, bs []BlastRadius, w float64) {
 	svgOpen(b, w, height, "blast radius: share of tenants affected")
 	for i, x := range bs {
 		y := 10 + float64(i)*rowH
-		text(b, left, y+12, 12, "start", "#1f2328", "title",
-			fmt.Sprintf("%s: %s measured, %s expected (%s)", x.Case, pct(x.Measured), pct(x.Expected), x.Law))
-		fmt.Fprintf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"20\" fill=\"#f6f8fa\"/>\n", left, y+20, barW)
-		fmt.Fprintf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"20\" fill=\"%s\"/>\n", left, y+20, x.Measured/top*barW, colFailed)
+		sub := fmt.Sprintf("%s measured, %s expected: %s", pct(x.Measured), pct(x.Expected), x.Law)
+		if w < 600 {
+			sub = fmt.Sprintf("%s measured, %s expected", pct(x.Measured), pct(x.Expected))
+		}
+		header(b, left, y-6, x.Case, sub)
+		fmt.Fprintf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"18\" fill=\"#f6f8fa\"/>\n", left, y+28, barW)
+		fmt.Fprintf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"18\" fill=\"%s\"/>\n", left, y+28, x.Measured/top*barW, colFailed)
 		ex := left + x.Expected/top*barW
-		fmt.Fprintf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000\" stroke-width=\"2\"/>\n", ex, y+16, ex, y+44)
+		fmt.Fprintf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#000\" stroke-width=\"2\"/>\n", ex, y+25, ex, y+49)
 	}
 	ay := 20 + rowH*float64(len(bs))
 	fmt.Fprintf(b, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#57606a\"/>\n", left, ay, left+barW, ay)

@@ -194,8 +194,8 @@ func TestQuick(t *testing.T) {
 		t.Errorf("control-plane-down starts from %q; want the drained zone stated", scene("control-plane-down").CarriedOver)
 	}
 
-	if len(rep.Blast) != 4 {
-		t.Errorf("%d blast-radius rows; want 4", len(rep.Blast))
+	if len(rep.Blast) != 3 {
+		t.Errorf("%d blast-radius rows; want 3", len(rep.Blast))
 	}
 
 	page, err := os.ReadFile(htmlPath)

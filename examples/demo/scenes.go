@@ -574,10 +574,6 @@ func blastRadius(rs []*SceneResult) []BlastRadius {
 		case "poison-tenant":
 			out = append(out, BlastRadius{Case: "poison tenant, shard size 2", Measured: r.AffectedShare,
 				Expected: r.Measured["law_ratio"], Law: "1/27: shards span zones; 1/C(9,2) = 2.8% in one zone"})
-		case "wave-deploy":
-			out = append(out, BlastRadius{Case: "bad deploy held at wave 1", Measured: r.AffectedShare,
-				Expected: r.Measured["wave1_shard_share_ratio"],
-				Law:      "at most the tenants with a wave 1 cell in their shard; every tenant had it reached every wave"})
 		}
 	}
 	return out
