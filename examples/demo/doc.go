@@ -17,8 +17,9 @@
 //  7. the control plane stopped: routing goes on on the last map; restarted:
 //     the next version reaches the clients;
 //  8. a bad build (one request in five fails, every one 20 ms slower)
-//     reaches wave 1 (c1, c5); a bake-time gate judges wave 1 against the
-//     rest on the client's SLIs by label (cell.Stats.Since, then Split on
+//     reaches wave 1 (c1, c5); after a bake time (and at least 150 of wave
+//     1's attempts) a gate judges wave 1 against the rest on the client's
+//     SLIs by label (cell.Stats.Since, then Split on
 //     the "wave" label), holds wave 2 and rolls wave 1 back: only tenants
 //     with a wave 1 cell see errors.
 //
