@@ -341,6 +341,9 @@ func xAxis(b *strings.Builder, f frame, y float64, labels bool) {
 func bars(b *strings.Builder, f frame, bottom, h, top, slotS float64, layers [][]uint64, colours []string) {
 	n := len(layers[0])
 	sw := f.w / float64(n)
+	// One path per layer: a page of eight scenes holds tens of thousands
+	// of bars, which as rects would make it slow to load on a phone.
+	paths := make([]strings.Builder, len(layers))
 	for i := range n {
 		y := bottom
 		for l, layer := range layers {
@@ -350,8 +353,12 @@ func bars(b *strings.Builder, f frame, bottom, h, top, slotS float64, layers [][
 			}
 			bh := min(v/top*h, y-(bottom-h))
 			y -= bh
-			fmt.Fprintf(b, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.2f\" height=\"%.1f\" fill=\"%s\"/>\n",
-				f.x0+float64(i)*sw, y, max(sw-0.4, 0.4), bh, colours[l])
+			fmt.Fprintf(&paths[l], "M%.1f %.1fh%.2fv%.1fh%.2fz", f.x0+float64(i)*sw, y, max(sw-0.4, 0.4), bh, -max(sw-0.4, 0.4))
+		}
+	}
+	for l := range paths {
+		if paths[l].Len() > 0 {
+			fmt.Fprintf(b, "<path fill=\"%s\" d=\"%s\"/>\n", colours[l], paths[l].String())
 		}
 	}
 }

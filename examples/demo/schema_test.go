@@ -14,7 +14,7 @@ import (
 )
 
 // schema is the subset of JSON Schema (2020-12) that report.schema.json
-// uses. validate rejects any other keyword, so that the schema cannot lean
+// uses. loadSchema rejects any other keyword, so that the schema cannot lean
 // on one this checker would silently skip.
 type schema map[string]any
 
@@ -24,17 +24,30 @@ var schemaKeywords = []string{
 	"items", "minItems", "enum", "const", "minimum", "maximum", "pattern",
 }
 
+// A jpath is a place in a JSON document, spelled out only for an error:
+// the report has tens of thousands of values.
+type jpath struct {
+	up  *jpath
+	key string
+	idx int // -1 for a key
+}
+
+func (p *jpath) String() string {
+	if p == nil {
+		return "$"
+	}
+	if p.idx >= 0 {
+		return fmt.Sprintf("%s[%d]", p.up, p.idx)
+	}
+	return p.up.String() + "." + p.key
+}
+
 // validate checks v (decoded with UseNumber) against s, resolving $ref in
 // root, and returns every violation with its JSON path.
-func validate(root, s schema, v any, path string) []string {
+func validate(root, s schema, v any, path *jpath) []string {
 	var errs []string
 	fail := func(format string, args ...any) {
-		errs = append(errs, path+": "+fmt.Sprintf(format, args...))
-	}
-	for k := range s {
-		if !slices.Contains(schemaKeywords, k) {
-			fail("schema keyword %q not supported by this checker", k)
-		}
+		errs = append(errs, path.String()+": "+fmt.Sprintf(format, args...))
 	}
 	if ref, ok := s["$ref"].(string); ok {
 		name, found := strings.CutPrefix(ref, "#/$defs/")
@@ -85,10 +98,10 @@ func validate(root, s schema, v any, path string) []string {
 		sort.Strings(keys)
 		for _, k := range keys {
 			if pn, ok := s["propertyNames"].(map[string]any); ok {
-				errs = append(errs, validate(root, pn, k, path+"."+k+"(name)")...)
+				errs = append(errs, validate(root, pn, k, &jpath{up: path, key: k + "(name)", idx: -1})...)
 			}
 			if ps, ok := props[k].(map[string]any); ok {
-				errs = append(errs, validate(root, ps, x[k], path+"."+k)...)
+				errs = append(errs, validate(root, ps, x[k], &jpath{up: path, key: k, idx: -1})...)
 				continue
 			}
 			switch ap := s["additionalProperties"].(type) {
@@ -97,7 +110,7 @@ func validate(root, s schema, v any, path string) []string {
 					fail("unexpected key %q", k)
 				}
 			case map[string]any:
-				errs = append(errs, validate(root, ap, x[k], path+"."+k)...)
+				errs = append(errs, validate(root, ap, x[k], &jpath{up: path, key: k, idx: -1})...)
 			}
 		}
 	case []any:
@@ -106,7 +119,7 @@ func validate(root, s schema, v any, path string) []string {
 		}
 		if is, ok := s["items"].(map[string]any); ok {
 			for i, e := range x {
-				errs = append(errs, validate(root, is, e, fmt.Sprintf("%s[%d]", path, i))...)
+				errs = append(errs, validate(root, is, e, &jpath{up: path, idx: i})...)
 			}
 		}
 	}
@@ -180,7 +193,33 @@ func asStrings(v any) []string {
 
 func asSlice(v any) []any { s, _ := v.([]any); return s }
 
-// loadSchema reads report.schema.json.
+// unsupported returns the keywords of s and its subschemas that validate
+// does not know.
+func unsupported(s map[string]any, at string) []string {
+	var out []string
+	for k, v := range s {
+		if !slices.Contains(schemaKeywords, k) {
+			out = append(out, at+"."+k)
+		}
+		switch k {
+		case "properties", "$defs":
+			m, _ := v.(map[string]any)
+			for name, sub := range m {
+				if sm, ok := sub.(map[string]any); ok {
+					out = append(out, unsupported(sm, at+"."+k+"."+name)...)
+				}
+			}
+		case "items", "additionalProperties", "propertyNames":
+			if sm, ok := v.(map[string]any); ok {
+				out = append(out, unsupported(sm, at+"."+k)...)
+			}
+		}
+	}
+	return out
+}
+
+// loadSchema reads report.schema.json, and fails t if it uses a keyword
+// validate does not know.
 func loadSchema(t *testing.T) schema {
 	t.Helper()
 	data, err := os.ReadFile("report.schema.json")
@@ -190,6 +229,9 @@ func loadSchema(t *testing.T) schema {
 	var s schema
 	if err := json.Unmarshal(data, &s); err != nil {
 		t.Fatalf("schema: %v", err)
+	}
+	if bad := unsupported(s, "$"); len(bad) > 0 {
+		t.Fatalf("report.schema.json uses keywords this checker does not know: %v", bad)
 	}
 	return s
 }
@@ -203,7 +245,7 @@ func checkSchema(t *testing.T, s schema, data []byte) {
 	if err := dec.Decode(&v); err != nil {
 		t.Fatalf("report JSON: %v", err)
 	}
-	errs := validate(s, s, v, "$")
+	errs := validate(s, s, v, nil)
 	for i, e := range errs {
 		if i == 20 {
 			t.Errorf("… and %d more", len(errs)-20)
@@ -291,7 +333,7 @@ func TestSchemaRejects(t *testing.T) {
 		if err := dec.Decode(&v); err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
-		if errs := validate(s, s, v, "$"); len(errs) == 0 {
+		if errs := validate(s, s, v, nil); len(errs) == 0 {
 			t.Errorf("%s: the schema accepts it", c.name)
 		}
 	}
