@@ -87,8 +87,15 @@ func TestQuick(t *testing.T) {
 	if s.ErrorsCount != 0 {
 		t.Errorf("baseline: %d errors; want 0", s.ErrorsCount)
 	}
-	within(s, "min cell share", measured(s, "min_cell_share_ratio"), 1.0/9, 0.06)
-	within(s, "max cell share", measured(s, "max_cell_share_ratio"), 1.0/9, 0.06)
+	// The scene's own tolerance (the check it passed): on a loaded machine
+	// the second of baseline may hold only a few hundred requests.
+	var accepted int
+	for _, c := range s.Cells {
+		accepted += int(c.Accepted)
+	}
+	tol := tolerance(accepted, 1.0/9, cellSpread)
+	within(s, "min cell share", measured(s, "min_cell_share_ratio"), 1.0/9, tol)
+	within(s, "max cell share", measured(s, "max_cell_share_ratio"), 1.0/9, tol)
 
 	s = scene("cell-failure")
 	if measured(s, "breaker_opened_flag") != 1 || measured(s, "affected_outside_count") != 0 {
