@@ -143,7 +143,13 @@ func sceneHTML(b *strings.Builder, s *SceneResult) {
 		b.WriteString("</div>\n<div class=\"narrow\">\n")
 		timeline(b, s, narrowW)
 		b.WriteString("</div>\n<div class=\"zones\">\n")
-		for z := range numZones {
+		var zones []string
+		for _, c := range s.Cells {
+			if !slices.Contains(zones, c.Zone) {
+				zones = append(zones, c.Zone)
+			}
+		}
+		for _, z := range zones {
 			zoneChart(b, s, z)
 		}
 		b.WriteString("</div>\n")
@@ -535,7 +541,7 @@ func timeline(b *strings.Builder, s *SceneResult, w float64) {
 
 // zoneChart draws one zone's cells: each cell's attempts per second (on one
 // scale for the whole scene), and its breaker's state in a lane under them.
-func zoneChart(b *strings.Builder, s *SceneResult, z int) {
+func zoneChart(b *strings.Builder, s *SceneResult, zone string) {
 	se := &s.Series
 	const left, right, panelH = 50.0, 8.0, 70.0
 	f := sceneFrame(s, left, zoneW-left-right)
@@ -551,13 +557,11 @@ func zoneChart(b *strings.Builder, s *SceneResult, z int) {
 	var body strings.Builder
 	y := 4.0
 	y += eventLane(&body, ev, f, y)
-	zone := ""
 	var lines [][2]float64
 	for ci, c := range se.Cells {
-		if ci/(numCells/numZones) != z {
+		if c.Zone != zone || ci >= len(s.Cells) {
 			continue
 		}
-		zone = c.Zone
 		cr := s.Cells[ci]
 		where := c.Zone
 		for _, k := range slices.Sorted(maps.Keys(cr.Labels)) {

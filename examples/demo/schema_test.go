@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cellkit/cellkit/cell"
 )
 
 // schema is the subset of JSON Schema (2020-12) that report.schema.json
@@ -259,11 +261,11 @@ func checkSchema(t *testing.T, s schema, data []byte) {
 // recorder fed a few requests and attempts, read out by the same code.
 func fakeReport(withMarks bool) *Report {
 	index := map[string]int{}
-	var cells []CellResult
+	var ids, zones []string
 	for i := range numCells {
 		id := fmt.Sprintf("c%d", i+1)
 		index[id] = i
-		cells = append(cells, CellResult{ID: id, Zone: fmt.Sprintf("az%d", i/3+1), Breaker: "closed", Labels: map[string]string{}})
+		ids, zones = append(ids, id), append(zones, fmt.Sprintf("az%d", i/3+1))
 	}
 	rec := newRecorder(800*time.Millisecond, index)
 	for i := range 50 {
@@ -277,14 +279,12 @@ func fakeReport(withMarks bool) *Report {
 	rec.mu.Lock()
 	rec.maps = append(rec.maps, mapMark{at: 0, version: 3})
 	rec.mu.Unlock()
-	s := &SceneResult{
-		N: 1, Name: "fake", Title: "a fake scene", Headline: "h", CarriedOver: carriedOver(nil),
-		Cells: cells, Measured: map[string]float64{"x_count": 1},
-		Marks: rec.sortedMarks(), Spans: []Span{}, rec: rec,
-	}
+	var stats cell.Stats
+	s := rec.scene(1, "fake", "a fake scene", carriedOver(nil), 40*time.Millisecond, stats, rec.cellResults(stats, ids, zones))
+	s.Headline = "h"
+	s.Measured["x_count"] = 1
 	s.check(true, "fake", "ok")
 	s.verdict()
-	s.Series = rec.series(40*time.Millisecond, cells)
 	return &Report{
 		SchemaVersion: SchemaVersion, OK: true, Glossary: glossary, Scenes: []*SceneResult{s},
 		Failed: []string{}, Blast: blastRadius([]*SceneResult{s}),
@@ -321,7 +321,7 @@ func TestSchemaRejects(t *testing.T) {
 		{"a measurement without a unit", `"x_count":1`, `"x":1`},
 		{"schema version", `"schema_version":2`, `"schema_version":1`},
 		{"an unknown key", `"ok":true`, `"ok":true,"seconds":1`},
-		{"a negative count", `"requests_count":0`, `"requests_count":-1`},
+		{"a negative count", `"retries_count":0`, `"retries_count":-1`},
 	} {
 		bad := bytes.Replace(good, []byte(c.from), []byte(c.to), 1)
 		if bytes.Equal(bad, good) {

@@ -208,59 +208,84 @@ func (st *stage) end() {
 func (st *stage) finish(name string) *SceneResult {
 	close(st.progress)
 	<-st.progDone
-	rec := st.rec
 	stats := st.client.Stats()
-	res := &SceneResult{
-		N: st.n, Name: name, Title: st.title,
-		DurationS:     st.loadEnd.Seconds(),
-		CarriedOver:   st.carried,
-		RequestsCount: rec.requests.Load(),
-		ErrorsCount:   rec.errors.Load(),
-		Misrouted:     rec.misrouted.Load(),
-		Retries:       stats.Retries,
-		BudgetRefused: stats.BudgetRefused,
-		Failovers:     rec.failovers.Load(),
-		Redirects:     rec.redirects.Load(),
-		SourceErrors:  rec.sourceErrs.Load(),
-		MapVersion:    stats.Version,
-		Measured:      make(map[string]float64),
-		rec:           rec,
+	ids := make([]string, len(st.d.fleet.cells))
+	zones := make([]string, len(st.d.fleet.cells))
+	for i, n := range st.d.fleet.cells {
+		ids[i], zones[i] = n.id, n.zone
 	}
-	if res.RequestsCount > 0 {
-		res.ErrorRatio = float64(res.ErrorsCount) / float64(res.RequestsCount)
-	}
+	cells := st.rec.cellResults(stats, ids, zones)
+	st.stopClient()
+	st.d.fleet.rec.Store(nil)
+	return st.rec.scene(st.n, name, st.title, st.carried, st.loadEnd, stats, cells)
+}
+
+// cellResults makes the cells' lines of a scene's table from the client's
+// Stats and the recorder; ids and zones are the cells in the recorder's
+// index order.
+func (r *recorder) cellResults(stats cell.Stats, ids, zones []string) []CellResult {
 	byID := make(map[string]cell.CellStats, len(stats.Cells))
 	for _, c := range stats.Cells {
 		byID[c.Cell] = c
 	}
-	for i, n := range st.d.fleet.cells {
-		c := byID[n.id]
+	out := make([]CellResult, 0, len(ids))
+	for i, id := range ids {
+		c := byID[id]
 		var skipped uint64
-		for _, r := range c.Rejected {
-			skipped += r
+		for _, n := range c.Rejected {
+			skipped += n
 		}
 		var lat latCounts
 		var later uint64
-		for s := range rec.nslots {
-			lat.addHist(&rec.cellLat[i][s])
-			later += rec.later[i][s].Load()
+		for s := range r.nslots {
+			lat.addHist(&r.cellLat[i][s])
+			later += r.later[i][s].Load()
 		}
-		res.Cells = append(res.Cells, CellResult{
-			ID: n.id, Zone: n.zone, Calls: c.Attempts, Failed: c.Failures, Skipped: skipped, FailoverServed: later,
-			Accepted: rec.accepted[i].Load(), P99Ms: lat.quantile(0.99), Breaker: c.Breaker.String(),
-			Labels: maps.Clone(c.Labels),
+		labels := maps.Clone(c.Labels)
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		out = append(out, CellResult{
+			ID: id, Zone: zones[i], Calls: c.Attempts, Failed: c.Failures, Skipped: skipped, FailoverServed: later,
+			Accepted: r.accepted[i].Load(), P99Ms: lat.quantile(0.99), Breaker: c.Breaker.String(), Labels: labels,
 		})
-		if res.Cells[i].Labels == nil {
-			res.Cells[i].Labels = map[string]string{}
-		}
 	}
-	st.stopClient()
-	st.d.fleet.rec.Store(nil)
-	res.Marks = rec.sortedMarks()
-	rec.mu.Lock()
-	res.Spans = append([]Span{}, rec.spans...)
-	rec.mu.Unlock()
-	res.Series = rec.series(st.loadEnd, res.Cells)
+	return out
+}
+
+// scene makes a scene's result from the recorder, over the scene's first
+// d: the callers' totals, the client's counters from stats, the marks,
+// spans and series, every list an array (empty rather than nil). The scene
+// adds its measurements, checks and headline. A scene that runs without a
+// stage (on a fleet of its own) makes its result here too, so that its JSON
+// and charts are like every other's.
+func (r *recorder) scene(n int, name, title, carried string, d time.Duration, stats cell.Stats, cells []CellResult) *SceneResult {
+	res := &SceneResult{
+		N: n, Name: name, Title: title,
+		DurationS:     d.Seconds(),
+		CarriedOver:   carried,
+		RequestsCount: r.requests.Load(),
+		ErrorsCount:   r.errors.Load(),
+		Misrouted:     r.misrouted.Load(),
+		Retries:       stats.Retries,
+		BudgetRefused: stats.BudgetRefused,
+		Failovers:     r.failovers.Load(),
+		Redirects:     r.redirects.Load(),
+		SourceErrors:  r.sourceErrs.Load(),
+		MapVersion:    stats.Version,
+		Cells:         append([]CellResult{}, cells...),
+		Measured:      make(map[string]float64),
+		Checks:        []Check{},
+		Marks:         r.sortedMarks(),
+		rec:           r,
+	}
+	if res.RequestsCount > 0 {
+		res.ErrorRatio = float64(res.ErrorsCount) / float64(res.RequestsCount)
+	}
+	r.mu.Lock()
+	res.Spans = append([]Span{}, r.spans...)
+	r.mu.Unlock()
+	res.Series = r.series(d, res.Cells)
 	return res
 }
 
