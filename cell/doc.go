@@ -153,6 +153,29 @@
 // instead. The choice is made per map at swap time, except the final pick.
 // Failing over between the endpoints of one cell is left to the transport.
 //
+// # Observability
+//
+// Stats is a snapshot for metrics and health checks: the map in force, the
+// retry budget, the counts of healthy cells (not disabled, breaker closed)
+// and unhealthy ones, and per cell its counters, breaker state, zone, state,
+// labels and two latency distributions (Latency), of its attempts judged a
+// Success and a Failure. The histograms have fixed log buckets (four per
+// doubling, 1 µs to 137 s; a quantile is within about 12%), cost two atomic
+// adds per attempt of the latency the attempt measured anyway, and never
+// allocate. Since fixed bounds add and subtract, SLIs come from snapshots:
+// Stats.ByLabel, ByState, GroupBy and Split sum cells into Groups (error
+// ratio over judged attempts, p99 of successes), and s.Since(&old) is what
+// happened between two snapshots, to judge "the last N seconds" from a ring
+// of snapshots the caller keeps (see examples/bakegate, a rollout gated per
+// wave).
+//
+// Observer.Call hears every Do once when it returns (class, CallOutcome,
+// duration, attempts, CallInfo.Cells); Observer.Attempt every call of fn.
+// The key in both is for traces and logs only: a metric attributed by key
+// has one series per tenant. The nested modules
+// github.com/cellkit/cellkit/cellotel (OpenTelemetry) and
+// github.com/cellkit/cellkit/cellprom (Prometheus) build on these two.
+//
 // # Costs
 //
 // Resolve at shard size 1 does not allocate; above, the shard is allocated

@@ -52,9 +52,12 @@ func (g *Group) ErrorRatio() float64 {
 func (g *Group) P99() time.Duration { return g.Success.P99() }
 
 // GroupBy sums the cells of s by the value key gives each; a cell for which
-// key returns ok false is left out.
+// key returns ok false is left out. A nil key groups nothing.
 func (s *Stats) GroupBy(key func(cs *CellStats) (value string, ok bool)) map[string]Group {
 	out := make(map[string]Group)
+	if key == nil {
+		return out
+	}
 	for i := range s.Cells {
 		cs := &s.Cells[i]
 		v, ok := key(cs)
@@ -82,11 +85,11 @@ func (s *Stats) ByState() map[string]Group {
 
 // Split sums the cells of s for which in is true, and the rest apart: a
 // wave against the rest of the fleet, the canaries against the active
-// cells.
+// cells. A nil in matches no cell.
 func (s *Stats) Split(in func(cs *CellStats) bool) (match, rest Group) {
 	for i := range s.Cells {
 		cs := &s.Cells[i]
-		if in(cs) {
+		if in != nil && in(cs) {
 			match.add(cs)
 		} else {
 			rest.add(cs)
@@ -102,8 +105,12 @@ func (s *Stats) Split(in func(cs *CellStats) bool) (match, rest Group) {
 // latencies; Updates, Rejected, SourceErrors, Retries, BudgetRefused) are
 // differences; the rest (gauges, states, labels) is s's. A cell that was
 // not in prev keeps its whole counts: its state is new. A counter that
-// went backwards (prev is not an earlier snapshot) is zero.
+// went backwards (prev is not an earlier snapshot) is zero. A nil prev is
+// an empty one: s, counted from the start.
 func (s *Stats) Since(prev *Stats) Stats {
+	if prev == nil {
+		prev = &Stats{}
+	}
 	d := *s
 	d.Updates = sub(s.Updates, prev.Updates)
 	d.Rejected = sub(s.Rejected, prev.Rejected)
