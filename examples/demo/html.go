@@ -70,6 +70,7 @@ h1 { font-size: 1.6em; } h2 { font-size: 1.2em; margin-top: 2em; border-bottom: 
 svg { display: block; width: 100%; max-width: 100%; height: auto; margin: 0.4em 0; }
 .zones { display: grid; grid-template-columns: repeat(3, minmax(0, 1fr)); gap: 4px 16px; }
 .narrow { display: none; }
+@media (max-width: 1000px) { .zones { grid-template-columns: repeat(2, minmax(0, 1fr)); } }
 @media (max-width: 700px) {
   body { font-size: 14px; }
   .zones { grid-template-columns: 1fr; }
