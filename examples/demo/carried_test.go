@@ -39,7 +39,7 @@ func TestCarriedOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := carriedOver(m)
-	for _, want := range []string{"shard size 2", "az2 at weight 0 (drained)", "c1 wave=1"} {
+	for _, want := range []string{"shard size 2", "az2 at weight 0 (drained)", "wave=1: c1"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("carriedOver = %q; want it to say %q", got, want)
 		}

@@ -353,6 +353,7 @@ func carriedOver(m *placement.Map) string {
 	var zones []string
 	byZone := make(map[string]*zw)
 	var states, labels []string
+	byLabel := make(map[string][]string) // "wave=1" → its cells
 	for _, c := range m.Cells() {
 		z := byZone[c.Zone]
 		if z == nil {
@@ -369,7 +370,11 @@ func carriedOver(m *placement.Map) string {
 			states = append(states, fmt.Sprintf("%s %s", c.ID, c.State))
 		}
 		for k, v := range c.Labels {
-			labels = append(labels, fmt.Sprintf("%s %s=%s", c.ID, k, v))
+			kv := k + "=" + v
+			if _, ok := byLabel[kv]; !ok {
+				labels = append(labels, kv)
+			}
+			byLabel[kv] = append(byLabel[kv], c.ID)
 		}
 	}
 	weighted := false
@@ -396,7 +401,9 @@ func carriedOver(m *placement.Map) string {
 	}
 	notes = append(notes, states...)
 	sort.Strings(labels)
-	notes = append(notes, labels...)
+	for _, kv := range labels {
+		notes = append(notes, kv+": "+strings.Join(byLabel[kv], ", "))
+	}
 	if g := m.Migrations(); len(g) > 0 {
 		notes = append(notes, fmt.Sprintf("%d migration(s) in progress", len(g)))
 	}
