@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -196,6 +197,17 @@ func TestQuick(t *testing.T) {
 		if s.CarriedOver == "" {
 			t.Errorf("scene %s does not state what it carried over", s.Name)
 		}
+	}
+	// The outage is shaded and the map versions are shown: the span, and
+	// the version before and after it in the series.
+	s = scene("control-plane-down")
+	if !slices.ContainsFunc(s.Spans, func(sp Span) bool { return sp.Kind == "control-plane-down" && sp.ToMs > sp.FromMs }) {
+		t.Errorf("control-plane-down: spans %v; want the outage", s.Spans)
+	}
+	// (0 in the slots before the scene's new client had its first map.)
+	v := slices.DeleteFunc(slices.Clone(s.Series.MapVersion), func(x uint64) bool { return x == 0 })
+	if len(v) == 0 || v[0] != uint64(measured(s, "before_version")) || v[len(v)-1] != uint64(measured(s, "next_version")) {
+		t.Errorf("control-plane-down: map versions per slot %v; want v%v to v%v", v, s.Measured["before_version"], s.Measured["next_version"])
 	}
 	if !strings.Contains(scene("control-plane-down").CarriedOver, "weight 0") {
 		t.Errorf("control-plane-down starts from %q; want the drained zone stated", scene("control-plane-down").CarriedOver)

@@ -20,7 +20,7 @@ type Series struct {
 	// the slot's end.
 	CallersStartedCount  []uint64 `json:"callers_started_count"`
 	CallersInFlightCount []uint64 `json:"callers_in_flight_count"`
-	// The client's map version at each slot's end.
+	// The client's map version at each slot's end; 0 before its first map.
 	MapVersion []uint64 `json:"map_version"`
 
 	Cells []CellSeries `json:"cells"`
