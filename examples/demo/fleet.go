@@ -210,8 +210,9 @@ type cellNode struct {
 	srv  *http.Server
 	done chan struct{}
 
-	maps    *source.Follower // the map the guards judge on, and its confirmations
-	failing atomic.Bool      // every request gets a 500
+	maps    *source.Follower          // the map the guards judge on, and its confirmations
+	failing atomic.Bool               // every request gets a 500
+	deploy  atomic.Pointer[badDeploy] // a bad build (wave.go), or nil
 
 	mu     sync.Mutex
 	ledger map[uint64]bool // the writes of the migrating tenant held here
@@ -241,6 +242,9 @@ func (n *cellNode) handler() (http.Handler, error) {
 		}
 		if rec := n.f.rec.Load(); rec != nil {
 			rec.arrived[n.idx].Add(1)
+		}
+		if bd := n.deploy.Load(); bd != nil && bd.serve(w, r, n.id) {
+			return
 		}
 		if n.failing.Load() {
 			w.Header().Set(cell.HeaderCell, n.id)
@@ -425,6 +429,7 @@ func newFleet() (*fleet, error) {
 func (f *fleet) reset() {
 	for _, n := range f.cells {
 		n.failing.Store(false)
+		n.deploy.Store(nil)
 	}
 	f.poison.Store(nil)
 	f.migrating.Store(nil)

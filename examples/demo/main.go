@@ -41,6 +41,9 @@ type timing struct {
 	cpBefore  time.Duration
 	cpDown    time.Duration
 	cpAfter   time.Duration
+	waveWarm  time.Duration // the deploy scene: before the deploy,
+	waveBake  time.Duration // wave 1's bake time,
+	waveAfter time.Duration // and after the gate
 }
 
 var (
@@ -49,25 +52,28 @@ var (
 		drainStep: 1500 * time.Millisecond,
 		migPre:    800 * time.Millisecond, migPhase: 1200 * time.Millisecond, migFreeze: 800 * time.Millisecond,
 		cpBefore: time.Second, cpDown: 2500 * time.Millisecond, cpAfter: 1500 * time.Millisecond,
+		waveWarm: time.Second, waveBake: 3 * time.Second, waveAfter: 1500 * time.Millisecond,
 	}
 	quickTiming = timing{
 		baseline: time.Second, fault: 1600 * time.Millisecond, warm: 350 * time.Millisecond,
 		drainStep: 400 * time.Millisecond,
 		migPre:    250 * time.Millisecond, migPhase: 350 * time.Millisecond, migFreeze: 300 * time.Millisecond,
 		cpBefore: 300 * time.Millisecond, cpDown: 800 * time.Millisecond, cpAfter: 500 * time.Millisecond,
+		waveWarm: 300 * time.Millisecond, waveBake: 800 * time.Millisecond, waveAfter: 400 * time.Millisecond,
 	}
 )
 
 // demo is one run: the fleet, the tenants, and where output goes.
 type demo struct {
-	opt      options
-	t        timing
-	fleet    *fleet
-	tenants  []string // t-00000 … t-09999
-	order    []int    // the order the load visits tenants in
-	logger   *slog.Logger
-	progress io.Writer
-	tty      bool
+	opt       options
+	t         timing
+	fleet     *fleet
+	tenants   []string // t-00000 … t-09999
+	order     []int    // the order the load visits tenants in
+	logger    *slog.Logger
+	numScenes int // len(scenes), which the scenes cannot refer to
+	progress  io.Writer
+	tty       bool
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -91,7 +97,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	case opt.workers < 1 || opt.workers > 256:
 		return fmt.Errorf("-workers %d: want 1 to 256", opt.workers)
 	}
-	d := &demo{opt: opt, t: fullTiming, logger: discard, progress: stderr}
+	d := &demo{opt: opt, t: fullTiming, logger: discard, progress: stderr, numScenes: len(scenes)}
 	if opt.quick {
 		d.t = quickTiming
 	}
@@ -123,14 +129,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 		numCells, numZones, numTenants)
 	fmt.Fprintf(textOut, "Each scene starts a fresh client (new breakers, budget and counters) on the control plane's map.\n")
 
-	rep := &Report{Quick: opt.quick, Tenants: numTenants, Cells: numCells, Zones: numZones}
+	rep := &Report{
+		SchemaVersion: SchemaVersion, Quick: opt.quick, TenantsCount: numTenants, CellsCount: numCells, ZonesCount: numZones,
+		Glossary: glossary, Scenes: []*SceneResult{}, Failed: []string{},
+	}
 	for i, sc := range scenes {
 		res, err := sc(d, i+1)
 		if err != nil {
 			return fmt.Errorf("scene %d: %w", i+1, err)
 		}
 		res.verdict()
-		res.print(textOut)
+		res.print(textOut, len(scenes))
 		rep.Scenes = append(rep.Scenes, res)
 		if !res.OK {
 			rep.Failed = append(rep.Failed, fmt.Sprintf("%d %s", res.N, res.Name))
@@ -139,8 +148,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	rep.Blast = blastRadius(rep.Scenes)
 	printBlast(textOut, rep.Blast)
 	rep.OK = len(rep.Failed) == 0
-	rep.Seconds = time.Since(start).Seconds()
-	fmt.Fprintf(textOut, "\n%d of %d scenes met their expectation in %.1fs.\n", len(rep.Scenes)-len(rep.Failed), len(rep.Scenes), rep.Seconds)
+	rep.DurationS = time.Since(start).Seconds()
+	fmt.Fprintf(textOut, "\n%d of %d scenes met their expectation in %.1fs.\n", len(rep.Scenes)-len(rep.Failed), len(rep.Scenes), rep.DurationS)
 
 	if opt.jsonPath != "" {
 		if err := writeJSON(opt.jsonPath, stdout, rep); err != nil {

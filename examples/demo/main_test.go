@@ -3,13 +3,12 @@ package main
 import (
 	"bytes"
 	"encoding/json"
-	"encoding/xml"
-	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -30,6 +29,7 @@ func TestQuick(t *testing.T) {
 	if rerr != nil {
 		t.Fatalf("no JSON report: %v", rerr)
 	}
+	checkSchema(t, loadSchema(t), data)
 	var rep Report
 	if err := json.Unmarshal(data, &rep); err != nil {
 		t.Fatalf("JSON report: %v", err)
@@ -37,12 +37,12 @@ func TestQuick(t *testing.T) {
 	if !rep.OK || len(rep.Failed) > 0 {
 		t.Errorf("report OK = %v, failed %v; want every scene met", rep.OK, rep.Failed)
 	}
-	if len(rep.Scenes) != numScenes {
-		t.Fatalf("%d scenes; want %d", len(rep.Scenes), numScenes)
+	if len(rep.Scenes) != len(scenes) {
+		t.Fatalf("%d scenes; want %d", len(rep.Scenes), len(scenes))
 	}
 	// -quick promises under 15 s; leave room for -race on a busy machine.
-	if rep.Seconds > 45 {
-		t.Errorf("the quick demo took %.1fs; want well under 45s", rep.Seconds)
+	if rep.DurationS > 45 {
+		t.Errorf("the quick demo took %.1fs; want well under 45s", rep.DurationS)
 	}
 	byName := make(map[string]*SceneResult)
 	for i, s := range rep.Scenes {
@@ -54,7 +54,7 @@ func TestQuick(t *testing.T) {
 				t.Errorf("scene %d (%s): check %q failed: %s", s.N, s.Name, c.What, c.Got)
 			}
 		}
-		if s.Requests == 0 {
+		if s.RequestsCount == 0 {
 			t.Errorf("scene %d (%s) sent no request", s.N, s.Name)
 		}
 		if s.Misrouted != 0 {
@@ -85,16 +85,23 @@ func TestQuick(t *testing.T) {
 	}
 
 	s := scene("baseline")
-	if s.Errors != 0 {
-		t.Errorf("baseline: %d errors; want 0", s.Errors)
+	if s.ErrorsCount != 0 {
+		t.Errorf("baseline: %d errors; want 0", s.ErrorsCount)
 	}
-	within(s, "min cell share", measured(s, "minCellShare"), 1.0/9, 0.06)
-	within(s, "max cell share", measured(s, "maxCellShare"), 1.0/9, 0.06)
+	// The scene's own tolerance (the check it passed): on a loaded machine
+	// the second of baseline may hold only a few hundred requests.
+	var accepted int
+	for _, c := range s.Cells {
+		accepted += int(c.Accepted)
+	}
+	tol := tolerance(accepted, 1.0/9, cellSpread)
+	within(s, "min cell share", measured(s, "min_cell_share_ratio"), 1.0/9, tol)
+	within(s, "max cell share", measured(s, "max_cell_share_ratio"), 1.0/9, tol)
 
 	s = scene("cell-failure")
-	if measured(s, "breakerOpened") != 1 || measured(s, "affectedOutside") != 0 {
+	if measured(s, "breaker_opened_flag") != 1 || measured(s, "affected_outside_count") != 0 {
 		t.Errorf("cell-failure: breaker opened %v, tenants affected outside the cell %v; want 1, 0",
-			s.Measured["breakerOpened"], s.Measured["affectedOutside"])
+			s.Measured["breaker_opened_flag"], s.Measured["affected_outside_count"])
 	}
 	within(s, "tenants affected", s.AffectedShare, 1.0/9, 0.05)
 	for _, c := range s.Cells {
@@ -105,15 +112,15 @@ func TestQuick(t *testing.T) {
 	oneCell := s.AffectedShare
 
 	s = scene("shuffle-shard")
-	if s.AffectedShare > 0.005 || measured(s, "failovers") == 0 || measured(s, "retries") > measured(s, "budgetBound") {
+	if s.AffectedShare > 0.005 || measured(s, "failovers_count") == 0 || measured(s, "retries_count") > measured(s, "budget_bound_count") {
 		t.Errorf("shuffle-shard: affected %.4f, failovers %v, retries %v (bound %v); want ≤ 0.005, > 0, within the bound",
-			s.AffectedShare, s.Measured["failovers"], s.Measured["retries"], s.Measured["budgetBound"])
+			s.AffectedShare, s.Measured["failovers_count"], s.Measured["retries_count"], s.Measured["budget_bound_count"])
 	}
 
 	s = scene("poison-tenant")
-	if measured(s, "crashedCells") != 2 || measured(s, "affectedOutside") != 0 {
+	if measured(s, "crashed_cells_count") != 2 || measured(s, "affected_outside_count") != 0 {
 		t.Errorf("poison-tenant: %v cells crashed, %v tenants affected outside the shard; want 2, 0",
-			s.Measured["crashedCells"], s.Measured["affectedOutside"])
+			s.Measured["crashed_cells_count"], s.Measured["affected_outside_count"])
 	}
 	within(s, "tenants losing their shard", s.AffectedShare, 1.0/27, 0.025)
 	if s.AffectedShare >= oneCell/2 {
@@ -121,27 +128,89 @@ func TestQuick(t *testing.T) {
 	}
 
 	s = scene("zone-drain")
-	if s.Errors != 0 || measured(s, "finalZoneRequests") != 0 {
-		t.Errorf("zone-drain: %d errors, %v requests to the drained zone on the last map; want 0, 0", s.Errors, s.Measured["finalZoneRequests"])
+	if s.ErrorsCount != 0 || measured(s, "final_zone_requests_count") != 0 {
+		t.Errorf("zone-drain: %d errors, %v requests to the drained zone on the last map; want 0, 0", s.ErrorsCount, s.Measured["final_zone_requests_count"])
 	}
-	within(s, "the zone's first share", measured(s, "zoneShareStep0"), 1.0/3, 0.08)
-	for i, k := range []string{"zoneShareStep1", "zoneShareStep2", "zoneShareStep3"} {
-		prev := []string{"zoneShareStep0", "zoneShareStep1", "zoneShareStep2"}[i]
+	within(s, "the zone's first share", measured(s, "zone_share_step0_ratio"), 1.0/3, 0.08)
+	for i, k := range []string{"zone_share_step1_ratio", "zone_share_step2_ratio", "zone_share_step3_ratio"} {
+		prev := []string{"zone_share_step0_ratio", "zone_share_step1_ratio", "zone_share_step2_ratio"}[i]
 		if measured(s, k) > measured(s, prev)+0.02 {
 			t.Errorf("zone-drain: share %s = %v after %s = %v; want falling", k, s.Measured[k], prev, s.Measured[prev])
 		}
 	}
 
 	s = scene("migration")
-	if measured(s, "refused") == 0 || measured(s, "refusedOutsideFreeze") != 0 || measured(s, "lost") != 0 ||
-		measured(s, "writeErrors") != 0 || s.Errors != 0 || measured(s, "ackedAtFrom") == 0 || measured(s, "ackedAtTo") == 0 {
+	if measured(s, "refused_count") == 0 || measured(s, "refused_outside_freeze_count") != 0 || measured(s, "lost_count") != 0 ||
+		measured(s, "write_errors_count") != 0 || s.ErrorsCount != 0 || measured(s, "acked_at_from_count") == 0 || measured(s, "acked_at_to_count") == 0 {
 		t.Errorf("migration: %v", s.Measured)
 	}
 
 	s = scene("control-plane-down")
-	if s.Errors != 0 || measured(s, "okWhileDown") == 0 || measured(s, "versionWhileDown") != measured(s, "versionBefore") ||
-		measured(s, "sourceErrorsWhileDown") == 0 || measured(s, "pickedUp") != 1 || measured(s, "nextVersion") <= measured(s, "versionBefore") {
-		t.Errorf("control-plane-down: %d errors, %v", s.Errors, s.Measured)
+	if s.ErrorsCount != 0 || measured(s, "ok_while_down_count") == 0 || measured(s, "while_down_version") != measured(s, "before_version") ||
+		measured(s, "source_errors_while_down_count") == 0 || measured(s, "picked_up_flag") != 1 || measured(s, "next_version") <= measured(s, "before_version") {
+		t.Errorf("control-plane-down: %d errors, %v", s.ErrorsCount, s.Measured)
+	}
+
+	s = scene("wave-deploy")
+	if measured(s, "gate_held_flag") != 1 || measured(s, "wave2_failed_count") != 0 || measured(s, "affected_outside_count") != 0 ||
+		measured(s, "wave1_failed_count") == 0 || measured(s, "wave1_error_ratio") < 0.1 || measured(s, "rest_error_ratio") != 0 {
+		t.Errorf("wave-deploy: %v", s.Measured)
+	}
+	if s.AffectedShare == 0 || s.AffectedShare > measured(s, "wave1_shard_share_ratio") {
+		t.Errorf("wave-deploy: %.4f of tenants affected; want some, at most the %.4f with a wave 1 cell",
+			s.AffectedShare, measured(s, "wave1_shard_share_ratio"))
+	}
+	for _, c := range s.Cells {
+		if waveOf(c.ID) != "1" && c.Failed != 0 {
+			t.Errorf("wave-deploy: wave 2 cell %s failed %d attempts; want 0", c.ID, c.Failed)
+		}
+	}
+
+	// Failover traffic shows on the cells that took it: in scene 3, the
+	// requests c5's open breaker turned away are served by other cells.
+	s = scene("shuffle-shard")
+	var skipped, served uint64
+	for _, c := range s.Cells {
+		skipped += c.Skipped
+		if c.ID != failingCell {
+			served += c.FailoverServed
+		}
+	}
+	if skipped == 0 || served < skipped/2 {
+		t.Errorf("shuffle-shard: %d failover requests served by other cells for %d skipped at %s; want about as many", served, skipped, failingCell)
+	}
+
+	for _, s := range rep.Scenes {
+		se := s.Series
+		if se.SlotWidthMs <= 0 || se.SlotsCount == 0 || len(se.CallersOKCount) != se.SlotsCount || len(se.Cells) != numCells {
+			t.Errorf("scene %s: series slot width %v ms, %d slots, %d callers' slots, %d cells",
+				s.Name, se.SlotWidthMs, se.SlotsCount, len(se.CallersOKCount), len(se.Cells))
+			continue
+		}
+		var ended uint64
+		for i := range se.SlotsCount {
+			ended += se.CallersOKCount[i] + se.CallersErrorCount[i]
+		}
+		if ended != s.RequestsCount {
+			t.Errorf("scene %s: the series count %d requests; the totals %d", s.Name, ended, s.RequestsCount)
+		}
+		if s.CarriedOver == "" {
+			t.Errorf("scene %s does not state what it carried over", s.Name)
+		}
+	}
+	// The outage is shaded and the map versions are shown: the span, and
+	// the version before and after it in the series.
+	s = scene("control-plane-down")
+	if !slices.ContainsFunc(s.Spans, func(sp Span) bool { return sp.Kind == "control-plane-down" && sp.ToMs > sp.FromMs }) {
+		t.Errorf("control-plane-down: spans %v; want the outage", s.Spans)
+	}
+	// (0 in the slots before the scene's new client had its first map.)
+	v := slices.DeleteFunc(slices.Clone(s.Series.MapVersion), func(x uint64) bool { return x == 0 })
+	if len(v) == 0 || v[0] != uint64(measured(s, "before_version")) || v[len(v)-1] != uint64(measured(s, "next_version")) {
+		t.Errorf("control-plane-down: map versions per slot %v; want v%v to v%v", v, s.Measured["before_version"], s.Measured["next_version"])
+	}
+	if !strings.Contains(scene("control-plane-down").CarriedOver, "weight 0") {
+		t.Errorf("control-plane-down starts from %q; want the drained zone stated", scene("control-plane-down").CarriedOver)
 	}
 
 	if len(rep.Blast) != 3 {
@@ -152,57 +221,9 @@ func TestQuick(t *testing.T) {
 	if err != nil {
 		t.Fatalf("no HTML report: %v", err)
 	}
-	checkHTML(t, page, numScenes+1)
-	if !strings.Contains(out.String(), fmt.Sprintf("%d of %d scenes met their expectation", numScenes, numScenes)) {
+	checkHTML(t, page, len(scenes)*(2+numZones)+2)
+	if want := fmt.Sprintf("%d of %[1]d scenes met their expectation", len(scenes)); !strings.Contains(out.String(), want) {
 		t.Errorf("the text output lacks its summary line")
-	}
-}
-
-// checkHTML checks that page is well-formed, has want SVG charts, no script,
-// no event handler attribute and no reference to anything outside itself.
-func checkHTML(t *testing.T, page []byte, want int) {
-	t.Helper()
-	dec := xml.NewDecoder(bytes.NewReader(page))
-	dec.Strict = true
-	svgs, depth := 0, 0
-	for {
-		tok, err := dec.Token()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		if err != nil {
-			t.Fatalf("the HTML report is not well-formed: %v", err)
-		}
-		switch e := tok.(type) {
-		case xml.StartElement:
-			depth++
-			switch strings.ToLower(e.Name.Local) {
-			case "svg":
-				svgs++
-			case "script", "iframe", "object", "embed", "link", "img":
-				t.Errorf("the HTML report has a <%s> element", e.Name.Local)
-			}
-			for _, a := range e.Attr {
-				name := strings.ToLower(a.Name.Local)
-				if strings.HasPrefix(name, "on") || name == "src" || name == "href" {
-					t.Errorf("the HTML report has attribute %s=%q on <%s>", a.Name.Local, a.Value, e.Name.Local)
-				}
-			}
-		case xml.EndElement:
-			depth--
-		}
-	}
-	if depth != 0 {
-		t.Errorf("the HTML report leaves %d elements open", depth)
-	}
-	if svgs != want {
-		t.Errorf("the HTML report has %d SVG charts; want %d", svgs, want)
-	}
-	low := strings.ToLower(string(page))
-	for _, s := range []string{"http://", "https://", "url(", "@import", "<script"} {
-		if strings.Contains(low, s) {
-			t.Errorf("the HTML report contains %q", s)
-		}
 	}
 }
 

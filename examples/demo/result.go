@@ -7,66 +7,104 @@ import (
 	"strings"
 )
 
-// A Report is the demo's structured output (-json).
+// SchemaVersion is the version of the JSON report's layout
+// (report.schema.json); it changes whenever a key does.
+const SchemaVersion = 2
+
+// A Report is the demo's structured output (-json). Every numeric key names
+// its unit (_count, _ratio, _ms, _s, _rps, _flag for 0 or 1, _version for a
+// map version); every list is an array, empty rather than null.
 type Report struct {
-	OK      bool           `json:"ok"`
-	Quick   bool           `json:"quick"`
-	Seconds float64        `json:"seconds"`
-	Tenants int            `json:"tenants"`
-	Cells   int            `json:"cells"`
-	Zones   int            `json:"zones"`
-	Scenes  []*SceneResult `json:"scenes"`
-	Failed  []string       `json:"failed,omitempty"` // the names of the scenes that missed their expectation
-	Blast   []BlastRadius  `json:"blastRadius"`
+	SchemaVersion int            `json:"schema_version"`
+	OK            bool           `json:"ok"`
+	Quick         bool           `json:"quick"`
+	DurationS     float64        `json:"duration_s"`
+	TenantsCount  int            `json:"tenants_count"`
+	CellsCount    int            `json:"cells_count"`
+	ZonesCount    int            `json:"zones_count"`
+	Glossary      []Term         `json:"glossary"`
+	Scenes        []*SceneResult `json:"scenes"`
+	Failed        []string       `json:"failed_scenes"` // the scenes that missed their expectation
+	Blast         []BlastRadius  `json:"blast_radius"`
+}
+
+// A Term is a word of the report and what it means there.
+type Term struct {
+	Term    string `json:"term"`
+	Meaning string `json:"meaning"`
+}
+
+// glossary defines the words the tables and charts use, once for the JSON
+// and the HTML.
+var glossary = []Term{
+	{"calls", "attempts the client made at the cell (a request that fails over makes one at each cell it tries)"},
+	{"failed", "attempts at the cell that failed (an error or a 5xx reply judged against the cell)"},
+	{"skipped", "requests that passed the cell over without trying it, because its breaker was open"},
+	{"failover served", "successful attempts at the cell for requests that had skipped another cell (its breaker open) or failed there first, or that followed a moved reply: traffic another cell's trouble sent here"},
+	{"accepted", "requests the cell's guard let through to the service, counted at the cell: the cell owned the key on the map it held. Refused (moved, frozen) and failed-cell requests are not accepted"},
+	{"misrouted accepted", "accepted requests for a key the cell did not own on any map the control plane had it on; the demo expects 0"},
+	{"tenants affected", "tenants that got at least one error, among those that sent a request while the fault was in place"},
+	{"rps", "requests (or attempts) per second, per slot of the chart: the slot's count divided by the slot width"},
+	{"slot", "a chart's time step; a request counts in the slot in which it ended, so a stall shows as latency and a later burst, not as missing traffic"},
 }
 
 // A SceneResult is one scene's measurements and verdict.
 type SceneResult struct {
-	N        int     `json:"n"`
-	Name     string  `json:"name"`
-	Title    string  `json:"title"`
-	Headline string  `json:"headline"`
-	OK       bool    `json:"ok"`
-	Seconds  float64 `json:"seconds"`
+	N        int    `json:"number"`
+	Name     string `json:"name"`
+	Title    string `json:"title"`
+	Headline string `json:"headline"`
+	// CarriedOver states what the scene starts from that earlier scenes
+	// left: the map's shard size, weights, labels.
+	CarriedOver string  `json:"carried_over"`
+	OK          bool    `json:"ok"`
+	DurationS   float64 `json:"duration_s"`
 
 	// What the callers got.
-	Requests  uint64  `json:"requests"`
-	Errors    uint64  `json:"errors"`
-	ErrorRate float64 `json:"errorRate"`
+	RequestsCount uint64  `json:"requests_count"`
+	ErrorsCount   uint64  `json:"errors_count"`
+	ErrorRatio    float64 `json:"error_ratio"`
 	// Tenants judged (seen from the fault on, or over the whole scene) and
 	// those that got at least one error.
-	TenantsSeen     int     `json:"tenantsSeen"`
-	TenantsAffected int     `json:"tenantsAffected"`
-	AffectedShare   float64 `json:"affectedShare"`
+	TenantsSeen     int     `json:"tenants_seen_count"`
+	TenantsAffected int     `json:"tenants_affected_count"`
+	AffectedShare   float64 `json:"tenants_affected_ratio"`
 	// Requests a cell accepted for a key it did not own in any map the
 	// control plane had it on.
-	Misrouted uint64 `json:"misroutedAccepted"`
+	Misrouted uint64 `json:"misrouted_accepted_count"`
 
 	// The client's view.
-	Retries       uint64 `json:"retries"`
-	BudgetRefused uint64 `json:"budgetRefused"`
-	Failovers     uint64 `json:"failovers"`
-	Redirects     uint64 `json:"redirects"`
-	SourceErrors  uint64 `json:"sourceErrors"`
-	MapVersion    uint64 `json:"mapVersion"`
+	Retries       uint64 `json:"retries_count"`
+	BudgetRefused uint64 `json:"budget_refused_count"`
+	Failovers     uint64 `json:"failovers_count"`
+	Redirects     uint64 `json:"redirects_count"`
+	SourceErrors  uint64 `json:"source_errors_count"`
+	MapVersion    uint64 `json:"map_version"`
 
 	Cells    []CellResult       `json:"cells"`
-	Measured map[string]float64 `json:"measured"`
+	Measured map[string]float64 `json:"measured"` // keys end in their unit
 	Checks   []Check            `json:"checks"`
 	Marks    []Mark             `json:"marks"`
+	Spans    []Span             `json:"spans"`
+	Series   Series             `json:"series"`
 
 	rec *recorder
 }
 
-// A CellResult is one cell's line of a scene's table.
+// A CellResult is one cell's line of a scene's table (see glossary).
 type CellResult struct {
-	ID       string `json:"id"`
-	Zone     string `json:"zone"`
-	Calls    uint64 `json:"calls"`    // attempts the client made at the cell
-	Failed   uint64 `json:"failed"`   // of them, failures
-	Skipped  uint64 `json:"skipped"`  // calls that skipped the cell (breaker open)
-	Accepted uint64 `json:"accepted"` // requests the cell's guard let through
-	Breaker  string `json:"breaker"`  // the breaker's state at the scene's end
+	ID             string  `json:"id"`
+	Zone           string  `json:"zone"`
+	Calls          uint64  `json:"calls_count"`
+	Failed         uint64  `json:"failed_count"`
+	Skipped        uint64  `json:"skipped_count"`
+	FailoverServed uint64  `json:"failover_served_count"`
+	Accepted       uint64  `json:"accepted_count"`
+	P99Ms          float64 `json:"p99_ms"`  // of its attempts over the scene
+	Breaker        string  `json:"breaker"` // the breaker's state at the scene's end
+	// Labels are the cell's labels in the client's map at the scene's end
+	// (the deploy scene's waves).
+	Labels map[string]string `json:"labels"`
 }
 
 // A Check is one expectation of a scene and what was measured.
@@ -80,8 +118,8 @@ type Check struct {
 // the combinatorics predict.
 type BlastRadius struct {
 	Case     string  `json:"case"`
-	Measured float64 `json:"measured"`
-	Expected float64 `json:"expected"`
+	Measured float64 `json:"measured_ratio"`
+	Expected float64 `json:"expected_ratio"`
 	Law      string  `json:"law"`
 }
 
@@ -115,19 +153,19 @@ func (r *SceneResult) failedChecks() string {
 }
 
 // print writes the scene's headline, table, totals and checks.
-func (r *SceneResult) print(w io.Writer) {
+func (r *SceneResult) print(w io.Writer, total int) {
 	mark := "ok  "
 	if !r.OK {
 		mark = "FAIL"
 	}
-	fmt.Fprintf(w, "\n%d/%d %s  [%s, %.1fs]\n", r.N, numScenes, r.Title, strings.TrimSpace(mark), r.Seconds)
+	fmt.Fprintf(w, "\n%d/%d %s  [%s, %.1fs]\n", r.N, total, r.Title, strings.TrimSpace(mark), r.DurationS)
 	fmt.Fprintf(w, "    %s\n", r.Headline)
-	fmt.Fprintf(w, "    %-4s %-4s %7s %7s %7s %8s  %s\n", "cell", "zone", "calls", "failed", "skipped", "accepted", "breaker")
+	fmt.Fprintf(w, "    %-4s %-4s %7s %7s %7s %8s %8s %7s  %s\n", "cell", "zone", "calls", "failed", "skipped", "failover", "accepted", "p99 ms", "breaker")
 	for _, c := range r.Cells {
-		fmt.Fprintf(w, "    %-4s %-4s %7d %7d %7d %8d  %s\n", c.ID, c.Zone, c.Calls, c.Failed, c.Skipped, c.Accepted, c.Breaker)
+		fmt.Fprintf(w, "    %-4s %-4s %7d %7d %7d %8d %8d %7.1f  %s\n", c.ID, c.Zone, c.Calls, c.Failed, c.Skipped, c.FailoverServed, c.Accepted, c.P99Ms, c.Breaker)
 	}
 	fmt.Fprintf(w, "    requests %d, errors %d (%s), tenants affected %d of %d (%s), misrouted accepted %d\n",
-		r.Requests, r.Errors, pct(r.ErrorRate), r.TenantsAffected, r.TenantsSeen, pct(r.AffectedShare), r.Misrouted)
+		r.RequestsCount, r.ErrorsCount, pct(r.ErrorRatio), r.TenantsAffected, r.TenantsSeen, pct(r.AffectedShare), r.Misrouted)
 	for _, c := range r.Checks {
 		m := "✓"
 		if !c.OK {

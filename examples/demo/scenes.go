@@ -25,10 +25,9 @@ var scenes = []func(d *demo, n int) (*SceneResult, error){
 	(*demo).zoneDrain,
 	(*demo).migration,
 	(*demo).controlPlaneDown,
+	(*demo).waveDeploy,
 	(*demo).overload, // overload.go
 }
-
-const numScenes = 8
 
 // The cell that fails in scenes 2 and 3, the poison tenant of scene 4, the
 // tenant migrated in scene 6 and the zone drained in scene 5.
@@ -64,7 +63,7 @@ func (d *demo) baseline(n int) (*SceneResult, error) {
 	st.wait()
 	res := st.finish("baseline")
 	res.setTenants(res.rec.tenants(nil))
-	res.check(res.Errors == 0, "no errors", "%d errors in %d requests", res.Errors, res.Requests)
+	res.check(res.ErrorsCount == 0, "no errors", "%d errors in %d requests", res.ErrorsCount, res.RequestsCount)
 	res.check(res.Misrouted == 0, "no misrouted request accepted", "%d", res.Misrouted)
 	var total uint64
 	for _, c := range res.Cells {
@@ -79,10 +78,10 @@ func (d *demo) baseline(n int) (*SceneResult, error) {
 			spread = false
 		}
 	}
-	res.Measured["minCellShare"], res.Measured["maxCellShare"] = lo, hi
+	res.Measured["min_cell_share_ratio"], res.Measured["max_cell_share_ratio"] = lo, hi
 	res.check(spread, "every cell serves about 1/9 of the requests", "%s to %s per cell", pct(lo), pct(hi))
 	res.Headline = fmt.Sprintf("%d requests from %d tenants spread over 9 cells (%s to %s each), %d errors.",
-		res.Requests, res.TenantsSeen, pct(lo), pct(hi), res.Errors)
+		res.RequestsCount, res.TenantsSeen, pct(lo), pct(hi), res.ErrorsCount)
 	return res, nil
 }
 
@@ -108,14 +107,14 @@ func (d *demo) cellFailure(n int) (*SceneResult, error) {
 	c := res.rec.tenants(func(t int) bool { return as[t].Cell == failingCell })
 	res.setTenants(c)
 	expected := float64(c.predicted) / float64(max(c.seen, 1))
-	res.Measured["affectedShare"] = res.AffectedShare
-	res.Measured["expectedShare"] = expected
-	res.Measured["law"] = 1.0 / numCells
-	res.Measured["affectedOutside"] = float64(c.affectedOutside)
-	res.Measured["unaffectedInside"] = float64(c.unaffectedInside)
+	res.Measured["affected_ratio"] = res.AffectedShare
+	res.Measured["expected_ratio"] = expected
+	res.Measured["law_ratio"] = 1.0 / numCells
+	res.Measured["affected_outside_count"] = float64(c.affectedOutside)
+	res.Measured["unaffected_inside_count"] = float64(c.unaffectedInside)
 	opened, ok := res.rec.openedAt(failingCell)
-	res.Measured["breakerOpened"] = b2f(ok)
-	res.Measured["breakerOpenedAfterMs"] = ms(opened - failedAt)
+	res.Measured["breaker_opened_flag"] = b2f(ok)
+	res.Measured["breaker_opened_after_ms"] = ms(opened - failedAt)
 	res.check(ok, "the breaker of "+failingCell+" opens", "%s", openedText(ok, opened-failedAt))
 	res.check(c.affectedOutside == 0, "no tenant outside "+failingCell+" affected", "%d", c.affectedOutside)
 	res.check(c.unaffectedInside == 0, "every tenant of "+failingCell+" affected", "%d of %d spared", c.unaffectedInside, c.predicted)
@@ -156,22 +155,28 @@ func (d *demo) shuffleShard(n int) (*SceneResult, error) {
 	res := st.finish("shuffle-shard")
 	c := res.rec.tenants(nil)
 	res.setTenants(c)
-	bound := budgetRatio*float64(res.Requests) + budgetPerSec*budgetTTLSecs
-	extra := float64(res.Retries) / float64(max(res.Requests, 1))
+	bound := budgetRatio*float64(res.RequestsCount) + budgetPerSec*budgetTTLSecs
+	extra := float64(res.Retries) / float64(max(res.RequestsCount, 1))
 	opened, ok := res.rec.openedAt(failingCell)
-	res.Measured["affectedShare"] = res.AffectedShare
-	res.Measured["breakerOpened"] = b2f(ok)
-	res.Measured["retries"] = float64(res.Retries)
-	res.Measured["extraLoad"] = extra
-	res.Measured["budgetBound"] = bound
-	res.Measured["failovers"] = float64(res.Failovers)
+	res.Measured["affected_ratio"] = res.AffectedShare
+	res.Measured["breaker_opened_flag"] = b2f(ok)
+	res.Measured["retries_count"] = float64(res.Retries)
+	res.Measured["extra_load_ratio"] = extra
+	res.Measured["budget_bound_count"] = bound
+	res.Measured["failovers_count"] = float64(res.Failovers)
 	res.check(ok, "the breaker of "+failingCell+" opens", "%s", openedText(ok, opened-failedAt))
 	res.check(res.Failovers > 0, "calls fail over along the shard", "%d failovers", res.Failovers)
 	res.check(res.AffectedShare <= 0.005, "tenants affected ≈ 0 (at most 0.5%)", "%d of %d (%s)", c.affected, c.seen, pct(res.AffectedShare))
 	res.check(float64(res.Retries) <= bound, "extra attempts within the retry budget",
 		"%d extra attempts (%s of requests); budget %.0f (20%% of requests + 10/s × 10 s)", res.Retries, pct(extra), bound)
-	res.Headline = fmt.Sprintf("%s fails again; its tenants fail over to the other cell of their shard: %d of %d tenants affected, %d extra attempts (%s of requests, budget 20%% + 10/s).",
-		failingCell, c.affected, c.seen, res.Retries, pct(extra))
+	var served uint64
+	for _, cr := range res.Cells {
+		served += cr.FailoverServed
+	}
+	res.Measured["failover_served_count"] = float64(served)
+	res.Headline = fmt.Sprintf("%s fails again; its tenants fail over to the other cell of their shard, which serve %d of their requests (blue): "+
+		"%d of %d tenants affected, for %d extra attempts (%s of requests, budget 20%% + 10/s): most requests skip the open breaker and cost none.",
+		failingCell, served, c.affected, c.seen, res.Retries, pct(extra))
 	return res, nil
 }
 
@@ -215,12 +220,12 @@ func (d *demo) poisonTenant(n int) (*SceneResult, error) {
 	predicted := float64(c.predicted) / float64(max(c.seen, 1))
 	law := 1.0 / crossZonePairs()
 	allPairs := 1.0 / binomial(numCells, 2)
-	res.Measured["affectedShare"] = res.AffectedShare
-	res.Measured["predictedShare"] = predicted
-	res.Measured["law"] = law
-	res.Measured["lawOneZone"] = allPairs
-	res.Measured["crashedCells"] = float64(len(crashed))
-	res.Measured["affectedOutside"] = float64(c.affectedOutside)
+	res.Measured["affected_ratio"] = res.AffectedShare
+	res.Measured["predicted_ratio"] = predicted
+	res.Measured["law_ratio"] = law
+	res.Measured["law_one_zone_ratio"] = allPairs
+	res.Measured["crashed_cells_count"] = float64(len(crashed))
+	res.Measured["affected_outside_count"] = float64(c.affectedOutside)
 	slices.Sort(crashed)
 	want := slices.Sorted(slices.Values(shard))
 	res.check(slices.Equal(crashed, want) && !pok, "the poison tenant crashes its whole shard, nothing more",
@@ -299,7 +304,7 @@ func (d *demo) zoneDrain(n int) (*SceneResult, error) {
 			}
 		}
 		s := float64(zone) / float64(max(total, 1))
-		res.Measured["zoneShareStep"+strconv.Itoa(i)] = s
+		res.Measured["zone_share_step"+strconv.Itoa(i)+"_ratio"] = s
 		shares = append(shares, pct(s))
 		if s > last+0.02 {
 			decreasing = false
@@ -307,15 +312,15 @@ func (d *demo) zoneDrain(n int) (*SceneResult, error) {
 		last = s
 		finalTotal, finalZone = total, zone
 	}
-	res.Measured["finalZoneRequests"] = float64(finalZone)
-	res.Measured["redirects"] = float64(res.Redirects)
-	res.check(res.Errors == 0, "no errors", "%d errors in %d requests", res.Errors, res.Requests)
+	res.Measured["final_zone_requests_count"] = float64(finalZone)
+	res.Measured["redirects_count"] = float64(res.Redirects)
+	res.check(res.ErrorsCount == 0, "no errors", "%d errors in %d requests", res.ErrorsCount, res.RequestsCount)
 	res.check(decreasing, drainedZone+"'s share falls at each step", "%v", shares)
 	res.check(finalTotal > 0 && finalZone == 0, "no request routed by the last map reaches "+drainedZone,
 		"%d of %d", finalZone, finalTotal)
 	res.check(res.Misrouted == 0, "no misrouted request accepted", "%d", res.Misrouted)
 	res.Headline = fmt.Sprintf("%s drained in %d weight steps (1 → 0.5 → 0.25 → 0): its share of requests %s, %d errors, %d moved replies followed.",
-		drainedZone, len(weights), joinArrow(shares), res.Errors, res.Redirects)
+		drainedZone, len(weights), joinArrow(shares), res.ErrorsCount, res.Redirects)
 	return res, nil
 }
 
@@ -385,7 +390,7 @@ func (d *demo) migration(n int) (*SceneResult, error) {
 			if resp != nil {
 				w.cell = resp.Header.Get(cell.HeaderCell)
 			}
-			st.rec.tenantWrite(w.start, w.ok, w.refused)
+			st.rec.tenantWrite(w.end, w.ok, w.refused)
 			wmu.Lock()
 			writes = append(writes, w)
 			wmu.Unlock()
@@ -435,6 +440,8 @@ func (d *demo) migration(n int) (*SceneResult, error) {
 	res.setTenants(res.rec.tenants(nil))
 	flippedAt, flipSeen := res.rec.gotVersion(flipVersion)
 	if flipSeen {
+		res.Spans = append(res.Spans, Span{FromMs: ms(frozenAt), ToMs: ms(flippedAt), Kind: "frozen",
+			Label: tenant + " frozen: its writes are refused until the client has the flipped map"})
 		res.Marks = append(res.Marks, Mark{AtMs: ms(flippedAt), Label: "the client on the flipped map", Kind: "map"})
 		slices.SortStableFunc(res.Marks, func(a, b Mark) int { return cmp.Compare(a.AtMs, b.AtMs) })
 	}
@@ -462,19 +469,19 @@ func (d *demo) migration(n int) (*SceneResult, error) {
 		}
 	}
 	freeze := flippedAt - frozenAt
-	res.Measured["writes"] = float64(len(writes))
-	res.Measured["acked"] = float64(acked)
-	res.Measured["refused"] = float64(refused)
-	res.Measured["refusedOutsideFreeze"] = float64(refusedOutside)
-	res.Measured["writeErrors"] = float64(writeErrs)
-	res.Measured["lost"] = float64(lost)
-	res.Measured["freezeMs"] = ms(freeze)
-	res.Measured["ackedAtFrom"] = float64(atFrom)
-	res.Measured["ackedAtTo"] = float64(atTo)
+	res.Measured["writes_count"] = float64(len(writes))
+	res.Measured["acked_count"] = float64(acked)
+	res.Measured["refused_count"] = float64(refused)
+	res.Measured["refused_outside_freeze_count"] = float64(refusedOutside)
+	res.Measured["write_errors_count"] = float64(writeErrs)
+	res.Measured["lost_count"] = float64(lost)
+	res.Measured["freeze_ms"] = ms(freeze)
+	res.Measured["acked_at_from_count"] = float64(atFrom)
+	res.Measured["acked_at_to_count"] = float64(atTo)
 	res.check(refused > 0 && refusedOutside == 0, "writes refused only while frozen",
 		"%d refused, %d outside the %.0f ms freeze", refused, refusedOutside, ms(freeze))
 	res.check(atFrom > 0 && atTo > 0, "writes served by "+from.id+" before and by "+to.id+" after", "%d at %s, %d at %s", atFrom, from.id, atTo, to.id)
-	res.check(writeErrs == 0 && res.Errors == 0, "no other error", "%d of the tenant's writes, %d other requests", writeErrs, res.Errors)
+	res.check(writeErrs == 0 && res.ErrorsCount == 0, "no other error", "%d of the tenant's writes, %d other requests", writeErrs, res.ErrorsCount)
 	res.check(lost == 0, "no acknowledged write lost", "%d of %d missing at %s", lost, acked, to.id)
 	res.check(res.Misrouted == 0, "no misrouted request accepted", "%d", res.Misrouted)
 	res.Headline = fmt.Sprintf("%s moves %s → %s while writing: %d writes, %d refused during the %.0f ms freeze only, %d lost, %d misrouted accepted.",
@@ -496,7 +503,7 @@ func (d *demo) controlPlaneDown(n int) (*SceneResult, error) {
 	st.sleep(d.t.cpBefore)
 	before := st.client.Map().Version()
 	cp.stop()
-	st.rec.mark("control plane stopped", "control")
+	stoppedAt := st.rec.mark("control plane stopped", "control")
 	okBefore := st.rec.okTotal.Load()
 	st.sleep(d.t.cpDown)
 	okDown := st.rec.okTotal.Load() - okBefore
@@ -504,6 +511,7 @@ func (d *demo) controlPlaneDown(n int) (*SceneResult, error) {
 	errsDown := st.rec.sourceErrs.Load()
 	restartErr := cp.start()
 	restarted := st.rec.mark("control plane restarted", "control")
+	st.rec.addSpan(stoppedAt, restarted, "control-plane-down", "control plane down: the client routes on its last map")
 	var next uint64
 	var pickup time.Duration
 	picked := false
@@ -535,27 +543,27 @@ func (d *demo) controlPlaneDown(n int) (*SceneResult, error) {
 		return nil, restartErr
 	}
 	res.setTenants(res.rec.tenants(nil))
-	res.Measured["okWhileDown"] = float64(okDown)
-	res.Measured["versionBefore"] = float64(before)
-	res.Measured["versionWhileDown"] = float64(during)
-	res.Measured["sourceErrorsWhileDown"] = float64(errsDown)
-	res.Measured["nextVersion"] = float64(next)
-	res.Measured["pickedUp"] = b2f(picked)
-	res.Measured["pickupMs"] = ms(pickup)
-	res.check(res.Errors == 0, "no errors, down or up", "%d errors in %d requests", res.Errors, res.Requests)
+	res.Measured["ok_while_down_count"] = float64(okDown)
+	res.Measured["before_version"] = float64(before)
+	res.Measured["while_down_version"] = float64(during)
+	res.Measured["source_errors_while_down_count"] = float64(errsDown)
+	res.Measured["next_version"] = float64(next)
+	res.Measured["picked_up_flag"] = b2f(picked)
+	res.Measured["pickup_ms"] = ms(pickup)
+	res.check(res.ErrorsCount == 0, "no errors, down or up", "%d errors in %d requests", res.ErrorsCount, res.RequestsCount)
 	res.check(okDown > 0 && during == before, "routing continues on the last map",
 		"%d requests served while down, on v%d", okDown, during)
 	res.check(errsDown > 0, "the client saw the control plane fail", "%d source errors", errsDown)
 	res.check(picked && pickup < 5*time.Second, "the next version reaches the client after the restart",
 		"v%d after %.0f ms", next, ms(pickup))
 	res.Headline = fmt.Sprintf("control plane down %.1f s: %d requests served on map v%d, %d errors; restarted, v%d (%s back) reached the client %.0f ms later.",
-		d.t.cpDown.Seconds(), okDown, during, res.Errors, next, drainedZone, ms(pickup))
+		d.t.cpDown.Seconds(), okDown, during, res.ErrorsCount, next, drainedZone, ms(pickup))
 	return res, nil
 }
 
 // blastRadius gathers the shares of scenes 2–4.
 func blastRadius(rs []*SceneResult) []BlastRadius {
-	var out []BlastRadius
+	out := []BlastRadius{}
 	for _, r := range rs {
 		switch r.Name {
 		case "cell-failure":
@@ -566,7 +574,7 @@ func blastRadius(rs []*SceneResult) []BlastRadius {
 				Expected: 0, Law: "every shard keeps a cell"})
 		case "poison-tenant":
 			out = append(out, BlastRadius{Case: "poison tenant, shard size 2", Measured: r.AffectedShare,
-				Expected: r.Measured["law"], Law: "1/27: shards span zones; 1/C(9,2) = 2.8% in one zone"})
+				Expected: r.Measured["law_ratio"], Law: "1/27: shards span zones; 1/C(9,2) = 2.8% in one zone"})
 		}
 	}
 	return out

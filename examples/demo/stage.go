@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/cellkit/cellkit/breaker"
 	"github.com/cellkit/cellkit/cell"
+	"github.com/cellkit/cellkit/placement"
 	"github.com/cellkit/cellkit/placement/source"
 )
 
@@ -44,6 +47,7 @@ type stage struct {
 	cancel  context.CancelFunc
 	runDone chan struct{}
 	exclude map[int]bool // tenants left out of the load
+	carried string       // what the scene starts from (SceneResult.CarriedOver)
 
 	load     sync.WaitGroup
 	stopLoad atomic.Bool
@@ -85,6 +89,7 @@ func (d *demo) begin(n int, title string, planned time.Duration, exclude ...int)
 	for _, t := range exclude {
 		st.exclude[t] = true
 	}
+	st.carried = carriedOver(d.fleet.cp.latest())
 	go func() {
 		client.Run(ctx)
 		close(st.runDone)
@@ -140,7 +145,7 @@ func (st *stage) drive(m mix, dur time.Duration) {
 }
 
 func (st *stage) request(i, t int, m mix) {
-	began := st.rec.since()
+	began := st.rec.started()
 	ok, _, _ := st.call(i, st.d.tenants[t], m, "")
 	st.rec.result(t, began, ok)
 }
@@ -203,44 +208,84 @@ func (st *stage) end() {
 func (st *stage) finish(name string) *SceneResult {
 	close(st.progress)
 	<-st.progDone
-	rec := st.rec
 	stats := st.client.Stats()
-	res := &SceneResult{
-		N: st.n, Name: name, Title: st.title,
-		Seconds:       st.loadEnd.Seconds(),
-		Requests:      rec.requests.Load(),
-		Errors:        rec.errors.Load(),
-		Misrouted:     rec.misrouted.Load(),
-		Retries:       stats.Retries,
-		BudgetRefused: stats.BudgetRefused,
-		Failovers:     rec.failovers.Load(),
-		Redirects:     rec.redirects.Load(),
-		SourceErrors:  rec.sourceErrs.Load(),
-		MapVersion:    stats.Version,
-		Measured:      make(map[string]float64),
-		rec:           rec,
+	ids := make([]string, len(st.d.fleet.cells))
+	zones := make([]string, len(st.d.fleet.cells))
+	for i, n := range st.d.fleet.cells {
+		ids[i], zones[i] = n.id, n.zone
 	}
-	if res.Requests > 0 {
-		res.ErrorRate = float64(res.Errors) / float64(res.Requests)
-	}
+	cells := st.rec.cellResults(stats, ids, zones)
+	st.stopClient()
+	st.d.fleet.rec.Store(nil)
+	return st.rec.scene(st.n, name, st.title, st.carried, st.loadEnd, stats, cells)
+}
+
+// cellResults makes the cells' lines of a scene's table from the client's
+// Stats and the recorder; ids and zones are the cells in the recorder's
+// index order.
+func (r *recorder) cellResults(stats cell.Stats, ids, zones []string) []CellResult {
 	byID := make(map[string]cell.CellStats, len(stats.Cells))
 	for _, c := range stats.Cells {
 		byID[c.Cell] = c
 	}
-	for i, n := range st.d.fleet.cells {
-		c := byID[n.id]
+	out := make([]CellResult, 0, len(ids))
+	for i, id := range ids {
+		c := byID[id]
 		var skipped uint64
-		for _, r := range c.Rejected {
-			skipped += r
+		for _, n := range c.Rejected {
+			skipped += n
 		}
-		res.Cells = append(res.Cells, CellResult{
-			ID: n.id, Zone: n.zone, Calls: c.Attempts, Failed: c.Failures, Skipped: skipped,
-			Accepted: rec.accepted[i].Load(), Breaker: c.Breaker.String(),
+		var lat latCounts
+		var later uint64
+		for s := range r.nslots {
+			lat.addHist(&r.cellLat[i][s])
+			later += r.later[i][s].Load()
+		}
+		labels := maps.Clone(c.Labels)
+		if labels == nil {
+			labels = map[string]string{}
+		}
+		out = append(out, CellResult{
+			ID: id, Zone: zones[i], Calls: c.Attempts, Failed: c.Failures, Skipped: skipped, FailoverServed: later,
+			Accepted: r.accepted[i].Load(), P99Ms: lat.quantile(0.99), Breaker: c.Breaker.String(), Labels: labels,
 		})
 	}
-	st.stopClient()
-	st.d.fleet.rec.Store(nil)
-	res.Marks = rec.sortedMarks()
+	return out
+}
+
+// scene makes a scene's result from the recorder, over the scene's first
+// d: the callers' totals, the client's counters from stats, the marks,
+// spans and series, every list an array (empty rather than nil). The scene
+// adds its measurements, checks and headline. A scene that runs without a
+// stage (on a fleet of its own) makes its result here too, so that its JSON
+// and charts are like every other's.
+func (r *recorder) scene(n int, name, title, carried string, d time.Duration, stats cell.Stats, cells []CellResult) *SceneResult {
+	res := &SceneResult{
+		N: n, Name: name, Title: title,
+		DurationS:     d.Seconds(),
+		CarriedOver:   carried,
+		RequestsCount: r.requests.Load(),
+		ErrorsCount:   r.errors.Load(),
+		Misrouted:     r.misrouted.Load(),
+		Retries:       stats.Retries,
+		BudgetRefused: stats.BudgetRefused,
+		Failovers:     r.failovers.Load(),
+		Redirects:     r.redirects.Load(),
+		SourceErrors:  r.sourceErrs.Load(),
+		MapVersion:    stats.Version,
+		Cells:         append([]CellResult{}, cells...),
+		Measured:      make(map[string]float64),
+		Checks:        []Check{},
+		Marks:         r.sortedMarks(),
+		rec:           r,
+	}
+	if res.RequestsCount > 0 {
+		res.ErrorRatio = float64(res.ErrorsCount) / float64(res.RequestsCount)
+	}
+	r.mu.Lock()
+	res.Spans = append([]Span{}, r.spans...)
+	r.mu.Unlock()
+	res.Series = r.series(d, res.Cells)
 	return res
 }
 
@@ -262,7 +307,7 @@ func (st *stage) showProgress(planned time.Duration) {
 	line := func() string {
 		r := st.rec
 		return fmt.Sprintf("  scene %d/%d %-34s %5.1fs of ~%.0fs  %7d requests  %6d errors",
-			st.n, numScenes, st.title, r.since().Seconds(), planned.Seconds(), r.requests.Load(), r.errors.Load())
+			st.n, st.d.numScenes, st.title, r.since().Seconds(), planned.Seconds(), r.requests.Load(), r.errors.Load())
 	}
 	for {
 		select {
@@ -283,3 +328,84 @@ func (st *stage) showProgress(planned time.Duration) {
 
 // discard is the clients' logger unless -v.
 var discard = slog.New(slog.DiscardHandler)
+
+// carriedOver states what a scene starts from: the map in force, with what
+// earlier scenes changed in it (shard size, weights, states, labels). Each
+// scene starts a fresh client and clears the cells' faults; the map is the
+// only state that carries over.
+func carriedOver(m *placement.Map) string {
+	if m == nil {
+		return "no map"
+	}
+	var notes []string
+	if k := m.ShardSize(); k != 1 {
+		notes = append(notes, fmt.Sprintf("shard size %d", k))
+	} else {
+		notes = append(notes, "shard size 1")
+	}
+	// Weights other than 1, by zone: a zone whose cells share one weight
+	// is named as a whole ("az3 at weight 0: drained").
+	type zw struct {
+		ids     []string
+		weights map[float64]bool
+		cells   int
+	}
+	var zones []string
+	byZone := make(map[string]*zw)
+	var states, labels []string
+	byLabel := make(map[string][]string) // "wave=1" → its cells
+	for _, c := range m.Cells() {
+		z := byZone[c.Zone]
+		if z == nil {
+			z = &zw{weights: make(map[float64]bool)}
+			byZone[c.Zone] = z
+			zones = append(zones, c.Zone)
+		}
+		z.cells++
+		if c.Weight != 1 {
+			z.ids = append(z.ids, fmt.Sprintf("%s at weight %g", c.ID, c.Weight))
+			z.weights[c.Weight] = true
+		}
+		if c.State != placement.Active {
+			states = append(states, fmt.Sprintf("%s %s", c.ID, c.State))
+		}
+		for k, v := range c.Labels {
+			kv := k + "=" + v
+			if _, ok := byLabel[kv]; !ok {
+				labels = append(labels, kv)
+			}
+			byLabel[kv] = append(byLabel[kv], c.ID)
+		}
+	}
+	weighted := false
+	for _, name := range zones {
+		z := byZone[name]
+		switch {
+		case len(z.ids) == 0:
+			continue
+		case len(z.ids) == z.cells && len(z.weights) == 1:
+			for w := range z.weights {
+				what := "part-drained"
+				if w == 0 {
+					what = "drained"
+				}
+				notes = append(notes, fmt.Sprintf("%s at weight %g (%s)", name, w, what))
+			}
+		default:
+			notes = append(notes, strings.Join(z.ids, ", "))
+		}
+		weighted = true
+	}
+	if !weighted {
+		notes = append(notes, "every cell at weight 1")
+	}
+	notes = append(notes, states...)
+	sort.Strings(labels)
+	for _, kv := range labels {
+		notes = append(notes, kv+": "+strings.Join(byLabel[kv], ", "))
+	}
+	if g := m.Migrations(); len(g) > 0 {
+		notes = append(notes, fmt.Sprintf("%d migration(s) in progress", len(g)))
+	}
+	return fmt.Sprintf("map v%d: %s; a fresh client, every cell healthy.", m.Version(), strings.Join(notes, "; "))
+}
