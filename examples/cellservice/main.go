@@ -46,7 +46,8 @@ func serve(ctx context.Context, ln net.Listener, id, mapURL, lastGood string, po
 	}
 	ran := make(chan error, 1)
 	go func() { ran <- f.Run(ctx) }()
-	defer func() { <-ran }()                                                                 // the Follower's last save is done before serve returns
+	defer func() { <-ran }() // the Follower's last save is done before serve returns
+
 	guard, err := cell.NewGuard(cell.GuardConfig{Cell: id, Map: f, Key: cell.KeyFromPath(1), // /tenants/{tenant}/...
 		Next: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintf(w, "%s serves %s\n", id, r.URL.Path) })})
 	if err != nil {
