@@ -175,12 +175,17 @@ type CellSpec struct {
 
 // Layout names a fleet's cells and deals them to zones: c01, c02, … (two
 // digits, or as many as the count needs), the n-th in zone
-// z((n-1) mod zones + 1). URLs are left to the caller.
+// z((n-1) mod zones + 1). URLs are left to the caller. cells defaults to 3
+// and zones to 1 (for 0 or less).
 func Layout(cells, zones int) []CellSpec {
+	if cells <= 0 {
+		cells = 3
+	}
+	zones = max(zones, 1)
 	width := max(len(strconv.Itoa(cells)), 2)
 	specs := make([]CellSpec, cells)
 	for i := range specs {
-		specs[i] = CellSpec{ID: fmt.Sprintf("c%0*d", width, i+1), Zone: fmt.Sprintf("z%d", i%max(zones, 1)+1)}
+		specs[i] = CellSpec{ID: fmt.Sprintf("c%0*d", width, i+1), Zone: fmt.Sprintf("z%d", i%zones+1)}
 	}
 	return specs
 }
@@ -190,7 +195,7 @@ type MapConfig struct {
 	Cells     []CellSpec
 	Seed      uint64
 	Buckets   int // 0: placement's default
-	ShardSize int
+	ShardSize int // default 1
 	// Explicit writes the derived bucket table out, as stateful services
 	// and bucket migrations need.
 	Explicit bool
@@ -219,7 +224,7 @@ func FirstMap(cfg MapConfig) (*placement.Map, error) {
 		Cells     []cellDoc  `json:"cells"`
 		Table     []rangeDoc `json:"table,omitempty"`
 	}
-	d := doc{Version: 1, Seed: strconv.FormatUint(cfg.Seed, 10), Buckets: cfg.Buckets, ShardSize: cfg.ShardSize}
+	d := doc{Version: 1, Seed: strconv.FormatUint(cfg.Seed, 10), Buckets: cfg.Buckets, ShardSize: max(cfg.ShardSize, 1)}
 	for _, c := range cfg.Cells {
 		d.Cells = append(d.Cells, cellDoc{ID: c.ID, Zone: c.Zone, Endpoints: []endpoint{{URL: c.URL, Zone: c.Zone}}})
 	}

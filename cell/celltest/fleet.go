@@ -116,20 +116,10 @@ func New(cfg Config) (*Fleet, error) {
 }
 
 func newFleet(cfg Config) (*Fleet, error) {
-	if cfg.Cells <= 0 {
-		cfg.Cells = 3
-	}
-	if cfg.Zones <= 0 {
-		cfg.Zones = 1
-	}
-	if cfg.ShardSize <= 0 {
-		cfg.ShardSize = 1
-	}
+	// The defaults of Cells, Zones, ShardSize and PollInterval are
+	// Layout's, FirstMap's and the ControlPlane's.
 	if cfg.Key == nil {
 		cfg.Key = cell.KeyFromHeader(KeyHeader)
-	}
-	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = time.Second
 	}
 	if cfg.Handler == nil {
 		cfg.Handler = func(id string) http.Handler {
@@ -140,7 +130,7 @@ func newFleet(cfg Config) (*Fleet, error) {
 	}
 	f := &Fleet{
 		cfg:     cfg,
-		byID:    make(map[string]*Cell, cfg.Cells),
+		byID:    make(map[string]*Cell),
 		closing: make(chan struct{}),
 		cp:      NewControlPlane(ControlPlaneConfig{PollInterval: cfg.PollInterval}),
 	}

@@ -105,18 +105,8 @@ func New(cfg Config) (*Fleet, error) {
 }
 
 func newFleet(cfg Config) (*Fleet, error) {
-	if cfg.Cells <= 0 {
-		cfg.Cells = 3
-	}
-	if cfg.Zones <= 0 {
-		cfg.Zones = 1
-	}
-	if cfg.ShardSize <= 0 {
-		cfg.ShardSize = 1
-	}
-	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = time.Second
-	}
+	// The defaults of Cells, Zones, ShardSize and PollInterval are
+	// Layout's, FirstMap's and the ControlPlane's.
 	if cfg.Register == nil {
 		cfg.Register = func(id string, s *grpc.Server) { Register(s, id) }
 	}
