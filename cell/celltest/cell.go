@@ -31,7 +31,7 @@ type Cell struct {
 	zone string
 	url  string
 
-	requests, failures, accepted, refused atomic.Uint64
+	accepted, refused atomic.Uint64 // Requests and Failures are the faults'
 
 	faults *Faults // the knobs, shared with other transports' fake cells
 
@@ -51,11 +51,11 @@ func (c *Cell) Zone() string { return c.zone }
 func (c *Cell) URL() string { return c.url }
 
 // Requests counts the requests (HTTP or Call) that reached the cell.
-func (c *Cell) Requests() uint64 { return c.requests.Load() }
+func (c *Cell) Requests() uint64 { return c.faults.Requests() }
 
 // Failures counts the requests the cell's faults failed: Fail, Flap,
 // ErrorRate, and Blackhole.
-func (c *Cell) Failures() uint64 { return c.failures.Load() }
+func (c *Cell) Failures() uint64 { return c.faults.Failures() }
 
 // Accepted counts the requests the cell's guard accepted and served.
 func (c *Cell) Accepted() uint64 { return c.accepted.Load() }
@@ -121,13 +121,10 @@ func (c *Cell) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Cell) serve(w http.ResponseWriter, r *http.Request, guard http.Handler) {
-	c.requests.Add(1)
 	switch o, moveTo := c.faults.Meet(r.Context(), c.f.closing); o {
 	case Blackholed:
-		c.failures.Add(1)
 		return
 	case Failed:
-		c.failures.Add(1)
 		w.Header().Set(cell.HeaderCell, c.id)
 		http.Error(w, "celltest: cell "+c.id+" is failing", http.StatusInternalServerError)
 		return

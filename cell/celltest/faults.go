@@ -4,6 +4,7 @@ import (
 	"context"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cellkit/cellkit/ring"
@@ -17,6 +18,8 @@ import (
 // from any goroutine; each takes effect for the requests that arrive after
 // it.
 type Faults struct {
+	requests, failures atomic.Uint64
+
 	mu        sync.Mutex
 	failing   bool
 	slow      time.Duration
@@ -78,6 +81,13 @@ func (f *Faults) Flap(schedule ...time.Duration) {
 	})
 }
 
+// Requests counts the requests that met the faults (Meet).
+func (f *Faults) Requests() uint64 { return f.requests.Load() }
+
+// Failures counts the requests the faults failed: Fail, Flap, ErrorRate
+// and Blackhole.
+func (f *Faults) Failures() uint64 { return f.failures.Load() }
+
 func (f *Faults) set(fn func()) {
 	f.mu.Lock()
 	fn()
@@ -108,9 +118,13 @@ const (
 // Meet makes a request meet the faults in their order: Blackhole, then
 // Fail, Flap and ErrorRate, then Slow, then MoveTo. It waits out Blackhole
 // and Slow until ctx ends or closing is closed. moveTo is the cell of a
-// Moved outcome.
+// Moved outcome. It counts the request, and its failure.
 func (f *Faults) Meet(ctx context.Context, closing <-chan struct{}) (o Outcome, moveTo string) {
+	f.requests.Add(1)
 	blackhole, fail, slow, moveTo := f.draw()
+	if blackhole || fail {
+		f.failures.Add(1)
+	}
 	switch {
 	case blackhole:
 		select {

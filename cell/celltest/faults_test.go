@@ -58,6 +58,9 @@ func TestFaultsMeet(t *testing.T) {
 		if o, _ := meet(); o != celltest.Pass {
 			t.Fatalf("Flap, second phase: %v; want Pass", o)
 		}
+		if f.Requests() != 8 || f.Failures() != 3 {
+			t.Fatalf("Requests, Failures = %d, %d; want 8, 3 (Fail, Blackhole, Flap)", f.Requests(), f.Failures())
+		}
 	})
 }
 

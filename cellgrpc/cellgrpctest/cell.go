@@ -36,7 +36,7 @@ type Cell struct {
 
 	guard *cellgrpc.Guard
 
-	requests, failures, accepted, refused, conns atomic.Uint64
+	accepted, refused, conns atomic.Uint64 // Requests and Failures are the Faults'
 
 	mu     sync.Mutex
 	pinned *placement.Map
@@ -54,12 +54,6 @@ func (c *Cell) Zone() string { return c.zone }
 
 // URL returns the cell's endpoint as the map lists it.
 func (c *Cell) URL() string { return c.url }
-
-// Requests counts the calls (unary or streams) that reached the cell.
-func (c *Cell) Requests() uint64 { return c.requests.Load() }
-
-// Failures counts the calls the faults failed.
-func (c *Cell) Failures() uint64 { return c.failures.Load() }
 
 // Accepted counts the calls the guard accepted.
 func (c *Cell) Accepted() uint64 { return c.accepted.Load() }
@@ -143,16 +137,13 @@ func (c *Cell) Start() error {
 // faults applies the knobs to a call; a nil error lets it through to the
 // guard. tr is the trailer to set with the error.
 func (c *Cell) faults(ctx context.Context) (metadata.MD, error) {
-	c.requests.Add(1)
 	switch o, moveTo := c.Meet(ctx, c.f.closing); o {
 	case celltest.Blackholed:
-		c.failures.Add(1)
 		if ctx.Err() == nil {
 			return nil, errClosing()
 		}
 		return nil, status.FromContextError(ctx.Err()).Err()
 	case celltest.Failed:
-		c.failures.Add(1)
 		return nil, status.Errorf(codes.Unavailable, "cellgrpctest: cell %s is failing", c.id)
 	case celltest.Abandoned:
 		return nil, status.FromContextError(ctx.Err()).Err()
