@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -33,10 +32,7 @@ type Cell struct {
 
 	accepted, refused atomic.Uint64 // Requests and Failures are the faults'
 
-	faults *Faults // the knobs, shared with other transports' fake cells
-
-	mu        sync.Mutex
-	pinned    *placement.Map
+	faults    *Faults // the knobs, shared with other transports' fake cells
 	httpGuard http.Handler
 	callGuard http.Handler
 }
@@ -96,24 +92,10 @@ func (c *Cell) Flap(schedule ...time.Duration) { c.faults.Flap(schedule...) }
 
 // PinMap makes the cell's guard judge requests on m instead of the fleet's
 // latest map: a cell whose map lags behind. PinMap(nil) ends it.
-func (c *Cell) PinMap(m *placement.Map) { c.set(func() { c.pinned = m }) }
+func (c *Cell) PinMap(m *placement.Map) { c.faults.PinMap(m) }
 
 // Map returns the map the cell's guard judges on.
-func (c *Cell) Map() *placement.Map {
-	c.mu.Lock()
-	m := c.pinned
-	c.mu.Unlock()
-	if m != nil {
-		return m
-	}
-	return c.f.Map()
-}
-
-func (c *Cell) set(fn func()) {
-	c.mu.Lock()
-	fn()
-	c.mu.Unlock()
-}
+func (c *Cell) Map() *placement.Map { return c.faults.MapOr(c.f.Map()) }
 
 // ServeHTTP serves a request to the cell: the faults, then the guard.
 func (c *Cell) ServeHTTP(w http.ResponseWriter, r *http.Request) {

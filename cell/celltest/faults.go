@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cellkit/cellkit/placement"
 	"github.com/cellkit/cellkit/ring"
 )
 
@@ -29,6 +30,7 @@ type Faults struct {
 	moveTo    string
 	flap      []time.Duration
 	flapStart time.Time
+	pinned    *placement.Map
 }
 
 // NewFaults returns the faults of cell id, with none turned on. ErrorRate
@@ -87,6 +89,22 @@ func (f *Faults) Requests() uint64 { return f.requests.Load() }
 // Failures counts the requests the faults failed: Fail, Flap, ErrorRate
 // and Blackhole.
 func (f *Faults) Failures() uint64 { return f.failures.Load() }
+
+// PinMap makes the cell's guard judge requests on m instead of the fleet's
+// latest map: a cell whose map lags behind. PinMap(nil) ends it; Recover
+// does not.
+func (f *Faults) PinMap(m *placement.Map) { f.set(func() { f.pinned = m }) }
+
+// MapOr returns the map the cell's guard judges on: the pinned one, else
+// latest, the fleet's.
+func (f *Faults) MapOr(latest *placement.Map) *placement.Map {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.pinned != nil {
+		return f.pinned
+	}
+	return latest
+}
 
 func (f *Faults) set(fn func()) {
 	f.mu.Lock()

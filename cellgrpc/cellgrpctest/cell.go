@@ -39,7 +39,6 @@ type Cell struct {
 	accepted, refused, conns atomic.Uint64 // Requests and Failures are the Faults'
 
 	mu     sync.Mutex
-	pinned *placement.Map
 	srv    *grpc.Server
 	served chan struct{}
 	tcp    net.Listener // the next server's, under TCP
@@ -64,26 +63,8 @@ func (c *Cell) Refused() uint64 { return c.refused.Load() }
 // Conns counts the connections the cell's server accepted.
 func (c *Cell) Conns() uint64 { return c.conns.Load() }
 
-// PinMap makes the guard judge on m instead of the fleet's latest map.
-// PinMap(nil) ends it.
-func (c *Cell) PinMap(m *placement.Map) { c.set(func() { c.pinned = m }) }
-
 // Map returns the map the cell's guard judges on.
-func (c *Cell) Map() *placement.Map {
-	c.mu.Lock()
-	m := c.pinned
-	c.mu.Unlock()
-	if m != nil {
-		return m
-	}
-	return c.f.Map()
-}
-
-func (c *Cell) set(fn func()) {
-	c.mu.Lock()
-	fn()
-	c.mu.Unlock()
-}
+func (c *Cell) Map() *placement.Map { return c.MapOr(c.f.Map()) }
 
 // Stop stops the cell's server: its connections close and new ones are
 // refused, until Start. Calls in flight end.
