@@ -149,17 +149,8 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		theirs = n
 	}
-	read := isRead(r.Method)
-	var owned bool
-	switch {
-	case g.cfg.Stateless:
-		owned = m.OwnsShard(cell, key)
-	case read:
-		owned = m.Owns(cell, key)
-	default:
-		owned = m.OwnsWrite(cell, key)
-	}
-	if owned {
+	switch v := Judge(m, cell, key, !isRead(r.Method), g.cfg.Stateless, theirs); {
+	case v.Owned:
 		if g.fair != nil {
 			// Only the requests the cell serves spend their key's
 			// tokens: a 421 or 503 costs the cell nothing.
@@ -169,21 +160,9 @@ func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		g.cfg.Next.ServeHTTP(w, r)
-		return
+	case v.Refused != nil:
+		WriteRefused(w, v.Refused, g.cfg.RetryAfter, v.Version)
+	default:
+		WriteMoved(w, v.Owner, v.Version)
 	}
-	var buf [8]string
-	a, _ := m.AppendLocate(buf[:0], key)
-	switch {
-	case !g.cfg.Stateless && !read && !a.Writable:
-		WriteRefused(w, ErrFrozen, g.cfg.RetryAfter, m.Version())
-		return
-	case theirs > m.Version():
-		WriteRefused(w, ErrCellBehind, g.cfg.RetryAfter, m.Version())
-		return
-	}
-	owner := a.Cell
-	if read && len(a.Read) > 0 {
-		owner = a.Read[0]
-	}
-	WriteMoved(w, owner, m.Version())
 }

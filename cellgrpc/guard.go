@@ -138,29 +138,12 @@ func (g *Guard) check(ctx context.Context, m *placement.Map, method string) (met
 		theirs = n
 	}
 	write := g.cfg.Classes.Of(method) == cell.Write
-	var owned bool
-	switch {
-	case g.cfg.Stateless:
-		owned = m.OwnsShard(self, key)
-	case write:
-		owned = m.OwnsWrite(self, key)
-	default:
-		owned = m.Owns(self, key)
-	}
-	if owned {
+	switch v := cell.Judge(m, self, key, write, g.cfg.Stateless, theirs); {
+	case v.Owned:
 		return nil, nil
+	case v.Refused != nil:
+		return Refused(self, v.Refused, g.cfg.RetryAfter, v.Version)
+	default:
+		return Moved(self, v.Owner, v.Version)
 	}
-	var buf [8]string
-	a, _ := m.AppendLocate(buf[:0], key)
-	switch {
-	case !g.cfg.Stateless && write && !a.Writable:
-		return Refused(self, cell.ErrFrozen, g.cfg.RetryAfter, m.Version())
-	case theirs > m.Version():
-		return Refused(self, cell.ErrCellBehind, g.cfg.RetryAfter, m.Version())
-	}
-	owner := a.Cell
-	if !write && len(a.Read) > 0 {
-		owner = a.Read[0]
-	}
-	return Moved(self, owner, m.Version())
 }

@@ -3,7 +3,6 @@ package celltest
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"sync"
@@ -33,22 +32,14 @@ type Cell struct {
 	zone string
 	url  string
 
-	requests, failures, accepted, refused atomic.Uint64
+	accepted, refused atomic.Uint64 // Requests and Failures are the faults'
 
-	mu        sync.Mutex
-	failing   bool
-	slow      time.Duration
-	errorRate float64
-	rng       *rand.Rand
-	blackhole bool
-	moveTo    string
-	flap      []time.Duration
-	flapStart time.Time
-	pinned    *placement.Map
+	faults    *Faults // the knobs, shared with other transports' fake cells
 	httpGuard http.Handler
 	callGuard http.Handler
 	httpG     *cell.Guard
 	callG     *cell.Guard
+	mu        sync.Mutex // guards the overload model and the counts by key
 	overload  Overload
 	inCell    int // requests in the overload model
 	keys      map[string]*KeyCount
@@ -64,11 +55,11 @@ func (c *Cell) Zone() string { return c.zone }
 func (c *Cell) URL() string { return c.url }
 
 // Requests counts the requests (HTTP or Call) that reached the cell.
-func (c *Cell) Requests() uint64 { return c.requests.Load() }
+func (c *Cell) Requests() uint64 { return c.faults.Requests() }
 
 // Failures counts the requests the cell's faults failed: Fail, Flap,
 // ErrorRate, and Blackhole.
-func (c *Cell) Failures() uint64 { return c.failures.Load() }
+func (c *Cell) Failures() uint64 { return c.faults.Failures() }
 
 // Accepted counts the requests the cell's guard accepted and served.
 func (c *Cell) Accepted() uint64 { return c.accepted.Load() }
@@ -78,103 +69,41 @@ func (c *Cell) Accepted() uint64 { return c.accepted.Load() }
 func (c *Cell) Refused() uint64 { return c.refused.Load() }
 
 // Fail makes the cell fail every request with a 500 until Recover.
-func (c *Cell) Fail() { c.set(func() { c.failing = true }) }
+func (c *Cell) Fail() { c.faults.Fail() }
 
 // Recover clears every fault of the cell: Fail, Slow, ErrorRate, Blackhole,
 // MoveTo and Flap.
-func (c *Cell) Recover() {
-	c.set(func() {
-		c.failing, c.slow, c.errorRate, c.blackhole, c.moveTo, c.flap = false, 0, 0, false, "", nil
-	})
-}
+func (c *Cell) Recover() { c.faults.Recover() }
 
 // Slow delays every answer by d (0 ends it); a caller that gives up first
 // gets none.
-func (c *Cell) Slow(d time.Duration) { c.set(func() { c.slow = d }) }
+func (c *Cell) Slow(d time.Duration) { c.faults.Slow(d) }
 
 // ErrorRate fails each request with probability p, drawn from a generator
 // seeded by the fleet's Seed and the cell's ID, so that a sequence of
 // requests fails the same way in every run. 0 ends it.
-func (c *Cell) ErrorRate(p float64) { c.set(func() { c.errorRate = p }) }
+func (c *Cell) ErrorRate(p float64) { c.faults.ErrorRate(p) }
 
 // Blackhole makes the cell accept requests and never answer them, until the
 // caller gives up; Recover ends it.
-func (c *Cell) Blackhole() { c.set(func() { c.blackhole = true }) }
+func (c *Cell) Blackhole() { c.faults.Blackhole() }
 
 // MoveTo makes the cell answer every request like a cell.Guard whose map
 // gives the key to cell id: 421 with Cell-Owner id and Cell-Map-Version the
 // version of the fleet's map (a *cell.MovedError from Call). "" ends it.
-func (c *Cell) MoveTo(id string) { c.set(func() { c.moveTo = id }) }
+func (c *Cell) MoveTo(id string) { c.faults.MoveTo(id) }
 
 // Flap makes the cell alternate between failing and healthy, starting now:
 // failing for schedule[0], healthy for schedule[1], failing for schedule[2],
 // and so on, around the schedule again after its end. Flap() ends it.
-func (c *Cell) Flap(schedule ...time.Duration) {
-	c.set(func() {
-		c.flap = nil
-		var total time.Duration
-		for _, d := range schedule {
-			if d > 0 {
-				total += d
-			}
-		}
-		if total > 0 {
-			c.flap, c.flapStart = append([]time.Duration(nil), schedule...), time.Now()
-		}
-	})
-}
+func (c *Cell) Flap(schedule ...time.Duration) { c.faults.Flap(schedule...) }
 
 // PinMap makes the cell's guard judge requests on m instead of the fleet's
 // latest map: a cell whose map lags behind. PinMap(nil) ends it.
-func (c *Cell) PinMap(m *placement.Map) { c.set(func() { c.pinned = m }) }
+func (c *Cell) PinMap(m *placement.Map) { c.faults.PinMap(m) }
 
 // Map returns the map the cell's guard judges on.
-func (c *Cell) Map() *placement.Map {
-	c.mu.Lock()
-	m := c.pinned
-	c.mu.Unlock()
-	if m != nil {
-		return m
-	}
-	return c.f.Map()
-}
-
-func (c *Cell) set(fn func()) {
-	c.mu.Lock()
-	fn()
-	c.mu.Unlock()
-}
-
-// fault is what a request meets.
-type fault struct {
-	blackhole, fail bool
-	slow            time.Duration
-	moveTo          string
-}
-
-func (c *Cell) fault() fault {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	ft := fault{blackhole: c.blackhole, fail: c.failing, slow: c.slow, moveTo: c.moveTo}
-	if !ft.fail && c.errorRate > 0 {
-		ft.fail = c.rng.Float64() < c.errorRate
-	}
-	if !ft.fail && c.flap != nil {
-		var total time.Duration
-		for _, d := range c.flap {
-			total += max(d, 0)
-		}
-		at := time.Since(c.flapStart) % total
-		for i, d := range c.flap {
-			if at < max(d, 0) {
-				ft.fail = i%2 == 0
-				break
-			}
-			at -= max(d, 0)
-		}
-	}
-	return ft
-}
+func (c *Cell) Map() *placement.Map { return c.faults.MapOr(c.f.Map()) }
 
 // ServeHTTP serves a request to the cell: the faults, then the guard.
 func (c *Cell) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -182,39 +111,19 @@ func (c *Cell) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Cell) serve(w http.ResponseWriter, r *http.Request, guard http.Handler) {
-	c.requests.Add(1)
-	ft := c.fault()
-	ctx := r.Context()
-	switch {
-	case ft.blackhole:
-		c.failures.Add(1)
-		select {
-		case <-ctx.Done():
-		case <-c.f.closing:
-		}
+	switch o, moveTo := c.faults.Meet(r.Context(), c.f.closing); o {
+	case Blackholed:
 		return
-	case ft.fail:
-		c.failures.Add(1)
+	case Failed:
 		w.Header().Set(cell.HeaderCell, c.id)
 		http.Error(w, "celltest: cell "+c.id+" is failing", http.StatusInternalServerError)
 		return
-	}
-	if ft.slow > 0 {
-		t := time.NewTimer(ft.slow)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-c.f.closing:
-			t.Stop()
-			return
-		}
-	}
-	if ft.moveTo != "" {
+	case Abandoned, Closed:
+		return
+	case Moved:
 		c.refused.Add(1)
 		w.Header().Set(cell.HeaderCell, c.id)
-		cell.WriteMoved(w, ft.moveTo, c.f.Map().Version())
+		cell.WriteMoved(w, moveTo, c.f.Map().Version())
 		return
 	}
 	guard.ServeHTTP(w, r)

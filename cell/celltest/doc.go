@@ -22,6 +22,13 @@
 // good or bad, to every client's Source at once (see Source), and
 // ControlPlaneDown makes every poll fail until ControlPlaneUp.
 //
+// The parts that do not depend on HTTP are exported for other transports'
+// fleets (cellgrpc's cellgrpctest builds on them), so that a knob or a
+// publication means the same on every transport: Faults, one cell's knobs
+// and what a request meets of them (Faults.Meet), and ControlPlane, the
+// maps, Sources and generation of a fleet's control plane, with FirstMap,
+// Layout and Keys.
+//
 // Cleanup (Fleet.Close, registered by NewFleet) stops the clients' Run, the
 // cells and their connections, and ends the answers that Blackhole and Slow
 // hold back, leaving no goroutine behind.

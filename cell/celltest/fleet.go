@@ -2,23 +2,18 @@ package celltest
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
-	"strconv"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cellkit/cellkit/cell"
 	"github.com/cellkit/cellkit/placement"
-	"github.com/cellkit/cellkit/ring"
 )
 
 // KeyHeader is the request header in which the fleet's cells find the key
@@ -86,26 +81,14 @@ type Fleet struct {
 	byID  map[string]*Cell
 	base  *http.Transport
 	net   *pipeNet
-	polls atomic.Uint64
+	cp    *ControlPlane // the maps, the sources and their generation
 
 	closing chan struct{} // closed on cleanup: blackholes and slow answers end
 
-	mu      sync.Mutex
-	m       *placement.Map // the latest good publication
-	seq     uint64         // publications so far
-	pub     publication    // the latest publication
-	down    bool
-	gen     uint64        // publications and control-plane changes so far; see Source.Next
-	changed chan struct{} // closed and replaced at every change of gen
-
+	mu     sync.Mutex
 	client *cell.Client
 	stops  []func()
 	once   sync.Once
-}
-
-type publication struct {
-	m   *placement.Map
-	err error // a bad document: what a real source would report
 }
 
 // NewFleet starts a fleet and its client, and registers Close with
@@ -136,20 +119,10 @@ func New(cfg Config) (*Fleet, error) {
 }
 
 func newFleet(cfg Config) (*Fleet, error) {
-	if cfg.Cells <= 0 {
-		cfg.Cells = 3
-	}
-	if cfg.Zones <= 0 {
-		cfg.Zones = 1
-	}
-	if cfg.ShardSize <= 0 {
-		cfg.ShardSize = 1
-	}
+	// The defaults of Cells, Zones, ShardSize and PollInterval are
+	// Layout's, FirstMap's and the ControlPlane's.
 	if cfg.Key == nil {
 		cfg.Key = cell.KeyFromHeader(KeyHeader)
-	}
-	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = time.Second
 	}
 	if cfg.Handler == nil {
 		cfg.Handler = func(id string) http.Handler {
@@ -160,25 +133,19 @@ func newFleet(cfg Config) (*Fleet, error) {
 	}
 	f := &Fleet{
 		cfg:     cfg,
-		byID:    make(map[string]*Cell, cfg.Cells),
+		byID:    make(map[string]*Cell),
 		closing: make(chan struct{}),
-		changed: make(chan struct{}),
+		cp:      NewControlPlane(ControlPlaneConfig{PollInterval: cfg.PollInterval}),
 	}
 	f.base = &http.Transport{MaxIdleConnsPerHost: 256, IdleConnTimeout: time.Minute}
 	if cfg.InMemory {
 		f.net = &pipeNet{}
 		f.base.DialContext = f.net.dial
 	}
-	width := len(strconv.Itoa(cfg.Cells))
-	width = max(width, 2)
-	for i := range cfg.Cells {
-		id := fmt.Sprintf("c%0*d", width, i+1)
-		c := &Cell{
-			f:    f,
-			id:   id,
-			zone: fmt.Sprintf("z%d", i%cfg.Zones+1),
-			rng:  rand.New(rand.NewPCG(cfg.Seed, ring.Hash(0, id))),
-		}
+	specs := Layout(cfg.Cells, cfg.Zones)
+	for i, spec := range specs {
+		id := spec.ID
+		c := &Cell{f: f, id: id, zone: spec.Zone, faults: NewFaults(cfg.Seed, id)}
 		callKey := cell.KeyFromHeader(KeyHeader)
 		hg, err := cell.NewGuard(cell.GuardConfig{Cell: id, Map: c, Key: cfg.Key, Stateless: cfg.Stateless,
 			Next: c.accept(cfg.Handler(id), cfg.Key), Fairness: cfg.Fairness})
@@ -195,14 +162,15 @@ func newFleet(cfg Config) (*Fleet, error) {
 		if err := f.serve(c); err != nil {
 			return f, err
 		}
+		specs[i].URL = c.url
 		f.cells = append(f.cells, c)
 		f.byID[id] = c
 	}
-	m, err := f.firstMap()
+	m, err := FirstMap(MapConfig{Cells: specs, Seed: cfg.Seed, Buckets: cfg.Buckets, ShardSize: cfg.ShardSize, Explicit: cfg.Explicit})
 	if err != nil {
 		return f, err
 	}
-	f.m, f.seq, f.pub = m, 1, publication{m: m}
+	f.cp.PublishMap(m)
 
 	ccfg := cfg.Client
 	if ccfg.Logger == nil {
@@ -245,50 +213,6 @@ func (f *Fleet) serve(c *Cell) error {
 		<-done
 	})
 	return nil
-}
-
-// firstMap builds version 1 of the fleet's map.
-func (f *Fleet) firstMap() (*placement.Map, error) {
-	type endpoint struct {
-		URL  string `json:"url"`
-		Zone string `json:"zone"`
-	}
-	type cellDoc struct {
-		ID        string     `json:"id"`
-		Zone      string     `json:"zone"`
-		Endpoints []endpoint `json:"endpoints"`
-	}
-	type rangeDoc struct {
-		Buckets string `json:"buckets"`
-		Cell    string `json:"cell"`
-	}
-	type doc struct {
-		Version   uint64     `json:"version"`
-		Seed      string     `json:"seed"`
-		Buckets   int        `json:"buckets,omitempty"`
-		ShardSize int        `json:"shardSize"`
-		Cells     []cellDoc  `json:"cells"`
-		Table     []rangeDoc `json:"table,omitempty"`
-	}
-	d := doc{Version: 1, Seed: strconv.FormatUint(f.cfg.Seed, 10), Buckets: f.cfg.Buckets, ShardSize: f.cfg.ShardSize}
-	for _, c := range f.cells {
-		d.Cells = append(d.Cells, cellDoc{ID: c.id, Zone: c.zone, Endpoints: []endpoint{{URL: c.url, Zone: c.zone}}})
-	}
-	data, err := json.Marshal(d)
-	if err != nil {
-		return nil, err
-	}
-	m, err := placement.Parse(data)
-	if err != nil || !f.cfg.Explicit {
-		return m, err
-	}
-	for _, r := range m.Table() {
-		d.Table = append(d.Table, rangeDoc{Buckets: r.Range.String(), Cell: r.Cell})
-	}
-	if data, err = json.Marshal(d); err != nil {
-		return nil, err
-	}
-	return placement.Parse(data)
 }
 
 // Close stops the fleet: its clients' Run, then its cells (ending the
@@ -350,14 +274,10 @@ func (f *Fleet) newClient(cfg cell.Config) (*cell.Client, error) {
 }
 
 // Source returns a new source.Refresher on the fleet's control plane.
-func (f *Fleet) Source() *Source {
-	held := make(chan struct{})
-	close(held)
-	return &Source{f: f, held: held, refresh: make(chan struct{}, 1)}
-}
+func (f *Fleet) Source() *Source { return f.cp.Source() }
 
 // Polls counts the polls of all the fleet's sources.
-func (f *Fleet) Polls() uint64 { return f.polls.Load() }
+func (f *Fleet) Polls() uint64 { return f.cp.Polls() }
 
 // Base returns the fleet's raw HTTP transport: it reaches every cell's URL
 // (in memory too) and routes nothing. Its idle connections are closed at
@@ -392,107 +312,36 @@ func (f *Fleet) Cell(id string) *Cell { return f.byID[id] }
 func (f *Fleet) Cells() []*Cell { return append([]*Cell(nil), f.cells...) }
 
 // Map returns the latest map the fleet published.
-func (f *Fleet) Map() *placement.Map {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.m
-}
+func (f *Fleet) Map() *placement.Map { return f.cp.Map() }
 
 // Publish edits the latest map with a placement.Builder and publishes the
 // result, the next version. The cells' guards judge on it at once; clients
 // get it at their source's next poll (at once, unless held or the control
 // plane is down).
 func (f *Fleet) Publish(edit func(*placement.Builder) error) (*placement.Map, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	b := placement.NewBuilder(f.m)
-	if edit != nil {
-		if err := edit(b); err != nil {
-			return nil, err
-		}
-	}
-	m, err := b.Build()
-	if err != nil {
-		return nil, err
-	}
-	f.m = m
-	f.publishLocked(publication{m: m})
-	return m, nil
+	return f.cp.Publish(edit)
 }
 
 // PublishMap publishes m as it is, whatever its version: a misbehaving
 // control plane. The cells' guards keep judging on the latest map published
 // with Publish unless m is newer.
-func (f *Fleet) PublishMap(m *placement.Map) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if m.Version() > f.m.Version() {
-		f.m = m
-	}
-	f.publishLocked(publication{m: m})
-}
+func (f *Fleet) PublishMap(m *placement.Map) { f.cp.PublishMap(m) }
 
 // PublishDocument publishes a document's bytes: parsed with placement.Parse,
 // a bad one reaches clients as the error a real source would report.
-func (f *Fleet) PublishDocument(doc []byte) {
-	m, err := placement.Parse(doc)
-	if err == nil {
-		f.PublishMap(m)
-		return
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.publishLocked(publication{err: err})
-}
-
-func (f *Fleet) publishLocked(p publication) {
-	f.seq++
-	f.pub = p
-	f.changedLocked()
-}
-
-// changedLocked counts a change of the control plane and wakes the sources
-// waiting for one; a source between two calls of Next sees the count.
-func (f *Fleet) changedLocked() {
-	f.gen++
-	close(f.changed)
-	f.changed = make(chan struct{})
-}
+func (f *Fleet) PublishDocument(doc []byte) { f.cp.PublishDocument(doc) }
 
 // ControlPlaneDown takes the control plane down: every poll of every source
 // fails (an error matching source.ErrFetch) until ControlPlaneUp.
-func (f *Fleet) ControlPlaneDown() { f.setDown(true) }
+func (f *Fleet) ControlPlaneDown() { f.cp.SetDown(true) }
 
 // ControlPlaneUp brings the control plane back.
-func (f *Fleet) ControlPlaneUp() { f.setDown(false) }
-
-func (f *Fleet) setDown(down bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.down = down
-	f.changedLocked()
-}
+func (f *Fleet) ControlPlaneUp() { f.cp.SetDown(false) }
 
 // Keys returns n keys, "key-0", "key-1", …
-func (f *Fleet) Keys(n int) []string {
-	keys := make([]string, n)
-	for i := range keys {
-		keys[i] = "key-" + strconv.Itoa(i)
-	}
-	return keys
-}
+func (f *Fleet) Keys(n int) []string { return Keys(n) }
 
 // KeysOf returns n keys whose home is cell id in the latest map, the first
 // ones of the sequence of Keys; fewer if the first million keys hold fewer
 // (a cell that owns next to nothing).
-func (f *Fleet) KeysOf(id string, n int) []string {
-	m := f.Map()
-	keys := make([]string, 0, n)
-	for i := 0; len(keys) < n && i < 1_000_000; i++ {
-		k := "key-" + strconv.Itoa(i)
-		if a, err := m.Locate(k); err == nil && a.Cell == id {
-			keys = append(keys, k)
-		}
-	}
-	return keys
-}
+func (f *Fleet) KeysOf(id string, n int) []string { return f.cp.KeysOf(id, n) }

@@ -93,6 +93,13 @@ func (c *Cell) Heavy(n int) []cell.KeyRate {
 	return append(c.callG.Heavy(n), c.httpG.Heavy(n)...)
 }
 
+// set runs f under c.mu.
+func (c *Cell) set(f func()) {
+	c.mu.Lock()
+	f()
+	c.mu.Unlock()
+}
+
 // count adds to key's counts under c.mu.
 func (c *Cell) countLocked(key string, add func(*KeyCount)) {
 	if key == "" {

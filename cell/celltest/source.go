@@ -9,8 +9,8 @@ import (
 	"github.com/cellkit/cellkit/placement/source"
 )
 
-// A Source is a source.Refresher on the fleet's control plane. Each client
-// needs its own (Fleet.Source makes one): like the real sources, it delivers
+// A Source is a source.Refresher on a fleet's ControlPlane. Each client
+// needs its own (Fleet.Source and ControlPlane.Source make one): like the real sources, it delivers
 // each published map once.
 //
 // It polls at once on its first Next, at every Config.PollInterval, and on
@@ -20,9 +20,9 @@ import (
 // follow the fleet without waiting. While the control plane is down every
 // poll reports an error matching source.ErrFetch.
 type Source struct {
-	f       *Fleet
-	seq     uint64 // the fleet's publication last delivered
-	gen     uint64 // the fleet's generation at the last poll
+	cp      *ControlPlane
+	seq     uint64 // the control plane's publication last delivered
+	gen     uint64 // the control plane's generation at the last poll
 	started bool
 	held    chan struct{} // closed: not held
 	refresh chan struct{}
@@ -32,8 +32,8 @@ type Source struct {
 // the map it has until it sees a moved reply. Hold(false) ends it, and the
 // changes made while it was held make the source poll at once.
 func (s *Source) Hold(on bool) {
-	s.f.mu.Lock()
-	defer s.f.mu.Unlock()
+	s.cp.mu.Lock()
+	defer s.cp.mu.Unlock()
 	select {
 	case <-s.held:
 		if on {
@@ -62,7 +62,7 @@ func (s *Source) Refresh() {
 // waiting), is what catches a change made between two calls of Next: the
 // channel a later Next waits on is already the next one.
 func (s *Source) Next(ctx context.Context) (*placement.Map, error) {
-	f := s.f
+	f := s.cp
 	poll := !s.started
 	s.started = true
 	timer := time.NewTimer(f.cfg.PollInterval)
@@ -85,11 +85,11 @@ func (s *Source) Next(ctx context.Context) (*placement.Map, error) {
 			f.polls.Add(1)
 			switch {
 			case down:
-				return nil, &source.SourceError{Source: "celltest", Err: fmt.Errorf("%w: control plane down", source.ErrFetch)}
+				return nil, &source.SourceError{Source: f.cfg.Name, Err: fmt.Errorf("%w: control plane down", source.ErrFetch)}
 			case seq > s.seq:
 				s.seq = seq
 				if pub.err != nil {
-					return nil, &source.SourceError{Source: "celltest", Err: pub.err}
+					return nil, &source.SourceError{Source: f.cfg.Name, Err: pub.err}
 				}
 				return pub.m, nil
 			}

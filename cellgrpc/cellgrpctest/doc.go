@@ -6,6 +6,10 @@
 // per cell, a control plane whose maps the test publishes and takes down,
 // and a ready cell.Client with a cell-aware grpc.ClientConn on it.
 //
+// The knobs (celltest.Faults), the control plane and its Sources
+// (celltest.ControlPlane) are celltest's, so they behave as they do for
+// HTTP fleets.
+//
 // The cells serve the fleet's own service (ServiceName, with Get, Put,
 // List and Chat to call it) unless Config.Register registers the test's.
 // Fleets run on real time: grpc-go's goroutines and timers do not live in

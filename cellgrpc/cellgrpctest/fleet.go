@@ -2,21 +2,17 @@ package cellgrpctest
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/cellkit/cellkit/cell"
+	"github.com/cellkit/cellkit/cell/celltest"
 	"github.com/cellkit/cellkit/cellgrpc"
-	"github.com/cellkit/cellkit/placement"
-	"github.com/cellkit/cellkit/ring"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
@@ -64,28 +60,25 @@ type Config struct {
 // their control plane and a ready cell-aware client, for tests. Close
 // (registered with tb.Cleanup by NewFleet) stops everything it started. A
 // Fleet is safe for concurrent use.
+//
+// Its control plane is celltest's: Map, Publish, PublishMap,
+// PublishDocument, Source, Polls and KeysOf are the embedded
+// celltest.ControlPlane's. The guards judge on its latest map at once;
+// clients get a publication at their source's next poll.
 type Fleet struct {
+	*celltest.ControlPlane
+
 	cfg     Config
 	cells   []*Cell
 	byID    map[string]*Cell
 	closing chan struct{}
 
-	mu      sync.Mutex
-	m       *placement.Map
-	seq     uint64
-	pub     publication
-	down    bool
-	changed chan struct{}
-	stops   []func()
+	mu    sync.Mutex
+	stops []func()
 
 	client *cell.Client
 	conn   *grpc.ClientConn
 	once   sync.Once
-}
-
-type publication struct {
-	m   *placement.Map
-	err error
 }
 
 // NewFleet starts a fleet and its client, and registers Close with
@@ -112,26 +105,21 @@ func New(cfg Config) (*Fleet, error) {
 }
 
 func newFleet(cfg Config) (*Fleet, error) {
-	if cfg.Cells <= 0 {
-		cfg.Cells = 3
-	}
-	if cfg.Zones <= 0 {
-		cfg.Zones = 1
-	}
-	if cfg.ShardSize <= 0 {
-		cfg.ShardSize = 1
-	}
-	if cfg.PollInterval <= 0 {
-		cfg.PollInterval = time.Second
-	}
+	// The defaults of Cells, Zones, ShardSize and PollInterval are
+	// Layout's, FirstMap's and the ControlPlane's.
 	if cfg.Register == nil {
 		cfg.Register = func(id string, s *grpc.Server) { Register(s, id) }
 	}
-	f := &Fleet{cfg: cfg, byID: make(map[string]*Cell), closing: make(chan struct{}), changed: make(chan struct{})}
-	width := max(len(strconv.Itoa(cfg.Cells)), 2)
-	for i := range cfg.Cells {
-		id := fmt.Sprintf("c%0*d", width, i+1)
-		c := &Cell{f: f, id: id, zone: fmt.Sprintf("z%d", i%cfg.Zones+1), rng: rand.New(rand.NewPCG(cfg.Seed, ring.Hash(0, id)))}
+	f := &Fleet{
+		ControlPlane: celltest.NewControlPlane(celltest.ControlPlaneConfig{Name: "cellgrpctest", PollInterval: cfg.PollInterval}),
+		cfg:          cfg,
+		byID:         make(map[string]*Cell),
+		closing:      make(chan struct{}),
+	}
+	specs := celltest.Layout(cfg.Cells, cfg.Zones)
+	for i, spec := range specs {
+		id := spec.ID
+		c := &Cell{Faults: celltest.NewFaults(cfg.Seed, id), f: f, id: id, zone: spec.Zone}
 		g, err := cellgrpc.NewGuard(cellgrpc.GuardConfig{Cell: id, Map: c, Classes: cfg.Classes, Stateless: cfg.Stateless})
 		if err != nil {
 			return f, err
@@ -148,17 +136,18 @@ func newFleet(cfg Config) (*Fleet, error) {
 			c.url = "http://" + c.addr
 			c.tcp = l
 		}
+		specs[i].URL = c.url
 		f.cells = append(f.cells, c)
 		f.byID[id] = c
 		if err := c.Start(); err != nil {
 			return f, err
 		}
 	}
-	m, err := f.firstMap()
+	m, err := celltest.FirstMap(celltest.MapConfig{Cells: specs, Seed: cfg.Seed, Buckets: cfg.Buckets, ShardSize: cfg.ShardSize, Explicit: cfg.Explicit})
 	if err != nil {
 		return f, err
 	}
-	f.m, f.seq, f.pub = m, 1, publication{m: m}
+	f.PublishMap(m)
 	ccfg := cfg.Client
 	if ccfg.Logger == nil {
 		ccfg.Logger = slog.New(slog.DiscardHandler)
@@ -175,49 +164,6 @@ func newFleet(cfg Config) (*Fleet, error) {
 		return f, errors.New("client not ready after 10s")
 	}
 	return f, nil
-}
-
-func (f *Fleet) firstMap() (*placement.Map, error) {
-	type endpoint struct {
-		URL  string `json:"url"`
-		Zone string `json:"zone"`
-	}
-	type cellDoc struct {
-		ID        string     `json:"id"`
-		Zone      string     `json:"zone"`
-		Endpoints []endpoint `json:"endpoints"`
-	}
-	type rangeDoc struct {
-		Buckets string `json:"buckets"`
-		Cell    string `json:"cell"`
-	}
-	type doc struct {
-		Version   uint64     `json:"version"`
-		Seed      string     `json:"seed"`
-		Buckets   int        `json:"buckets,omitempty"`
-		ShardSize int        `json:"shardSize"`
-		Cells     []cellDoc  `json:"cells"`
-		Table     []rangeDoc `json:"table,omitempty"`
-	}
-	d := doc{Version: 1, Seed: strconv.FormatUint(f.cfg.Seed, 10), Buckets: f.cfg.Buckets, ShardSize: f.cfg.ShardSize}
-	for _, c := range f.cells {
-		d.Cells = append(d.Cells, cellDoc{ID: c.id, Zone: c.zone, Endpoints: []endpoint{{URL: c.url, Zone: c.zone}}})
-	}
-	data, err := json.Marshal(d)
-	if err != nil {
-		return nil, err
-	}
-	m, err := placement.Parse(data)
-	if err != nil || !f.cfg.Explicit {
-		return m, err
-	}
-	for _, r := range m.Table() {
-		d.Table = append(d.Table, rangeDoc{Buckets: r.Range.String(), Cell: r.Cell})
-	}
-	if data, err = json.Marshal(d); err != nil {
-		return nil, err
-	}
-	return placement.Parse(data)
 }
 
 // DialOptions returns what a grpc.ClientConn needs to reach the fleet's
@@ -317,91 +263,21 @@ func (f *Fleet) NewClient(cfg cell.Config) (*cell.Client, *grpc.ClientConn, erro
 	return cl, conn, nil
 }
 
-// Source returns a new source on the fleet's control plane.
-func (f *Fleet) Source() *Source {
-	held := make(chan struct{})
-	close(held)
-	return &Source{f: f, held: held, refresh: make(chan struct{}, 1)}
-}
-
 // Cell returns the cell with the given ID, or nil.
 func (f *Fleet) Cell(id string) *Cell { return f.byID[id] }
 
 // Cells returns the cells, in ID order.
 func (f *Fleet) Cells() []*Cell { return append([]*Cell(nil), f.cells...) }
 
-// Map returns the latest map the fleet published.
-func (f *Fleet) Map() *placement.Map {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.m
-}
-
-// Publish edits the latest map with a placement.Builder and publishes the
-// next version. The guards judge on it at once; clients get it at their
-// source's next poll (at once, unless held or the control plane is down).
-func (f *Fleet) Publish(edit func(*placement.Builder) error) (*placement.Map, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	b := placement.NewBuilder(f.m)
-	if edit != nil {
-		if err := edit(b); err != nil {
-			return nil, err
-		}
-	}
-	m, err := b.Build()
-	if err != nil {
-		return nil, err
-	}
-	f.m = m
-	f.publishLocked(publication{m: m})
-	return m, nil
-}
-
-func (f *Fleet) publishLocked(p publication) {
-	f.seq++
-	f.pub = p
-	close(f.changed)
-	f.changed = make(chan struct{})
-}
-
 // ControlPlaneDown makes every poll of every source fail until
 // ControlPlaneUp.
-func (f *Fleet) ControlPlaneDown() { f.setDown(true) }
+func (f *Fleet) ControlPlaneDown() { f.SetDown(true) }
 
 // ControlPlaneUp brings the control plane back.
-func (f *Fleet) ControlPlaneUp() { f.setDown(false) }
-
-func (f *Fleet) setDown(down bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.down = down
-	close(f.changed)
-	f.changed = make(chan struct{})
-}
+func (f *Fleet) ControlPlaneUp() { f.SetDown(false) }
 
 // Keys returns n keys, "key-0", "key-1", …
-func (f *Fleet) Keys(n int) []string {
-	keys := make([]string, n)
-	for i := range keys {
-		keys[i] = "key-" + strconv.Itoa(i)
-	}
-	return keys
-}
-
-// KeysOf returns n keys whose home is cell id in the latest map, the first
-// ones of the sequence of Keys; fewer if the first million hold fewer.
-func (f *Fleet) KeysOf(id string, n int) []string {
-	m := f.Map()
-	keys := make([]string, 0, n)
-	for i := 0; len(keys) < n && i < 1_000_000; i++ {
-		k := "key-" + strconv.Itoa(i)
-		if a, err := m.Locate(k); err == nil && a.Cell == id {
-			keys = append(keys, k)
-		}
-	}
-	return keys
-}
+func (f *Fleet) Keys(n int) []string { return celltest.Keys(n) }
 
 // bufListener is a cell's in-memory listener.
 func newBufListener() *bufconn.Listener { return bufconn.Listen(1 << 20) }
