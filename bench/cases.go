@@ -80,6 +80,9 @@ const CPUMetric = "cpu-ns/op"
 // timeCPU runs loop and reports the process's CPU time per op. Setup
 // belongs before it (Prepare), so that only the loop is counted.
 func timeCPU(b *testing.B, loop func() int) int {
+	// The build and warm-up before the loop are not timed: b.Loop resets
+	// the timer itself, b.RunParallel does not.
+	b.ResetTimer()
 	start := cpuClock()
 	s := loop()
 	if start != 0 && b.N > 0 {
