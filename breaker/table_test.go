@@ -2,7 +2,6 @@ package breaker
 
 import (
 	"math/rand/v2"
-	"strings"
 	"testing"
 )
 
@@ -35,9 +34,10 @@ func checkTable(t *testing.T, seed uint64, members, probe []string) {
 	}
 }
 
-// TestTableMatchesMap is the differential test of the lookup table: names of
-// every length around the 4-, 8- and 16-byte boundaries, sharing prefixes
-// and suffixes, as members and as misses.
+// TestTableMatchesMap is the differential test of the breaker's use of the
+// lookup table (internal/idtable fuzzes the table itself): names of every
+// length around the 4-, 8- and 16-byte boundaries, sharing prefixes and
+// suffixes, as members and as misses.
 func TestTableMatchesMap(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	randomName := func() string {
@@ -62,37 +62,4 @@ func TestTableMatchesMap(t *testing.T) {
 	checkTable(t, 0, nil, []string{"", "x"})
 	checkTable(t, 0, []string{""}, []string{"\x00", "a"})
 	checkTable(t, 0, cellNames(1000), []string{"cell-1000", "cell-"})
-}
-
-func FuzzLookup(f *testing.F) {
-	f.Add(uint64(0), "cell-00,cell-01,cell-02", "cell-03")
-	f.Add(uint64(7), ",a,\x00,aaaaaaaaaaaaaaaaa,aaaaaaaaaaaaaaaab", "aaaaaaaaaaaaaaaa")
-	f.Fuzz(func(t *testing.T, seed uint64, members, probe string) {
-		checkTable(t, seed, strings.Split(members, ","), strings.Split(probe, ","))
-	})
-}
-
-// TestTableSpreadsSimilarNames guards the hash against names that differ in
-// a byte or two, which a weak finish maps to a handful of slots for some
-// seeds.
-func TestTableSpreadsSimilarNames(t *testing.T) {
-	names := cellNames(100)
-	cells := make([]*cellBreaker, len(names))
-	for i, name := range names {
-		cells[i] = &cellBreaker{name: name}
-	}
-	r := rand.New(rand.NewPCG(3, 4))
-	for range 500 {
-		seed := r.Uint64()
-		tab := newTable(seed, cells)
-		homes := make(map[uint64]bool)
-		for _, name := range names {
-			a, b := keyWords(name)
-			homes[tab.home(a, b, len(name))] = true
-		}
-		// 100 names thrown at random into 256 slots land in about 83.
-		if len(homes) < 65 {
-			t.Fatalf("seed %#x: 100 names have %d distinct home slots of %d; want at least 65", seed, len(homes), len(tab.slots))
-		}
-	}
 }

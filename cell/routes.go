@@ -1,7 +1,6 @@
 package cell
 
 import (
-	"math/bits"
 	"math/rand/v2"
 	"net/url"
 	"strings"
@@ -9,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cellkit/cellkit/breaker"
+	"github.com/cellkit/cellkit/internal/idtable"
 	"github.com/cellkit/cellkit/placement"
 	"github.com/cellkit/cellkit/ring"
 	"golang.org/x/sync/semaphore"
@@ -23,11 +23,9 @@ type routeTable struct {
 	version    uint64
 	hashEPs    bool // too few buckets to spread keys over endpoints: hash the key
 	epSeed     uint64
-	seed       uint64
-	shift      uint          // 64 - log2(len(slots))
-	slots      []slot        // open addressing by cell ID, at most half full
-	cells      []*cellRoute  // in ID order
-	acceptedAt time.Duration // when the map was swapped in, since the client's epoch
+	ids        idtable.Table[cellRoute] // the cells by ID
+	cells      []*cellRoute             // in ID order
+	acceptedAt time.Duration            // when the map was swapped in, since the client's epoch
 }
 
 // A cellRoute is one cell of one map.
@@ -145,17 +143,9 @@ func newRouteTable(m *placement.Map, zone string, maxInFlight int, states map[st
 		version: m.Version(),
 		hashEPs: m.Buckets() < minSpreadBuckets,
 		epSeed:  m.Seed() ^ 0x6a09e667f3bcc909,
-		seed:    rand.Uint64() | 1,
+		ids:     idtable.New[cellRoute](rand.Uint64(), len(cells)),
 		cells:   make([]*cellRoute, len(cells)),
 	}
-	size, shift := 8, uint(61)
-	for size < 2*len(cells) {
-		size <<= 1
-		shift--
-	}
-	t.slots = make([]slot, size)
-	t.shift = shift
-	mask := uint64(size - 1)
 	for i, c := range cells {
 		st := states[c.ID]
 		if st == nil {
@@ -167,12 +157,7 @@ func newRouteTable(m *placement.Map, zone string, maxInFlight int, states map[st
 		}
 		cr := &cellRoute{id: c.ID, zone: c.Zone, state: c.State, st: st, eps: preferred(c, zone)}
 		t.cells[i] = cr
-		a, b := idWords(c.ID)
-		j := t.home(a, b, len(c.ID))
-		for t.slots[j].c != nil {
-			j = (j + 1) & mask
-		}
-		t.slots[j] = slot{a: a, b: b, n: len(c.ID), c: cr}
+		t.ids.Add(c.ID, cr) // placement.Parse refuses duplicate IDs
 	}
 	return t
 }
@@ -211,64 +196,9 @@ func parseEndpoint(raw string) *endpoint {
 		path: strings.TrimSuffix(u.Path, "/"), rawPath: strings.TrimSuffix(u.EscapedPath(), "/")}
 }
 
-// A slot of a routeTable holds a cell ID's words (see idWords), so that a
-// lookup compares them without touching the ID or the cellRoute.
-type slot struct {
-	a, b uint64
-	n    int
-	c    *cellRoute
-}
-
 // lookup returns the cell with the given ID, or nil. It costs a few
 // nanoseconds: the request path does it once per attempt.
-func (t *routeTable) lookup(id string) *cellRoute {
-	a, b := idWords(id)
-	n := len(id)
-	mask := uint64(len(t.slots) - 1)
-	for j := t.home(a, b, n); ; j = (j + 1) & mask {
-		s := &t.slots[j]
-		if s.c == nil {
-			return nil
-		}
-		// idWords is injective on IDs of up to 16 bytes.
-		if s.a == a && s.b == b && s.n == n && (n <= 16 || s.c.id == id) {
-			return s.c
-		}
-	}
-}
-
-// idWords reduces a cell ID to two words: its first and last eight bytes
-// (overlapping for IDs under 16 bytes; four and four, or three bytes, for
-// shorter ones). With the length they determine an ID of up to 16 bytes, and
-// spread the IDs of a fleet, which differ in a few characters, over slots.
-func idWords(id string) (a, b uint64) {
-	switch n := len(id); {
-	case n >= 8:
-		return le64(id), le64(id[n-8:])
-	case n >= 4:
-		return le32(id), le32(id[n-4:])
-	case n > 0:
-		return uint64(id[0])<<16 | uint64(id[n>>1])<<8 | uint64(id[n-1]), 0
-	}
-	return 0, 0
-}
-
-// home is the first slot of an ID's words.
-func (t *routeTable) home(a, b uint64, n int) uint64 {
-	hi, lo := bits.Mul64(a^t.seed, b^uint64(n)^0x9e3779b97f4a7c15)
-	return (hi ^ lo) * 0xbf58476d1ce4e5b9 >> t.shift
-}
-
-func le64(s string) uint64 {
-	_ = s[7]
-	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
-		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
-}
-
-func le32(s string) uint64 {
-	_ = s[3]
-	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24
-}
+func (t *routeTable) lookup(id string) *cellRoute { return t.ids.Get(id) }
 
 // endpoint picks the cell's endpoint for a key: stable per key, spread over
 // the preferred endpoints by the key's bucket (mixed, so that runs of buckets

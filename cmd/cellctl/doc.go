@@ -209,12 +209,22 @@
 //
 // # edit
 //
-//	cellctl edit -o OUT [--dry-run] [--json] FILE EDIT...
+//	cellctl edit -o OUT [--dry-run] [--json] [--await-confirmed] FILE EDIT...
 //
 // Edit applies the EDITs to the map FILE and writes the next version (its
 // version plus one) to OUT, then prints what changed, as diff does. The new
 // document is unsigned: sign it before publishing to clients that require
 // signatures (a stale OUT.sig is removed). With --dry-run, nothing is written.
+//
+// With --await-confirmed, the next phase of a migration is written only once
+// every cell of each migration that the edits change (its from and to cells)
+// has confirmed FILE's version: no request judged on an older map still runs
+// there. Each cell is asked at its endpoints in FILE (GET --confirm-path, the
+// handler of placement/source.ConfirmHandler beside the cell's Guard) until
+// it confirms or --confirm-timeout passes; then nothing is written and the
+// error names the cells that have not confirmed (source.ErrNotConfirmed).
+// With --confirm-via etcd:ENDPOINTS/PREFIX the confirmations are read where
+// the cells write them in etcd (placement/etcdsource's ConfirmWriter).
 //
 // Each EDIT is one argument (quote it in the shell): a verb and its words,
 // separated by spaces. A word may hold Go-quoted parts ("tenant 42") for keys
@@ -249,6 +259,14 @@
 //
 // Flags:
 //
+//	-await-confirmed
+//	  	first wait until every cell of a migration that changes has confirmed the version it replaces
+//	-confirm-path PATH
+//	  	with --await-confirmed over HTTP, the PATH of each cell endpoint's confirmation handler (default "/cellkit/confirmed")
+//	-confirm-timeout D
+//	  	with --await-confirmed, give up after D, naming the cells that have not confirmed (default 2m0s)
+//	-confirm-via etcd:ENDPOINTS/PREFIX
+//	  	with --await-confirmed, read the confirmations the cells write to etcd:ENDPOINTS/PREFIX (placement/etcdsource) instead of asking them over HTTP (default for publish to etcd: the target's)
 //	-dry-run
 //	  	print the changes and write nothing
 //	-json
@@ -267,6 +285,7 @@
 //	cellctl edit map.json -o v3.json 'pin tenant-42 c4' 'state c1 draining'
 //	cellctl edit v3.json -o v4.json 'migrate tenant-7 c2'
 //	cellctl edit v4.json -o v5.json 'advance tenant-7'
+//	cellctl edit --await-confirmed --confirm-timeout 5m v5.json -o v6.json 'advance tenant-7'
 //	cellctl edit v5.json -o v6.json freeze 'migrate buckets=0-99 c3'
 //	cellctl edit --dry-run v6.json 'weight c2 0.5'
 //
@@ -353,7 +372,7 @@
 //
 // # publish
 //
-//	cellctl publish --to TARGET [--expect V] [--public-key PUB]... [--json] FILE
+//	cellctl publish --to TARGET [--expect V] [--await-confirmed] [--public-key PUB]... [--json] FILE
 //
 // Publish checks the map FILE strictly (and its signature, with --public-key)
 // and makes it the map in force at TARGET, with its signature file FILE.sig
@@ -366,7 +385,14 @@
 //
 //	file:PATH      PATH and PATH.sig, each replaced atomically (a temporary
 //	               file renamed over it), in the order that keeps them
-//	               verifiable together; PATH.lock serializes publishers
+//	               verifiable together. A PATH (or PATH.sig) that is a
+//	               symbolic link is followed: the file it points to is
+//	               replaced, and the link keeps pointing at it (a link to
+//	               nothing is refused). An flock on PATH.lock (of the
+//	               link's target) serializes publishers; the kernel drops
+//	               it when a publisher dies, so it never goes stale, and
+//	               the next publish removes the temporary files that a
+//	               killed publisher left
 //	http-dir:DIR   DIR/map.json (+ .sig), the document a web server or
 //	               'cellctl serve DIR/map.json' serves, and a copy of each
 //	               version as DIR/vN.json (+ .sig)
@@ -379,8 +405,29 @@
 //
 // A target whose document cannot be parsed is refused unless --force.
 //
+// With --await-confirmed, the next phase of a migration is published only
+// once every cell of each migration that FILE changes (its from and to
+// cells) has confirmed the version in force at TARGET: no request judged on
+// an older map still runs there. Each cell is asked at its endpoints in the
+// map in force (GET --confirm-path, placement/source.ConfirmHandler beside
+// the cell's Guard) until it confirms or --confirm-timeout passes; then
+// nothing is published and the error names the cells that have not
+// confirmed (source.ErrNotConfirmed). To an etcd target, or with
+// --confirm-via etcd:ENDPOINTS/PREFIX, the confirmations are read where the
+// cells write them in etcd (placement/etcdsource's ConfirmWriter) instead.
+// After the wait the publish expects the version that was confirmed, as
+// --expect does.
+//
 // Flags:
 //
+//	-await-confirmed
+//	  	first wait until every cell of a migration that changes has confirmed the version it replaces
+//	-confirm-path PATH
+//	  	with --await-confirmed over HTTP, the PATH of each cell endpoint's confirmation handler (default "/cellkit/confirmed")
+//	-confirm-timeout D
+//	  	with --await-confirmed, give up after D, naming the cells that have not confirmed (default 2m0s)
+//	-confirm-via etcd:ENDPOINTS/PREFIX
+//	  	with --await-confirmed, read the confirmations the cells write to etcd:ENDPOINTS/PREFIX (placement/etcdsource) instead of asking them over HTTP (default for publish to etcd: the target's)
 //	-expect V
 //	  	publish only if the version in force is V (0: none)
 //	-force
@@ -403,6 +450,7 @@
 //	cellctl publish --to etcd:10.0.0.1:2379,10.0.0.2:2379/cellkit/placement/prod/ v6.json
 //	cellctl publish --to http-dir:/srv/www/placement --expect 5 v6.json
 //	cellctl publish --public-key control-plane.pub --to file:map.json v6.json
+//	cellctl publish --await-confirmed --confirm-timeout 5m --to http-dir:/srv/www/placement v7.json
 //
 // # get
 //
@@ -488,17 +536,22 @@
 //
 // # serve
 //
-//	cellctl serve [--addr A] [--ready FILE] [--public-key PUB]... FILE
+//	cellctl serve [--addr A] [--ready FILE] [--poll D] [--idle-timeout D] [--public-key PUB]... FILE
 //
 // Serve is a development control plane: it serves the map FILE over HTTP at
 // / and /NAME (NAME being FILE's base name) the way the HTTP source reads it,
-// with an ETag (a 304 for a matching If-None-Match), the signature from
-// FILE.sig in the Cellkit-Signature header, and Cache-Control: no-cache.
+// with placement/source's Handler: a strong ETag (a 304 for a matching
+// If-None-Match), HEAD, Cache-Control: no-cache and, for a map whose
+// signature in FILE.sig verified with --public-key, the signature in the
+// Cellkit-Signature header.
 //
-// Before each request it checks whether FILE or FILE.sig changed and reloads
-// them: a document that does not parse, fails the signature check (with
-// --public-key) or goes back in version is refused, logged on standard error,
-// and the last good map stays served. Publish to the file with
+// A source.Follower follows FILE with the file source, polling every --poll:
+// a new document that does not parse, fails the signature check (with
+// --public-key) or does not increase the version is refused, logged once on
+// standard error, and the last good map stays served. Requests never touch
+// the file: a FIFO or a slow disk at FILE cannot hold them, and the document's
+// bytes and ETag are computed once per map, not per request. Idle
+// connections are closed after --idle-timeout. Publish to the file with
 // 'cellctl publish --to file:FILE'.
 //
 // It prints the address it listens on ('serving vN at http://HOST:PORT/'),
@@ -509,6 +562,10 @@
 //
 //	-addr A
 //	  	listen on A (host:port; port 0 picks a free one) (default "127.0.0.1:8080")
+//	-idle-timeout D
+//	  	close a connection idle for D (default 30s)
+//	-poll D
+//	  	look for a new FILE every D (default 1s)
 //	-public-key FILE
 //	  	require a signature by this public key FILE (repeatable; the signatures come from the map's .sig file)
 //	-ready FILE

@@ -47,23 +47,34 @@ the command with the typed error, and nothing is written.`
 
 var editCmd = &command{
 	name:    "edit",
-	args:    "-o OUT [--dry-run] [--json] FILE EDIT...",
+	args:    "-o OUT [--dry-run] [--json] [--await-confirmed] FILE EDIT...",
 	summary: "make the next version of a map through the Builder",
 	help: `Edit applies the EDITs to the map FILE and writes the next version (its
 version plus one) to OUT, then prints what changed, as diff does. The new
 document is unsigned: sign it before publishing to clients that require
 signatures (a stale OUT.sig is removed). With --dry-run, nothing is written.
 
+With --await-confirmed, the next phase of a migration is written only once
+every cell of each migration that the edits change (its from and to cells)
+has confirmed FILE's version: no request judged on an older map still runs
+there. Each cell is asked at its endpoints in FILE (GET --confirm-path, the
+handler of placement/source.ConfirmHandler beside the cell's Guard) until
+it confirms or --confirm-timeout passes; then nothing is written and the
+error names the cells that have not confirmed (source.ErrNotConfirmed).
+With --confirm-via etcd:ENDPOINTS/PREFIX the confirmations are read where
+the cells write them in etcd (placement/etcdsource's ConfirmWriter).
+
 ` + editHelp,
 	examples: `cellctl edit map.json -o v2.json 'add c4 zone=az2 endpoint=https://c4.internal:8443'
 cellctl edit map.json -o v3.json 'pin tenant-42 c4' 'state c1 draining'
 cellctl edit v3.json -o v4.json 'migrate tenant-7 c2'
 cellctl edit v4.json -o v5.json 'advance tenant-7'
+cellctl edit --await-confirmed --confirm-timeout 5m v5.json -o v6.json 'advance tenant-7'
 cellctl edit v5.json -o v6.json freeze 'migrate buckets=0-99 c3'
 cellctl edit --dry-run v6.json 'weight c2 0.5'`,
 	setup: func(fs *flag.FlagSet) func(*env, []string) error {
 		var ef editFlags
-		ef.register(fs)
+		ef.register(fs, true)
 		return func(e *env, args []string) error {
 			if len(args) < 2 {
 				return usagef("edit needs a map FILE and at least one EDIT")
@@ -95,7 +106,7 @@ one active cell.
     'add c3 zone=az3 endpoint=https://c3.internal:8443'`,
 	setup: func(fs *flag.FlagSet) func(*env, []string) error {
 		var ef editFlags
-		ef.register(fs)
+		ef.register(fs, false)
 		return func(e *env, args []string) error {
 			if len(args) < 1 {
 				return usagef("new needs at least one EDIT")
@@ -113,13 +124,17 @@ type editFlags struct {
 	out    string
 	dryRun bool
 	asJSON bool
+	await  awaitFlags
 }
 
-func (ef *editFlags) register(fs *flag.FlagSet) {
+func (ef *editFlags) register(fs *flag.FlagSet, await bool) {
 	ef.d.register(fs, true)
 	fs.StringVar(&ef.out, "o", "", "write the new version to `OUT` (required unless --dry-run)")
 	fs.BoolVar(&ef.dryRun, "dry-run", false, "print the changes and write nothing")
 	fs.BoolVar(&ef.asJSON, "json", false, "print the result as JSON")
+	if await {
+		ef.await.register(fs)
+	}
 }
 
 func (ef *editFlags) check() error {
@@ -135,6 +150,8 @@ type editResult struct {
 	File    string   `json:"file,omitempty"`
 	Notes   []string `json:"notes,omitempty"`
 	Changes *changes `json:"changes"`
+	// Awaited is the confirmation --await-confirmed waited for.
+	Awaited *awaitedResult `json:"awaited,omitempty"`
 }
 
 func (ef *editFlags) run(e *env, base *placement.Map, raw []string) error {
@@ -151,6 +168,20 @@ func (ef *editFlags) run(e *env, base *placement.Map, raw []string) error {
 		return err
 	}
 	res := editResult{Version: m.Version(), Notes: notes, Changes: diffOf(base, m, nil, false)}
+	if ef.await.on && !ef.dryRun {
+		if base == nil {
+			return usagef("--await-confirmed needs a map to edit: the cells confirm its version")
+		}
+		var via target
+		if ef.await.via != "" {
+			if via, err = parseTarget(ef.await.via, false); err != nil {
+				return err
+			}
+		}
+		if res.Awaited, err = ef.await.awaitPrevious(e.ctx, e.stderr, via, base, m); err != nil {
+			return err
+		}
+	}
 	if !ef.dryRun {
 		if err := saveDoc(ef.out, m.Bytes(), nil); err != nil {
 			return err

@@ -18,12 +18,21 @@ var (
 	errLostRace = errors.New("cellctl: lost the race")
 	// errLocked: another publish holds the target's lock.
 	errLocked = errors.New("cellctl: target is locked")
+	// errSymlink: a file to write is a symbolic link that cannot be
+	// followed (its target does not exist, or a loop).
+	errSymlink = errors.New("cellctl: symbolic link cannot be followed")
+	// errNoMap: the target holds no map yet.
+	errNoMap = errors.New("no map is published")
 	// errKey: a key file is malformed or of the wrong kind.
 	errKey = errors.New("cellctl: bad key file")
 )
 
 // sentinels names the errors a script may branch on, in the order they are
-// tried; the name is printed with the error and in --json output.
+// tried; the name is printed with the error and in --json output. Every
+// exported Err variable of placement, placement/source and
+// placement/etcdsource has its entry, named after it: TestSentinelsComplete
+// reads those packages' source and fails on one that is missing, so a new
+// sentinel cannot go without a kind.
 var sentinels = []struct {
 	err  error
 	name string
@@ -31,6 +40,8 @@ var sentinels = []struct {
 	{placement.ErrSyntax, "placement.ErrSyntax"},
 	{placement.ErrUnknownField, "placement.ErrUnknownField"},
 	{placement.ErrDuplicateKey, "placement.ErrDuplicateKey"},
+	{placement.ErrType, "placement.ErrType"},
+	{placement.ErrUTF8, "placement.ErrUTF8"},
 	{placement.ErrVersion, "placement.ErrVersion"},
 	{placement.ErrSeed, "placement.ErrSeed"},
 	{placement.ErrBuckets, "placement.ErrBuckets"},
@@ -44,6 +55,8 @@ var sentinels = []struct {
 	{placement.ErrTable, "placement.ErrTable"},
 	{placement.ErrUnknownCell, "placement.ErrUnknownCell"},
 	{placement.ErrCellUse, "placement.ErrCellUse"},
+	{placement.ErrKey, "placement.ErrKey"},
+	{placement.ErrSpace, "placement.ErrSpace"},
 	{placement.ErrConflict, "placement.ErrConflict"},
 	{placement.ErrMigration, "placement.ErrMigration"},
 	{placement.ErrLimit, "placement.ErrLimit"},
@@ -55,15 +68,23 @@ var sentinels = []struct {
 	{source.ErrRedirect, "source.ErrRedirect"},
 	{source.ErrNotRegular, "source.ErrNotRegular"},
 	{source.ErrConfig, "source.ErrConfig"},
+	{source.ErrIntegrity, "source.ErrIntegrity"},
+	{source.ErrNotConfirmed, "source.ErrNotConfirmed"},
+	{source.ErrRunning, "source.ErrRunning"},
+	{source.ErrStopped, "source.ErrStopped"},
 	{etcdsource.ErrConflict, "etcdsource.ErrConflict"},
 	{etcdsource.ErrVersion, "etcdsource.ErrVersion"},
 	{etcdsource.ErrLayout, "etcdsource.ErrLayout"},
 	{etcdsource.ErrTooLarge, "etcdsource.ErrTooLarge"},
+	{etcdsource.ErrUnavailable, "etcdsource.ErrUnavailable"},
 	{source.ErrFetch, "source.ErrFetch"},
 	{placement.ErrNoKey, "placement.ErrNoKey"},
+	{placement.ErrNoMap, "placement.ErrNoMap"},
 	{errLostRace, "lost-race"},
 	{errLocked, "locked"},
 	{errKey, "bad-key"},
+	{errSymlink, "bad-symlink"},
+	{errNoMap, "no-map"},
 }
 
 // kind returns the name of the sentinel err matches, or "".

@@ -123,7 +123,7 @@ func (t *etcdTarget) get(ctx context.Context, opt placement.Options) (*placement
 	if v, err := p.Version(ctx); err != nil {
 		return nil, nil, nil, fmt.Errorf("%s: %w", t.name, err)
 	} else if v == 0 {
-		return nil, nil, nil, fmt.Errorf("%s: %w: no map is published under the prefix", t.name, source.ErrFetch)
+		return nil, nil, nil, fmt.Errorf("%s: %w: %w under the prefix", t.name, source.ErrFetch, errNoMap)
 	}
 	src, err := etcdsource.New(c, t.prefix, etcdsource.Config{Jitter: -1})
 	if err != nil {
@@ -139,4 +139,20 @@ func (t *etcdTarget) get(ctx context.Context, opt placement.Options) (*placement
 		out = [][]byte{s}
 	}
 	return m, m.Bytes(), out, nil
+}
+
+// confirmer returns the Publisher of the prefix, a source.Confirmer of the
+// confirmations cells write there (etcdsource.ConfirmWriter), and the
+// release of its client.
+func (t *etcdTarget) confirmer(ctx context.Context) (source.Confirmer, func(), error) {
+	c, err := t.client(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := etcdsource.NewPublisher(c, t.prefix, etcdsource.PublisherConfig{})
+	if err != nil {
+		c.Close()
+		return nil, nil, err
+	}
+	return p, func() { c.Close() }, nil
 }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/cellkit/cellkit/placement/source"
 	"io"
 	"io/fs"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/cellkit/cellkit/placement"
+	"github.com/cellkit/cellkit/placement/source"
 )
 
 // The signature file ("sidecar") of a document is the document's path with
@@ -132,7 +132,7 @@ func readSidecar(path string) ([][]byte, error) {
 func saveDoc(path string, doc []byte, sigs [][]byte) error {
 	sigPath := path + sigSuffix
 	if len(sigs) == 0 {
-		if err := writeFileAtomic(path, doc, 0o644); err != nil {
+		if err := writeFile(path, doc); err != nil {
 			return err
 		}
 		if err := os.Remove(sigPath); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -148,14 +148,14 @@ func saveDoc(path string, doc []byte, sigs [][]byte) error {
 		}
 	}
 	if len(both) > len(sigs) {
-		if err := writeFileAtomic(sigPath, source.FormatSignatures(both), 0o644); err != nil {
+		if err := writeFile(sigPath, source.FormatSignatures(both)); err != nil {
 			return err
 		}
 	}
-	if err := writeFileAtomic(path, doc, 0o644); err != nil {
+	if err := writeFile(path, doc); err != nil {
 		return err
 	}
-	return writeFileAtomic(sigPath, source.FormatSignatures(sigs), 0o644)
+	return writeFile(sigPath, source.FormatSignatures(sigs))
 }
 
 func containsBytes(list [][]byte, b []byte) bool {
@@ -167,44 +167,36 @@ func containsBytes(list [][]byte, b []byte) bool {
 	return false
 }
 
-// writeFileAtomic replaces path with data: a temporary file in the same
-// directory, synced, then renamed over path, and the directory synced. A
-// crash leaves the old file or the new one.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, base+".tmp-*")
+// writeFile replaces the file at path with data through placement/source's
+// atomic write, the one the last-known-good file uses (a temporary file
+// synced and renamed over path, the directory synced, every failure
+// reported), so that cellctl keeps no copy of that rule.
+// A path that is a symbolic link is followed (see resolve).
+func writeFile(path string, data []byte) error {
+	real, err := resolve(path)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
+	return source.WriteFileAtomic(real, data)
+}
+
+// resolve returns the file that a write to path replaces: path itself, or,
+// when path is a symbolic link, the file it points to through any chain of
+// links. cellctl follows links (a rename over the link would replace the
+// link by a regular file and leave its target, which others may read, at
+// the old version). A link to a file that does not exist is refused: where
+// to create it is the operator's call.
+func resolve(path string) (string, error) {
+	fi, err := os.Lstat(path)
+	if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		return path, nil // a missing path is created; other errors come from the write
 	}
-	if err = f.Chmod(perm); err != nil {
-		return err
+	real, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		dest, _ := os.Readlink(path)
+		return "", fmt.Errorf("%w: %s points to %q, which cannot be followed: %v", errSymlink, path, dest, err)
 	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync() // best effort: some systems cannot sync a directory
-		d.Close()
-	}
-	return nil
+	return real, nil
 }
 
 // stringList is a repeatable flag; each use may also list values separated

@@ -195,7 +195,7 @@ func sign(e *env, d *docFlags, keyPath, path string) error {
 	if _, err := placement.ParseSigned(doc, [][]byte{sig}, placement.Options{Limits: d.lim, PublicKeys: []ed25519.PublicKey{pub}}); err != nil {
 		return err // cannot happen: a fresh signature verifies
 	}
-	if err := writeFileAtomic(path+sigSuffix, source.FormatSignatures([][]byte{sig}), 0o644); err != nil {
+	if err := writeFile(path+sigSuffix, source.FormatSignatures([][]byte{sig})); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "signed %s (v%d) with key %s: %s%s\n", path, m.Version(), keyID(pub), path, sigSuffix)

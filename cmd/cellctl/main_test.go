@@ -1,7 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
@@ -22,6 +25,7 @@ func TestMain(m *testing.M) {
 //	exits N PROG ARGS...   run PROG and check that its exit status is N
 //	waitfile FILE [VAR]    wait (up to 30s) for FILE to hold a line; set VAR to it
 //	etcd VAR               start an etcd on loopback for the script; set VAR to host:port
+//	waitversion URL V      wait (up to 30s) until URL serves a map of version V
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
@@ -33,9 +37,10 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exits":    cmdExits,
-			"waitfile": cmdWaitFile,
-			"etcd":     cmdEtcd,
+			"exits":       cmdExits,
+			"waitfile":    cmdWaitFile,
+			"etcd":        cmdEtcd,
+			"waitversion": cmdWaitVersion,
 		},
 	})
 }
@@ -76,6 +81,36 @@ func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
 		}
 		if time.Now().After(deadline) {
 			ts.Fatalf("%s: no line within 30s", args[0])
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func cmdWaitVersion(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: waitversion URL V")
+	}
+	want, err := strconv.ParseUint(args[1], 10, 64)
+	ts.Check(err)
+	c := &http.Client{Timeout: 5 * time.Second}
+	deadline := time.Now().Add(30 * time.Second)
+	var last string
+	for {
+		resp, err := c.Get(args[0])
+		if err == nil {
+			var doc struct{ Version uint64 }
+			err = json.NewDecoder(resp.Body).Decode(&doc)
+			resp.Body.Close()
+			if err == nil && doc.Version == want {
+				return
+			}
+			last = fmt.Sprintf("v%d", doc.Version)
+		}
+		if err != nil {
+			last = err.Error()
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("%s does not serve v%d within 30s (last: %s)", args[0], want, last)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -18,7 +18,7 @@ import (
 
 var publishCmd = &command{
 	name:    "publish",
-	args:    "--to TARGET [--expect V] [--public-key PUB]... [--json] FILE",
+	args:    "--to TARGET [--expect V] [--await-confirmed] [--public-key PUB]... [--json] FILE",
 	summary: "publish a map where clients read it, guarded against races",
 	help: `Publish checks the map FILE strictly (and its signature, with --public-key)
 and makes it the map in force at TARGET, with its signature file FILE.sig
@@ -30,7 +30,14 @@ cannot both publish: the one who lost the race is told both versions.
 Targets:
   file:PATH      PATH and PATH.sig, each replaced atomically (a temporary
                  file renamed over it), in the order that keeps them
-                 verifiable together; PATH.lock serializes publishers
+                 verifiable together. A PATH (or PATH.sig) that is a
+                 symbolic link is followed: the file it points to is
+                 replaced, and the link keeps pointing at it (a link to
+                 nothing is refused). An flock on PATH.lock (of the
+                 link's target) serializes publishers; the kernel drops
+                 it when a publisher dies, so it never goes stale, and
+                 the next publish removes the temporary files that a
+                 killed publisher left
   http-dir:DIR   DIR/map.json (+ .sig), the document a web server or
                  'cellctl serve DIR/map.json' serves, and a copy of each
                  version as DIR/vN.json (+ .sig)
@@ -41,11 +48,25 @@ Targets:
                  publisher that got there between the read of the version and
                  the write loses the race, with both versions named
 
-A target whose document cannot be parsed is refused unless --force.`,
+A target whose document cannot be parsed is refused unless --force.
+
+With --await-confirmed, the next phase of a migration is published only
+once every cell of each migration that FILE changes (its from and to
+cells) has confirmed the version in force at TARGET: no request judged on
+an older map still runs there. Each cell is asked at its endpoints in the
+map in force (GET --confirm-path, placement/source.ConfirmHandler beside
+the cell's Guard) until it confirms or --confirm-timeout passes; then
+nothing is published and the error names the cells that have not
+confirmed (source.ErrNotConfirmed). To an etcd target, or with
+--confirm-via etcd:ENDPOINTS/PREFIX, the confirmations are read where the
+cells write them in etcd (placement/etcdsource's ConfirmWriter) instead.
+After the wait the publish expects the version that was confirmed, as
+--expect does.`,
 	examples: `cellctl publish --to file:/srv/placement/map.json v6.json
 cellctl publish --to etcd:10.0.0.1:2379,10.0.0.2:2379/cellkit/placement/prod/ v6.json
 cellctl publish --to http-dir:/srv/www/placement --expect 5 v6.json
-cellctl publish --public-key control-plane.pub --to file:map.json v6.json`,
+cellctl publish --public-key control-plane.pub --to file:map.json v6.json
+cellctl publish --await-confirmed --confirm-timeout 5m --to http-dir:/srv/www/placement v7.json`,
 	setup: func(fs *flag.FlagSet) func(*env, []string) error {
 		var d docFlags
 		d.register(fs, true)
@@ -55,6 +76,8 @@ cellctl publish --public-key control-plane.pub --to file:map.json v6.json`,
 		force := fs.Bool("force", false, "replace a target whose document cannot be parsed")
 		lockWait := fs.Duration("lock-wait", 5*time.Second, "how long to wait for another publish to a file target")
 		asJSON := fs.Bool("json", false, "print the result as JSON")
+		var await awaitFlags
+		await.register(fs)
 		return func(e *env, args []string) error {
 			if len(args) != 1 || *to == "" {
 				return usagef("publish needs --to TARGET and one map FILE")
@@ -78,6 +101,13 @@ cellctl publish --public-key control-plane.pub --to file:map.json v6.json`,
 				return err // publishing it would make every client refuse the map
 			}
 			res := publishResult{Target: t.String(), Version: m.Version(), Signed: len(sigs) > 0}
+			if await.on {
+				prev, err := awaitedTarget(e, t, opt, &await, &expect, m)
+				if err != nil {
+					return err
+				}
+				res.Awaited = prev
+			}
 			check := func(cur uint64, found bool, curErr error) error {
 				if curErr != nil && !*force {
 					return fmt.Errorf("%s holds a document that does not parse (use --force to replace it): %w", t, curErr)
@@ -115,10 +145,47 @@ cellctl publish --public-key control-plane.pub --to file:map.json v6.json`,
 }
 
 type publishResult struct {
-	Target   string `json:"target"`
-	Version  uint64 `json:"version"`
-	Previous uint64 `json:"previous"` // 0: none
-	Signed   bool   `json:"signed"`
+	Target   string         `json:"target"`
+	Version  uint64         `json:"version"`
+	Previous uint64         `json:"previous"` // 0: none
+	Signed   bool           `json:"signed"`
+	Awaited  *awaitedResult `json:"awaited,omitempty"` // the confirmation --await-confirmed waited for
+}
+
+// awaitedTarget waits, for --await-confirmed, until the cells of the
+// migrations that m changes have confirmed the version in force at t, then
+// makes the publish expect that version, so that a map published
+// meanwhile, whose confirmations were not awaited, fails it as a lost race.
+// A target without a map has nothing to confirm.
+func awaitedTarget(e *env, t target, opt placement.Options, a *awaitFlags, expect *optUint, m *placement.Map) (*awaitedResult, error) {
+	prev, _, _, err := t.get(e.ctx, opt)
+	switch {
+	case errors.Is(err, iofs.ErrNotExist) || errors.Is(err, errNoMap):
+		fmt.Fprintf(e.stderr, "%s holds no map: no confirmation to await\n", t)
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("--await-confirmed reads the map in force at %s: %w", t, err)
+	case expect.set && expect.v != prev.Version():
+		return nil, &raceError{target: t.String(), expected: expect.v, found: prev.Version(), publishing: m.Version()}
+	}
+	via := t
+	if a.via != "" {
+		if via, err = parseTarget(a.via, false); err != nil {
+			return nil, err
+		}
+	}
+	res, err := a.awaitPrevious(e.ctx, e.stderr, via, prev, m)
+	if err != nil {
+		return nil, err
+	}
+	expect.v, expect.set = prev.Version(), true
+	return res, nil
+}
+
+// A confirmingTarget has confirmations of its own (etcd); the cells of the
+// others are asked over HTTP, at their endpoints.
+type confirmingTarget interface {
+	confirmer(ctx context.Context) (source.Confirmer, func(), error)
 }
 
 // optUint is a uint64 flag that knows whether it was given.
@@ -222,14 +289,32 @@ func (t *fileTarget) publish(ctx context.Context, m *placement.Map, doc []byte, 
 			return err
 		}
 	}
-	unlock, err := lockFile(ctx, t.path+".lock", t.lockWait)
+	// The lock and the temporary files belong to the file written: the
+	// link's target when the path is a symbolic link, so that publishers
+	// through different links to one file exclude each other.
+	docPath, err := resolve(t.path)
+	if err != nil {
+		return err
+	}
+	sigPath, err := resolve(t.path + sigSuffix)
+	if err != nil {
+		return err
+	}
+	unlock, err := lockFile(ctx, docPath+".lock", t.lockWait)
 	if err != nil {
 		return err
 	}
 	defer unlock()
+	// Under the lock no other publisher is writing: a temporary file here is
+	// a killed publisher's.
+	source.RemoveStaleTemps(docPath)
+	source.RemoveStaleTemps(sigPath)
+	if t.archive != "" {
+		removeArchiveTemps(t.archive)
+	}
 	var cur uint64
 	found := false
-	data, err := os.ReadFile(t.path)
+	data, err := os.ReadFile(docPath)
 	var curErr error
 	switch {
 	case err == nil:
@@ -253,33 +338,43 @@ func (t *fileTarget) publish(ctx context.Context, m *placement.Map, doc []byte, 
 	return saveDoc(t.path, doc, sigs)
 }
 
-func (t *fileTarget) get(ctx context.Context, opt placement.Options) (*placement.Map, []byte, [][]byte, error) {
-	return loadDoc(t.path, opt)
+// removeArchiveTemps removes the temporary files that killed publishers
+// left in an http-dir directory: those of map.json and of every vN.json,
+// with their signature files.
+func removeArchiveTemps(dir string) {
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	done := make(map[string]bool)
+	for _, e := range es {
+		base, _, ok := strings.Cut(e.Name(), ".tmp-")
+		base = strings.TrimSuffix(base, sigSuffix)
+		if !ok || done[base] || !isArchiveName(base) {
+			continue
+		}
+		done[base] = true
+		source.RemoveStaleTemps(filepath.Join(dir, base)) // base's and base.sig's
+	}
 }
 
-// lockFile takes the lock file path, waiting up to wait for another holder,
-// and returns its release.
-func lockFile(ctx context.Context, path string, wait time.Duration) (func(), error) {
-	deadline := time.Now().Add(wait)
-	for {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-		if err == nil {
-			fmt.Fprintf(f, "%d\n", os.Getpid())
-			f.Close()
-			return func() { os.Remove(path) }, nil
-		}
-		if !errors.Is(err, iofs.ErrExist) {
-			return nil, err
-		}
-		if !time.Now().Before(deadline) {
-			return nil, fmt.Errorf("%w: %s exists: another publish is running, or one was interrupted (then remove the file)", errLocked, path)
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(10 * time.Millisecond):
-		}
+// isArchiveName reports whether name is map.json or vN.json.
+func isArchiveName(name string) bool {
+	if name == "map.json" {
+		return true
 	}
+	n, ok := strings.CutPrefix(name, "v")
+	if !ok {
+		return false
+	}
+	if n, ok = strings.CutSuffix(n, ".json"); !ok || n == "" {
+		return false
+	}
+	return strings.Trim(n, "0123456789") == ""
+}
+
+func (t *fileTarget) get(ctx context.Context, opt placement.Options) (*placement.Map, []byte, [][]byte, error) {
+	return loadDoc(t.path, opt)
 }
 
 // An httpTarget reads the map in force from a URL through the HTTP source.

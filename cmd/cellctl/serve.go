@@ -1,21 +1,13 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
-	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"io/fs"
+	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/cellkit/cellkit/placement"
@@ -24,17 +16,22 @@ import (
 
 var serveCmd = &command{
 	name:    "serve",
-	args:    "[--addr A] [--ready FILE] [--public-key PUB]... FILE",
+	args:    "[--addr A] [--ready FILE] [--poll D] [--idle-timeout D] [--public-key PUB]... FILE",
 	summary: "serve a map over HTTP for the HTTP source, reloading on change",
 	help: `Serve is a development control plane: it serves the map FILE over HTTP at
 / and /NAME (NAME being FILE's base name) the way the HTTP source reads it,
-with an ETag (a 304 for a matching If-None-Match), the signature from
-FILE.sig in the Cellkit-Signature header, and Cache-Control: no-cache.
+with placement/source's Handler: a strong ETag (a 304 for a matching
+If-None-Match), HEAD, Cache-Control: no-cache and, for a map whose
+signature in FILE.sig verified with --public-key, the signature in the
+Cellkit-Signature header.
 
-Before each request it checks whether FILE or FILE.sig changed and reloads
-them: a document that does not parse, fails the signature check (with
---public-key) or goes back in version is refused, logged on standard error,
-and the last good map stays served. Publish to the file with
+A source.Follower follows FILE with the file source, polling every --poll:
+a new document that does not parse, fails the signature check (with
+--public-key) or does not increase the version is refused, logged once on
+standard error, and the last good map stays served. Requests never touch
+the file: a FIFO or a slow disk at FILE cannot hold them, and the document's
+bytes and ETag are computed once per map, not per request. Idle
+connections are closed after --idle-timeout. Publish to the file with
 'cellctl publish --to file:FILE'.
 
 It prints the address it listens on ('serving vN at http://HOST:PORT/'),
@@ -46,59 +43,102 @@ cellctl get --from "$(cat url.txt)"`,
 	setup: func(fs *flag.FlagSet) func(*env, []string) error {
 		var d docFlags
 		d.register(fs, true)
-		addr := fs.String("addr", "127.0.0.1:8080", "listen on `A` (host:port; port 0 picks a free one)")
-		ready := fs.String("ready", "", "write the URL to `FILE` once listening")
+		var c serveConfig
+		fs.StringVar(&c.addr, "addr", "127.0.0.1:8080", "listen on `A` (host:port; port 0 picks a free one)")
+		fs.StringVar(&c.ready, "ready", "", "write the URL to `FILE` once listening")
+		fs.DurationVar(&c.poll, "poll", time.Second, "look for a new FILE every `D`")
+		fs.DurationVar(&c.idle, "idle-timeout", 30*time.Second, "close a connection idle for `D`")
 		return func(e *env, args []string) error {
 			if len(args) != 1 {
 				return usagef("serve needs one map FILE")
+			}
+			if c.poll <= 0 || c.idle <= 0 {
+				return usagef("serve: --poll and --idle-timeout must be positive")
 			}
 			opt, err := d.options()
 			if err != nil {
 				return err
 			}
-			return serve(e, args[0], opt, *addr, *ready)
+			c.path, c.opt = args[0], opt
+			return serve(e, c)
 		}
 	},
 }
 
-// served is one version of what the server sends.
-type served struct {
-	doc, sig []byte // sig is the signature to send, or nil
-	etag     string
-	version  uint64
-	docInfo  os.FileInfo
-	sigInfo  os.FileInfo // nil: no sidecar
-	checked  time.Time   // when the files were last read
+type serveConfig struct {
+	path        string
+	opt         placement.Options
+	addr, ready string
+	poll, idle  time.Duration
 }
 
-// mapServer serves a map file and reloads it when it changes.
-type mapServer struct {
-	path    string
-	opt     placement.Options
-	log     io.Writer
-	mu      sync.Mutex // serializes reloads
-	cur     *served
-	refused [sha256.Size]byte // the content last refused, logged once
-}
-
-func serve(e *env, path string, opt placement.Options, addr, ready string) error {
-	s := &mapServer{path: path, opt: opt, log: e.stderr}
-	first, err := s.read()
+// serve runs a Follower of the file and serves its map through a
+// source.Handler until e.ctx is done.
+func serve(e *env, c serveConfig) error {
+	file, err := source.NewFile(c.path, source.FileConfig{Interval: c.poll})
 	if err != nil {
 		return err
 	}
-	s.cur = first
-	ln, err := net.Listen("tcp", addr)
+	// Until the first map is in force, an error of the source ends serve:
+	// a file that is missing, not regular or refused is the operator's to
+	// fix before anything is served.
+	first := make(chan error, 1)
+	ready := false
+	f, err := source.NewFollower(source.FollowerConfig{
+		Source:  file,
+		Options: c.opt,
+		Logger:  slog.New(slog.DiscardHandler), // OnUpdate says it in cellctl's words
+		OnUpdate: func(u source.Update) {
+			switch {
+			case !ready && u.Accepted:
+				ready = true
+			case !ready:
+				select {
+				case first <- u.Err:
+				default:
+				}
+			case u.Accepted:
+				fmt.Fprintf(e.stderr, "serve: now serving v%d\n", u.Version)
+			case u.Err != nil:
+				fmt.Fprintf(e.stderr, "serve: keeping v%d: %v\n", u.Previous, u.Err)
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(e.ctx)
+	ran := make(chan struct{})
+	defer func() { cancel(); <-ran }() // OnUpdate writes to e.stderr: stop it first
+	go func() {
+		defer close(ran)
+		f.Run(ctx)
+	}()
+	select {
+	case <-f.Ready():
+	case err := <-first:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+
+	ln, err := net.Listen("tcp", c.addr)
 	if err != nil {
 		return err
 	}
 	url := "http://" + ln.Addr().String() + "/"
-	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{
+		Handler:           serveMux(c.path, source.NewHandler(f)),
+		ReadHeaderTimeout: 10 * time.Second,
+		// Without it a client that keeps connections alive (every HTTP
+		// source does) holds them forever.
+		IdleTimeout: c.idle,
+	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
-	fmt.Fprintf(e.stdout, "serving v%d at %s\n", first.version, url)
-	if ready != "" {
-		if err := writeFileAtomic(ready, []byte(url+"\n"), 0o644); err != nil {
+	fmt.Fprintf(e.stdout, "serving v%d at %s\n", f.Map().Version(), url)
+	if c.ready != "" {
+		if err := writeFile(c.ready, []byte(url+"\n")); err != nil {
 			srv.Close()
 			return err
 		}
@@ -108,123 +148,23 @@ func serve(e *env, path string, opt placement.Options, addr, ready string) error
 		return err
 	case <-e.ctx.Done():
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(ctx); err != nil {
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	if err := srv.Shutdown(sctx); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "stopped\n")
 	return nil
 }
 
-func (s *mapServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path != "/" && r.URL.Path != "/"+filepath.Base(s.path) {
-		http.NotFound(w, r)
-		return
-	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	cur := s.reload()
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("ETag", cur.etag)
-	if cur.sig != nil {
-		h.Set(source.SignatureHeader, base64.StdEncoding.EncodeToString(cur.sig))
-	}
-	// ServeContent answers If-None-Match with 304 from the ETag set above.
-	http.ServeContent(w, r, "", time.Time{}, bytes.NewReader(cur.doc))
-}
-
-// racyWindow: a file modified this recently may change again without its
-// size or modification time changing, so it is read again.
-const racyWindow = 2 * time.Second
-
-// reload returns what to serve, reading the files again if they changed.
-func (s *mapServer) reload() *served {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	cur := s.cur
-	di, derr := os.Stat(s.path)
-	si, serr := os.Stat(s.path + sigSuffix)
-	if serr != nil {
-		si = nil
-	}
-	if derr == nil && sameInfo(di, cur.docInfo) && sameInfo(si, cur.sigInfo) &&
-		cur.checked.Sub(di.ModTime()) > racyWindow && (si == nil || cur.checked.Sub(si.ModTime()) > racyWindow) {
-		return cur
-	}
-	next, err := s.read()
-	if err != nil {
-		s.refuse(err)
-		return cur
-	}
-	if bytes.Equal(next.doc, cur.doc) && bytes.Equal(next.sig, cur.sig) {
-		s.cur = next // same content, newer stat
-		return next
-	}
-	if next.version < cur.version || (next.version == cur.version && !bytes.Equal(next.doc, cur.doc)) {
-		s.refuse(&placement.FieldError{Field: "version", Err: source.ErrStaleVersion,
-			Detail: fmt.Sprintf("v%d does not increase on v%d, the version served", next.version, cur.version)})
-		return cur
-	}
-	s.cur = next
-	if next.version != cur.version {
-		fmt.Fprintf(s.log, "serve: now serving v%d\n", next.version)
-	}
-	return next
-}
-
-// refuse logs a refused reload once per error message.
-func (s *mapServer) refuse(err error) {
-	h := sha256.Sum256([]byte(err.Error()))
-	if h == s.refused {
-		return
-	}
-	s.refused = h
-	fmt.Fprintf(s.log, "serve: keeping v%d: %v\n", s.cur.version, err)
-}
-
-func sameInfo(a, b os.FileInfo) bool {
-	if a == nil || b == nil {
-		return a == nil && b == nil
-	}
-	return os.SameFile(a, b) && a.Size() == b.Size() && a.ModTime().Equal(b.ModTime())
-}
-
-// read loads the document and its sidecar and picks the signature to send:
-// the one that verified, or without trusted keys the first.
-func (s *mapServer) read() (*served, error) {
-	now := time.Now()
-	di, err := os.Stat(s.path)
-	if err != nil {
-		return nil, err
-	}
-	si, err := os.Stat(s.path + sigSuffix)
-	if err != nil {
-		if !errors.Is(err, fs.ErrNotExist) {
-			return nil, err
+// serveMux answers at / and /NAME with h, and 404 elsewhere.
+func serveMux(path string, h http.Handler) http.Handler {
+	name := "/" + filepath.Base(path)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" && r.URL.Path != name {
+			http.NotFound(w, r)
+			return
 		}
-		si = nil
-	}
-	m, doc, sigs, err := loadDoc(s.path, s.opt)
-	if err != nil {
-		return nil, err
-	}
-	sv := &served{doc: doc, version: m.Version(), docInfo: di, sigInfo: si, checked: now}
-	switch {
-	case m.Signature() != nil:
-		sv.sig = m.Signature()
-	case len(sigs) > 0:
-		sv.sig = sigs[0]
-	}
-	h := sha256.New()
-	h.Write(doc)
-	h.Write([]byte{0})
-	h.Write(sv.sig)
-	sv.etag = `"` + hex.EncodeToString(h.Sum(nil)[:16]) + `"`
-	return sv, nil
+		h.ServeHTTP(w, r)
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -75,27 +76,20 @@ func owns(m *placement.Map, id, key string, kind reqKind) bool {
 	return m.OwnsShard(id, key)
 }
 
-// feed is one document the control plane serves.
-type feed struct {
-	m    *placement.Map
-	etag string
-}
-
-func newFeed(m *placement.Map) *feed {
-	return &feed{m: m, etag: `"v` + strconv.FormatUint(m.Version(), 10) + `"`}
-}
-
-// A controlPlane publishes the placement map over HTTP, in two feeds: the
-// cells' (/map/cells) and the clients' (/map/clients). A new version goes to
-// the cells first and, once every cell serves it, to the clients: a client
+// A controlPlane publishes the placement map over HTTP, in two feeds (each a
+// source.Handler): the cells' (/map/cells) and the clients' (/map/clients).
+// A new version goes to the cells first and, once every cell has confirmed
+// it (source.HTTPConfirmer asking each cell's source.ConfirmHandler), to
+// the clients: a client
 // then never routes on a map that a cell has not seen, so a cell never has to
 // refuse a request for being behind, and a migration's next phase starts only
 // when every cell has stopped acting on the previous one.
 type controlPlane struct {
-	cells   []*cellNode
+	cells   []string // the IDs of the cells that confirm each version
 	truth   atomic.Pointer[truth]
-	cellsF  atomic.Pointer[feed]
-	clients atomic.Pointer[feed]
+	cellsM  atomic.Pointer[placement.Map] // the cells' feed
+	clients atomic.Pointer[placement.Map] // the clients' feed
+	confirm *source.HTTPConfirmer         // asks the cells of the cells' feed
 
 	mu   sync.Mutex // serializes publish, start and stop
 	addr string
@@ -129,7 +123,10 @@ func (cp *controlPlane) start() error {
 		return fmt.Errorf("control plane: %w", err)
 	}
 	cp.addr = ln.Addr().String()
-	cp.srv = &http.Server{Handler: cp, ReadHeaderTimeout: 5 * time.Second}
+	mux := http.NewServeMux()
+	mux.Handle("/map/cells", source.NewHandler(source.HolderFunc(cp.cellsM.Load)))
+	mux.Handle("/map/clients", source.NewHandler(source.HolderFunc(cp.clients.Load)))
+	cp.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	cp.done = make(chan struct{})
 	go func(srv *http.Server, done chan struct{}) {
 		srv.Serve(ln)
@@ -152,68 +149,24 @@ func (cp *controlPlane) stop() {
 
 func (cp *controlPlane) url(which string) string { return "http://" + cp.addr + "/map/" + which }
 
-func (cp *controlPlane) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var f *feed
-	switch r.URL.Path {
-	case "/map/cells":
-		f = cp.cellsF.Load()
-	case "/map/clients":
-		f = cp.clients.Load()
-	default:
-		http.NotFound(w, r)
-		return
-	}
-	if r.Method != http.MethodGet && r.Method != http.MethodHead {
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	if f == nil {
-		http.Error(w, "no map yet", http.StatusServiceUnavailable)
-		return
-	}
-	h := w.Header()
-	h.Set("ETag", f.etag)
-	if r.Header.Get("If-None-Match") == f.etag {
-		w.WriteHeader(http.StatusNotModified)
-		return
-	}
-	h.Set("Content-Type", "application/json")
-	w.Write(f.m.Bytes())
-}
-
 // latest returns the latest map published.
-func (cp *controlPlane) latest() *placement.Map {
-	if f := cp.cellsF.Load(); f != nil {
-		return f.m
-	}
-	return nil
-}
+func (cp *controlPlane) latest() *placement.Map { return cp.cellsM.Load() }
 
 // publish rolls m out: to the cells, then, once every cell has confirmed it
-// (it serves it, and no request judged on an older map is still running
-// there), to the clients.
+// (its Follower has it, and no request its Guard judged on an older map is
+// still running there), to the clients.
 func (cp *controlPlane) publish(ctx context.Context, m *placement.Map) error {
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
 	cp.truth.Store(&truth{maps: []*placement.Map{cp.latest(), m}})
-	cp.cellsF.Store(newFeed(m))
+	cp.cellsM.Store(m)
 	ctx, cancel := context.WithTimeout(ctx, ackTimeout)
 	defer cancel()
-	v := m.Version()
-	for _, c := range cp.cells {
-		for {
-			if c.confirmed.Load() >= v {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("control plane: cell %s did not confirm map version %d within %v", c.id, v, ackTimeout)
-			case <-time.After(5 * time.Millisecond):
-			}
-		}
+	if err := cp.confirm.AwaitConfirmed(ctx, m.Version(), cp.cells); err != nil {
+		return fmt.Errorf("control plane: %w", err)
 	}
 	cp.truth.Store(&truth{maps: []*placement.Map{m}})
-	cp.clients.Store(newFeed(m))
+	cp.clients.Store(m)
 	return nil
 }
 
@@ -246,7 +199,8 @@ func firstMap(cells []*cellNode) (*placement.Map, error) {
 }
 
 // A cellNode is one cell: an HTTP server on loopback whose service sits
-// behind a cell.Guard, following the control plane with its own HTTP source.
+// behind a cell.Guard on the cell's Follower of the control plane, with the
+// Follower's confirmations served beside it.
 type cellNode struct {
 	f    *fleet
 	idx  int
@@ -256,10 +210,8 @@ type cellNode struct {
 	srv  *http.Server
 	done chan struct{}
 
-	m         atomic.Pointer[placement.Map] // the map the cell's guards judge on
-	confirmed atomic.Uint64                 // the version no older request is still running beside
-	inFlight  sync.RWMutex                  // held shared by every request, for confirm
-	failing   atomic.Bool                   // every request gets a 500
+	maps    *source.Follower // the map the guards judge on, and its confirmations
+	failing atomic.Bool      // every request gets a 500
 
 	mu     sync.Mutex
 	ledger map[uint64]bool // the writes of the migrating tenant held here
@@ -268,13 +220,12 @@ type cellNode struct {
 type truthKey struct{}
 
 func (n *cellNode) handler() (http.Handler, error) {
-	mapFn := n.m.Load
-	stateful, err := cell.NewGuard(cell.GuardConfig{Cell: n.id, Map: source.HolderFunc(mapFn), Key: tenantKey,
+	stateful, err := cell.NewGuard(cell.GuardConfig{Cell: n.id, Map: n.maps, Key: tenantKey,
 		Next: http.HandlerFunc(n.serveOrders)})
 	if err != nil {
 		return nil, err
 	}
-	stateless, err := cell.NewGuard(cell.GuardConfig{Cell: n.id, Map: source.HolderFunc(mapFn), Key: tenantKey, Stateless: true,
+	stateless, err := cell.NewGuard(cell.GuardConfig{Cell: n.id, Map: n.maps, Key: tenantKey, Stateless: true,
 		Next: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { n.serve(w, r, kindStateless) })})
 	if err != nil {
 		return nil, err
@@ -282,7 +233,12 @@ func (n *cellNode) handler() (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/v1/tenants/{tenant}/orders", stateful)
 	mux.Handle("GET /v1/tenants/{tenant}/quote", stateless)
+	confirmed := source.ConfirmHandler(n.id, n.maps)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == source.ConfirmedPath {
+			confirmed.ServeHTTP(w, r) // the control plane's, not the service's
+			return
+		}
 		if rec := n.f.rec.Load(); rec != nil {
 			rec.arrived[n.idx].Add(1)
 		}
@@ -294,8 +250,6 @@ func (n *cellNode) handler() (http.Handler, error) {
 		// The truth before the guard looks at the cell's map: with the one
 		// after it, it covers every map the guard may have used.
 		ctx := context.WithValue(r.Context(), truthKey{}, n.f.cp.truth.Load())
-		n.inFlight.RLock()
-		defer n.inFlight.RUnlock()
 		mux.ServeHTTP(w, r.WithContext(ctx))
 	}), nil
 }
@@ -373,30 +327,6 @@ func (n *cellNode) holds(seq uint64) bool {
 	return n.ledger[seq]
 }
 
-// follow keeps the cell's map current from src, until ctx ends.
-func (n *cellNode) follow(ctx context.Context, src *source.HTTP) {
-	for {
-		start := time.Now()
-		m, err := src.Next(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		if err == nil && m != nil {
-			n.m.Store(m)
-			// Confirm the version once the requests that may have been
-			// judged on the older map have finished: a migration's next
-			// phase must not start while one of them could still write.
-			n.inFlight.Lock()
-			n.confirmed.Store(m.Version())
-			n.inFlight.Unlock()
-			continue
-		}
-		if time.Since(start) < time.Millisecond {
-			time.Sleep(10 * time.Millisecond) // a source that does not pace its errors
-		}
-	}
-}
-
 // A fleet is the whole demo world: the control plane and the cells.
 type fleet struct {
 	cp    *controlPlane
@@ -437,6 +367,16 @@ func newFleet() (*fleet, error) {
 			zone:   "az" + strconv.Itoa(i/(numCells/numZones)+1),
 			ledger: make(map[uint64]bool),
 		}
+		src, err := source.NewHTTP(f.cp.url("cells"), source.HTTPConfig{
+			Client: f.mapHTTP, Interval: cellPoll, MinInterval: -1, Timeout: time.Second,
+		})
+		if err == nil {
+			n.maps, err = source.NewFollower(source.FollowerConfig{Source: src, Logger: slog.New(slog.DiscardHandler)})
+		}
+		if err != nil {
+			f.close()
+			return nil, err
+		}
 		h, err := n.handler()
 		if err != nil {
 			f.close()
@@ -458,20 +398,17 @@ func newFleet() (*fleet, error) {
 		f.byID[n.id] = n
 		f.index[n.id] = i
 	}
-	f.cp.cells = f.cells
 	for _, n := range f.cells {
-		src, err := source.NewHTTP(f.cp.url("cells"), source.HTTPConfig{
-			Client: f.mapHTTP, Interval: cellPoll, MinInterval: -1, Timeout: time.Second,
-		})
-		if err != nil {
-			f.close()
-			return nil, err
-		}
-		f.wg.Add(1)
-		go func() {
-			defer f.wg.Done()
-			n.follow(ctx, src)
-		}()
+		f.cp.cells = append(f.cp.cells, n.id)
+		f.wg.Go(func() { n.maps.Run(ctx) })
+	}
+	var err error
+	f.cp.confirm, err = source.NewHTTPConfirmer(source.HolderFunc(f.cp.cellsM.Load), source.HTTPConfirmerConfig{
+		Client: f.mapHTTP, Interval: 5 * time.Millisecond, Timeout: time.Second,
+	})
+	if err != nil {
+		f.close()
+		return nil, err
 	}
 	m, err := firstMap(f.cells)
 	if err == nil {

@@ -290,6 +290,31 @@ func readFile(fsys fs.FS, name string, max int, field string) ([]byte, error) {
 	return nil, fetchErr(name, err)
 }
 
+// WriteFileAtomic replaces the file at path with data the way SaveFile
+// replaces each of its files, so that a crash leaves either the old file or
+// the new one, whole: a temporary file in the same directory, named after
+// path with ".tmp-" and a number appended, is written, synced, given mode
+// 0644, renamed over path, and the directory is synced (except on Windows,
+// which cannot sync a directory); a failure of any step, the directory's
+// sync included, is returned. A symbolic link at path is replaced by the
+// file, not followed. Tools that publish maps (cellctl) write with it, so
+// that every map file is written by one rule.
+func WriteFileAtomic(path string, data []byte) error { return writeFileAtomic(path, data) }
+
+// RemoveStaleTemps removes the temporary files that interrupted calls of
+// WriteFileAtomic or SaveFile left for path, path + ".sig" and path +
+// ".sum". It must not run while another process writes one of those files
+// (it would remove that writer's temporary file): call it under the lock
+// that serializes the writers. It is best effort: a file it cannot remove
+// is harmless.
+func RemoveStaleTemps(path string) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	removeStale(dir, base)
+}
+
 // writeFileAtomic replaces path with data so that a crash leaves either the
 // old file or the new one.
 func writeFileAtomic(path string, data []byte) (err error) {
