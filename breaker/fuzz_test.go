@@ -18,10 +18,17 @@ func FuzzSet(f *testing.F) {
 		if len(data) < 2 {
 			return
 		}
+		// At most maxFuzzOps operations per input: the checks after every
+		// step make an execution's cost grow with its length, and the
+		// fuzzer should spend its budget on many sequences, not on a few
+		// long ones (TestAvailableMatchesAllow runs sequences of up to 220).
+		const maxFuzzOps = 24
+		ops := data[2:]
+		ops = ops[:min(len(ops), 2*maxFuzzOps)]
 		cfg := fuzzConfig(data)
 		synctest.Test(t, func(t *testing.T) {
 			s := newSet(t, cfg)
-			runOps(t, s, data[2:])
+			runOps(t, s, ops)
 		})
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/cellkit/cellkit/cmd/cellctl/internal/editlang"
 	"github.com/cellkit/cellkit/placement"
 )
 
@@ -127,7 +128,7 @@ type cellInfo struct {
 func toCellInfo(c placement.Cell) cellInfo {
 	ci := cellInfo{Zone: c.Zone, Weight: c.Weight, State: c.State.String(), Labels: c.Labels, Endpoints: []string{}}
 	for _, ep := range c.Endpoints {
-		ci.Endpoints = append(ci.Endpoints, formatEndpoint(ep, c.Zone))
+		ci.Endpoints = append(ci.Endpoints, editlang.FormatEndpoint(ep, c.Zone))
 	}
 	return ci
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/cellkit/cellkit/cmd/cellctl/internal/editlang"
 	"github.com/cellkit/cellkit/placement"
 )
 
@@ -86,12 +87,8 @@ func (s mapSummary) String() string {
 	return out
 }
 
-func plural(n int, noun string) string {
-	if n == 1 {
-		return "1 " + noun
-	}
-	return fmt.Sprintf("%d %ss", n, noun)
-}
+// plural is editlang.Plural, which the edit language's notes use too.
+func plural(n int, noun string) string { return editlang.Plural(n, noun) }
 
 type validateResult struct {
 	File string `json:"file"`

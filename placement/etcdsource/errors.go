@@ -3,6 +3,8 @@ package etcdsource
 import (
 	"errors"
 	"fmt"
+
+	"github.com/cellkit/cellkit/placement/etcdsource/internal/layout"
 )
 
 // Errors a caller branches on, matched with errors.Is.
@@ -22,7 +24,8 @@ var (
 	// a missing or extra chunk, a document whose size or SHA-256 differs
 	// from its manifest, a version key that is not a number. A Source's
 	// report also matches source.ErrFetch: no document could be read.
-	ErrLayout = errors.New("etcdsource: the keys under the prefix do not follow the layout")
+	// (It is layout.ErrLayout, defined with the rules it guards.)
+	ErrLayout = layout.ErrLayout
 
 	// ErrUnavailable is matched by the error of a Publisher's request that
 	// etcd did not answer: no leader, no quorum, no member reachable, or
@@ -52,6 +55,4 @@ func (e *ConflictError) Error() string {
 func (e *ConflictError) Unwrap() error { return ErrConflict }
 
 // layoutErr is an ErrLayout with a detail.
-func layoutErr(format string, args ...any) error {
-	return fmt.Errorf("%w: "+format, append([]any{ErrLayout}, args...)...)
-}
+func layoutErr(format string, args ...any) error { return layout.Errorf(format, args...) }

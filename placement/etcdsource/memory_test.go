@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/cellkit/cellkit/placement"
+	"github.com/cellkit/cellkit/placement/etcdsource/internal/layout"
 )
 
 // The memory test measures the heap of the process of one Source while
@@ -69,8 +70,8 @@ func TestMemoryServerProcess(t *testing.T) {
 			}
 			if err == nil {
 				sum := sha256.Sum256([]byte(f[1]))
-				man := manifest{ID: f[1], Chunks: memAttackChunks, Bytes: n, SHA256: hex.EncodeToString(sum[:])}
-				_, err = te.client.Put(ctx, "/cellkit/manifest", string(man.encode()))
+				man := layout.Manifest{ID: f[1], Chunks: memAttackChunks, Bytes: n, SHA256: hex.EncodeToString(sum[:])}
+				_, err = te.client.Put(ctx, "/cellkit/manifest", string(man.Encode()))
 			}
 		default:
 			err = errors.New("unknown command")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cellkit/cellkit/placement"
+	"github.com/cellkit/cellkit/placement/etcdsource/internal/layout"
 	"github.com/cellkit/cellkit/placement/source"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -77,7 +78,7 @@ func storedVersion(kvs []*mvccpb.KeyValue) (uint64, error) {
 	if len(kvs) == 0 {
 		return 0, nil
 	}
-	return parseVersion(kvs[0].Value)
+	return layout.ParseVersion(kvs[0].Value)
 }
 
 // Publish stores m, with its detached signature sig (nil for none; see
@@ -140,7 +141,7 @@ func (p *Publisher) publish(ctx context.Context, base, v uint64, doc, sig []byte
 		return &ConflictError{Base: base, Stored: stored}
 	}
 	sum := sha256.Sum256(doc)
-	man := manifest{
+	man := layout.Manifest{
 		ID:     fmt.Sprintf("%020d-%016x", v, rand.Uint64()),
 		Chunks: n,
 		Bytes:  len(doc),
@@ -157,7 +158,7 @@ func (p *Publisher) publish(ctx context.Context, base, v uint64, doc, sig []byte
 		cond = append(cond, clientv3.Compare(clientv3.ModRevision(key), "=", resp.Header.Revision))
 	}
 	then = append(then,
-		clientv3.OpPut(p.keys.manifest, string(man.encode())),
+		clientv3.OpPut(p.keys.manifest, string(man.Encode())),
 		clientv3.OpDelete(p.keys.doc),
 		// Every chunk but this document's: the ranges on either side of dir.
 		clientv3.OpDelete(p.keys.chunks, clientv3.WithRange(dir)),

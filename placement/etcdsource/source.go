@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cellkit/cellkit/placement"
+	"github.com/cellkit/cellkit/placement/etcdsource/internal/layout"
 	"github.com/cellkit/cellkit/placement/source"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -435,7 +436,7 @@ func (s *Source) document(ctx context.Context) ([]byte, error) {
 	case !st.manifest.ok:
 		return nil, errNoDoc
 	}
-	m, err := parseManifest(st.manifest.v, s.maxBytes)
+	m, err := layout.ParseManifest(st.manifest.v, s.maxBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -443,11 +444,11 @@ func (s *Source) document(ctx context.Context) ([]byte, error) {
 }
 
 // fetchChunks reads the chunks of m at rev and joins them. Before it reads
-// any value it has checked m's size against MaxBytes (parseManifest) and
+// any value it has checked m's size against MaxBytes (layout.ParseManifest) and
 // counted the chunks under m's directory; then it reads one chunk a request
 // and stops at the first that does not fit the manifest, so that it holds
 // at most m's declared bytes and one chunk, whatever the store holds.
-func (s *Source) fetchChunks(ctx context.Context, m manifest) ([]byte, error) {
+func (s *Source) fetchChunks(ctx context.Context, m layout.Manifest) ([]byte, error) {
 	dir := s.keys.chunkDir(m.ID)
 	get := func(key string, opts ...clientv3.OpOption) (*clientv3.GetResponse, error) {
 		rctx, cancel := context.WithTimeout(ctx, s.timeout)
@@ -480,7 +481,7 @@ func (s *Source) fetchChunks(ctx context.Context, m manifest) ([]byte, error) {
 		}
 		doc = append(doc, v...)
 	}
-	return doc, checkDoc(m, doc)
+	return doc, layout.CheckDoc(m, doc)
 }
 
 // A contentKey names what the source read: a document and its signature

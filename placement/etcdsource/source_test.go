@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cellkit/cellkit/placement"
+	"github.com/cellkit/cellkit/placement/etcdsource/internal/layout"
 	"github.com/cellkit/cellkit/placement/source"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -214,14 +215,14 @@ func TestMisbehavingPublisher(t *testing.T) {
 	mustNext(t, src, 5)
 	valid3, valid5b := string(testDoc(3)), string(bytes.Replace(testDoc(5), []byte(`"c2"`), []byte(`"c3"`), 1))
 	man := func(id string, chunks, size int, sum string) string {
-		return string(manifest{ID: id, Chunks: chunks, Bytes: size, SHA256: sum}.encode())
+		return string(layout.Manifest{ID: id, Chunks: chunks, Bytes: size, SHA256: sum}.Encode())
 	}
 	// The chunked document of version 5 as the publisher stored it.
 	stored, err := te.client.Get(ctx, "/cellkit/manifest")
 	if err != nil || len(stored.Kvs) != 1 {
 		t.Fatalf("the manifest of a chunked document: %v, %v", stored, err)
 	}
-	good, err := parseManifest(stored.Kvs[0].Value, 1<<20)
+	good, err := layout.ParseManifest(stored.Kvs[0].Value, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
