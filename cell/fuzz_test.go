@@ -2,8 +2,10 @@ package cell_test
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -68,12 +70,43 @@ func FuzzTransportReply(f *testing.F) {
 	// The outcomes the client judged, exec by exec (a fuzz worker runs one
 	// exec at a time).
 	var outcomes []breaker.Outcome
-	c := startClient(f, m, cell.Config{
+	cfg := cell.Config{
 		RefreshTimeout: time.Millisecond,
 		Observer:       cell.Observer{Attempt: func(a cell.AttemptInfo) { outcomes = append(outcomes, a.Outcome) }},
 		// Breakers that never open: every exec reaches its cell.
 		Breakers: breaker.Config{ConsecutiveFailures: 1 << 30, MinRequests: 1 << 30},
-	})
+	}
+	// A cell's pushback (a 429 or 503 with Retry-After) holds the cell for
+	// up to its Retry-After; each exec judges one reply on its own, so an
+	// exec after a pushback gets a fresh client (fresh), and the rest share
+	// one.
+	var c *cell.Client
+	stop := func() {}
+	fresh := func(tb testing.TB) {
+		stop()
+		cfg := cfg
+		cfg.Source = &fixedSource{m: m}
+		cfg.Logger = slog.New(slog.DiscardHandler)
+		cl, err := cell.NewClient(cfg)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { cl.Run(ctx); close(done) }()
+		<-cl.Ready()
+		c, stop = cl, func() { cancel(); <-done }
+	}
+	fresh(f)
+	f.Cleanup(func() { stop() })
+	held := func() bool {
+		for _, cs := range c.Stats().Cells {
+			if cs.Held > 0 {
+				return true
+			}
+		}
+		return false
+	}
 	key := "k0"
 	home := ""
 	for i := 0; home != "c0"; i++ {
@@ -109,6 +142,9 @@ func FuzzTransportReply(f *testing.F) {
 			t.Fatal(err)
 		}
 		req.Header.Set("Tenant", key)
+		if held() {
+			fresh(t)
+		}
 		outcomes = outcomes[:0]
 		resp, err := c.Transport(base, cell.KeyFromHeader("Tenant")).RoundTrip(req)
 		if len(outcomes) != 1 {
@@ -125,9 +161,20 @@ func FuzzTransportReply(f *testing.F) {
 			t.Fatal("nothing sent")
 		}
 
-		// The classification agrees with the protocol's one decoder.
+		// The classification agrees with the protocol's one decoder. A
+		// gRPC reply's status is its headers', else its trailers'.
+		grpcStatus := grpcHeader
+		if grpcStatus == "" {
+			grpcStatus = grpcTrailer
+		}
+		grpcCode := -1
+		if n, err := strconv.ParseUint(grpcStatus, 10, 8); err == nil && status == 200 && isGRPCType(ctype) {
+			grpcCode = int(n)
+		}
 		var me *cell.MovedError
 		var re *cell.RefusedError
+		var oe *cell.OverloadedError
+		var te *cell.ThrottledError
 		switch want := cell.DecodeReply(status, h); {
 		case errors.As(want, &me):
 			if !errors.Is(err, cell.ErrMoved) {
@@ -143,6 +190,18 @@ func FuzzTransportReply(f *testing.F) {
 			}
 			if got.RetryAfter < 0 || got.RetryAfter > time.Hour || got.Cell != "c0" || got.Key != key {
 				t.Fatalf("RefusedError %+v; want c0, key %q, Retry-After in [0, 1h]", got, key)
+			}
+		case errors.As(want, &oe) || (want == nil && grpcCode == 8):
+			// The cell's pushback (429/503 with Retry-After, or gRPC
+			// RESOURCE_EXHAUSTED): an OverloadedError, not the cell's
+			// failure.
+			var got *cell.OverloadedError
+			if !errors.As(err, &got) || got.RetryAfter < 0 || got.RetryAfter > time.Hour {
+				t.Fatalf("a pushback (%d, grpc-status %q) gave %v, %v; want an OverloadedError with its wait in [0, 1h]", status, grpcStatus, resp, err)
+			}
+		case errors.As(want, &te):
+			if !errors.Is(err, cell.ErrThrottled) {
+				t.Fatalf("a throttled reply (%v) gave %v, %v; want an error matching ErrThrottled", want, resp, err)
 			}
 		default:
 			// Any other reply is the cell's answer or its failure, and
@@ -162,11 +221,7 @@ func FuzzTransportReply(f *testing.F) {
 			// The cell's failure: a 5xx, or a gRPC reply (200 with a
 			// gRPC Content-Type) whose grpc-status, from its headers
 			// else its trailers, is UNAVAILABLE.
-			grpcStatus := grpcHeader
-			if grpcStatus == "" {
-				grpcStatus = grpcTrailer
-			}
-			wantFail := status >= 500 || (status == 200 && isGRPCType(ctype) && grpcStatus == "14")
+			wantFail := status >= 500 || grpcCode == 14
 			judged := breaker.Success
 			if wantFail {
 				judged = breaker.Failure

@@ -263,7 +263,6 @@ func (x *exchange) attempt(ctx context.Context, r Route) error {
 		drain(resp)
 		x.failed(nil)
 		return e
-
 	case *OverloadedError:
 		e.Key, e.Cell = r.Key, r.Cell
 		drain(resp)
@@ -292,8 +291,10 @@ func (x *exchange) attempt(ctx context.Context, r Route) error {
 			md = resp.Header
 		}
 		if e, ok := DecodeGRPC(code, md).(*OverloadedError); ok {
+			// As an HTTP pushback: the typed error, not the reply.
 			e.Key, e.Cell = r.Key, r.Cell
-			x.failed(resp)
+			drain(resp)
+			x.failed(nil)
 			return e
 		}
 	}
