@@ -23,14 +23,19 @@ type KeyFunc func(*http.Request) (string, bool)
 // Transport refuses it before sending (ErrNoKey) and Guard answers 400.
 func KeyFromHeader(name string) KeyFunc {
 	name = http.CanonicalHeaderKey(name)
-	return func(r *http.Request) (string, bool) {
-		vs := r.Header[name]
-		if len(vs) != 1 {
-			return "", false
-		}
-		k := strings.Trim(vs[0], " \t")
-		return k, k != ""
+	return func(r *http.Request) (string, bool) { return KeyFromValues(r.Header[name]) }
+}
+
+// KeyFromValues is the rule KeyFromHeader applies to a header's values, for
+// transports that carry the key in headers of their own (gRPC metadata): the
+// key is the one value without the blanks (spaces and tabs) around it; no
+// value, an empty one or several values are no key.
+func KeyFromValues(vs []string) (string, bool) {
+	if len(vs) != 1 {
+		return "", false
 	}
+	k := strings.Trim(vs[0], " \t")
+	return k, k != ""
 }
 
 // KeyFromQuery finds the key in the named query parameter.

@@ -122,11 +122,8 @@ func (g *Guard) check(ctx context.Context, m *placement.Map, method string) (met
 	if m == nil {
 		return Refused(self, cell.ErrCellBehind, g.cfg.RetryAfter, 0)
 	}
-	key := ""
-	if v := metadata.ValueFromIncomingContext(ctx, g.cfg.KeyHeader); len(v) > 0 {
-		key = v[0]
-	}
-	if key == "" {
+	key, ok := cell.KeyFromValues(metadata.ValueFromIncomingContext(ctx, g.cfg.KeyHeader))
+	if !ok {
 		return nil, status.Errorf(codes.InvalidArgument, "cellgrpc: the call has no key (metadata %q)", g.cfg.KeyHeader)
 	}
 	var theirs uint64

@@ -93,10 +93,10 @@ func (rt *Router) keyOf(ctx context.Context) (key string, fromCtx bool) {
 	if k, ok := ctx.Value(keyCtx{}).(string); ok && k != "" {
 		return k, true
 	}
-	if v := metadata.ValueFromOutgoingContext(ctx, rt.keyHeader); len(v) > 0 {
-		return v[0], false
-	}
-	return "", false
+	// The Guard reads the metadata by the same rule (cell.KeyFromValues),
+	// so client and cell agree on the key or the call is not sent.
+	k, _ := cell.KeyFromValues(metadata.ValueFromOutgoingContext(ctx, rt.keyHeader))
+	return k, false
 }
 
 // classOf is the call's class: from the context, else from the table.

@@ -313,3 +313,22 @@ func TestStreamNotHedged(t *testing.T) {
 		t.Fatalf("the hedge reached %s %d times; want none", second.ID(), n)
 	}
 }
+
+// The router and the Guard read a key from metadata by one rule
+// (cell.KeyFromValues, as KeyFromHeader over HTTP): blanks around it are
+// not part of it, so a padded key is routed to, and accepted by, its home;
+// two values are no key, refused before anything is sent.
+func TestMetadataKeyOneRule(t *testing.T) {
+	svc := &codeService{}
+	f := cellgrpctest.NewFleet(t, cellgrpctest.Config{Cells: 3, Register: svc.register})
+	k := f.Keys(1)[0]
+	home := homeOf(t, f, k)
+	got, err := putCode(metadata.AppendToOutgoingContext(context.Background(), "cell-key", "  "+k+" "), f.Conn(), codes.OK)
+	if err != nil || got != home {
+		t.Fatalf("padded key %q: served by %q, %v; want its home %s", "  "+k+" ", got, err, home)
+	}
+	_, err = putCode(metadata.AppendToOutgoingContext(context.Background(), "cell-key", k, "cell-key", k+"x"), f.Conn(), codes.OK)
+	if status.Code(err) != codes.InvalidArgument || !errors.Is(err, cell.ErrNoKey) {
+		t.Fatalf("two key values: %v; want INVALID_ARGUMENT matching cell.ErrNoKey", err)
+	}
+}
