@@ -77,6 +77,7 @@ var sentinels = []struct {
 	{etcdsource.ErrLayout, "etcdsource.ErrLayout"},
 	{etcdsource.ErrTooLarge, "etcdsource.ErrTooLarge"},
 	{etcdsource.ErrUnavailable, "etcdsource.ErrUnavailable"},
+	{etcdsource.ErrConfig, "etcdsource.ErrConfig"},
 	{source.ErrFetch, "source.ErrFetch"},
 	{placement.ErrNoKey, "placement.ErrNoKey"},
 	{placement.ErrNoMap, "placement.ErrNoMap"},

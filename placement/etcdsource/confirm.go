@@ -58,7 +58,7 @@ type ConfirmWriter struct {
 // with "/". It makes no request: Run does.
 func NewConfirmWriter(client *clientv3.Client, prefix string, cfg ConfirmWriterConfig) (*ConfirmWriter, error) {
 	if client == nil {
-		return nil, errors.New("etcdsource: nil client")
+		return nil, configError("client", "is nil")
 	}
 	k, err := newKeys(prefix)
 	if err != nil {
@@ -66,9 +66,9 @@ func NewConfirmWriter(client *clientv3.Client, prefix string, cfg ConfirmWriterC
 	}
 	switch {
 	case cfg.Cell == "":
-		return nil, errors.New("etcdsource: ConfirmWriterConfig.Cell is required")
+		return nil, configError("ConfirmWriterConfig.Cell", "is required")
 	case cfg.TTL < 0, cfg.MinBackoff < 0, cfg.MaxBackoff < 0:
-		return nil, errors.New("etcdsource: negative duration in ConfirmWriterConfig")
+		return nil, configError("ConfirmWriterConfig", "has a negative duration")
 	}
 	ttl := max(int64(cmp.Or(cfg.TTL, 10*time.Second)/time.Second), 1)
 	lo := cmp.Or(cfg.MinBackoff, 100*time.Millisecond)
@@ -88,7 +88,7 @@ func NewConfirmWriter(client *clientv3.Client, prefix string, cfg ConfirmWriterC
 // and the confirmation written again. Run is for one goroutine at a time.
 func (c *ConfirmWriter) Run(ctx context.Context, confirms ConfirmedVersions) error {
 	if confirms == nil {
-		return errors.New("etcdsource: ConfirmWriter.Run without ConfirmedVersions")
+		return configError("ConfirmWriter.Run", "needs a ConfirmedVersions (a *source.Follower)")
 	}
 	// AwaitConfirmed blocks: a goroutine of Run's own turns it into a
 	// channel, and ends with Run.

@@ -35,6 +35,11 @@ var (
 	// *ConflictError whose Stored is that version says it was.
 	ErrUnavailable = errors.New("etcdsource: etcd did not answer")
 
+	// ErrConfig is matched by the error of NewSource, NewPublisher or
+	// NewConfirmWriter (and of ConfirmWriter.Run) given a configuration it
+	// cannot work with; the message names the field.
+	ErrConfig = errors.New("etcdsource: invalid configuration")
+
 	// ErrTooLarge is matched by the error of a Publish whose document needs
 	// more chunks than one transaction may compare (PublisherConfig.MaxTxnOps).
 	ErrTooLarge = errors.New("etcdsource: the document needs more chunks than a transaction allows")
@@ -56,3 +61,9 @@ func (e *ConflictError) Unwrap() error { return ErrConflict }
 
 // layoutErr is an ErrLayout with a detail.
 func layoutErr(format string, args ...any) error { return layout.Errorf(format, args...) }
+
+// configError reports a configuration field that cannot work, matching
+// ErrConfig.
+func configError(field, why string) error {
+	return fmt.Errorf("%w: %s %s", ErrConfig, field, why)
+}

@@ -48,18 +48,18 @@ type Publisher struct {
 // It makes no request.
 func NewPublisher(client *clientv3.Client, prefix string, cfg PublisherConfig) (*Publisher, error) {
 	if client == nil {
-		return nil, errors.New("etcdsource: nil client")
+		return nil, configError("client", "is nil")
 	}
 	k, err := newKeys(prefix)
 	if err != nil {
 		return nil, err
 	}
 	if cfg.ChunkBytes < 0 || cfg.MaxTxnOps < 0 {
-		return nil, errors.New("etcdsource: negative PublisherConfig field")
+		return nil, configError("PublisherConfig", "has a negative field")
 	}
 	maxOps := cmp.Or(cfg.MaxTxnOps, 128)
 	if maxOps < 8 {
-		return nil, fmt.Errorf("etcdsource: MaxTxnOps %d is below 8, the operations of one publish", maxOps)
+		return nil, configError("PublisherConfig.MaxTxnOps", fmt.Sprintf("%d is below 8, the operations of one publish", maxOps))
 	}
 	return &Publisher{client: client, keys: k, chunk: cmp.Or(cfg.ChunkBytes, 1<<20), maxOps: maxOps}, nil
 }

@@ -110,7 +110,7 @@ type value struct {
 // endpoints are the client's (clientv3.Config).
 func New(client *clientv3.Client, prefix string, cfg Config) (*Source, error) {
 	if client == nil {
-		return nil, errors.New("etcdsource: nil client")
+		return nil, configError("client", "is nil")
 	}
 	k, err := newKeys(prefix)
 	if err != nil {
@@ -118,9 +118,9 @@ func New(client *clientv3.Client, prefix string, cfg Config) (*Source, error) {
 	}
 	switch {
 	case cfg.Timeout < 0, cfg.MinBackoff < 0, cfg.MaxBackoff < 0:
-		return nil, errors.New("etcdsource: negative duration in Config")
+		return nil, configError("Config", "has a negative duration")
 	case !(cfg.Jitter < 1): // NaN too
-		return nil, fmt.Errorf("etcdsource: jitter %v is not below 1", cfg.Jitter)
+		return nil, configError("Config.Jitter", fmt.Sprintf("%v is not below 1", cfg.Jitter))
 	}
 	cfg.Timeout = cmp.Or(cfg.Timeout, 5*time.Second)
 	cfg.MinBackoff = cmp.Or(cfg.MinBackoff, 100*time.Millisecond)
