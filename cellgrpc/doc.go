@@ -14,10 +14,11 @@
 //	conn, _ := rt.NewClient(grpc.WithTransportCredentials(creds))
 //	reply, err := pb.NewOrdersClient(conn).GetOrder(cellgrpc.WithKey(ctx, tenant), req)
 //
-// The key is the one WithKey put in the context, else the first value of
-// the outgoing metadata RouterConfig.KeyHeader ("cell-key"); a call without
-// one fails with INVALID_ARGUMENT matching cell.ErrNoKey, and nothing is
-// sent. The class is the one cell.WithClass put in the context, else the
+// The key is the one WithKey put in the context, else the value of the
+// outgoing metadata RouterConfig.KeyHeader ("cell-key") read by the rule
+// the Guard applies too (cell.KeyFromValues: one value, without the blanks
+// around it); a call without one fails with INVALID_ARGUMENT matching
+// cell.ErrNoKey, and nothing is sent. The class is the one cell.WithClass put in the context, else the
 // one RouterConfig.Classes gives the method, else the naming rule: methods
 // named Get… or List… are cell.Read, every other one a cell.Write (a
 // Stateless service says so in Classes, for instance {"/pkg.Svc/":
