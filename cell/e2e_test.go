@@ -391,7 +391,7 @@ func TestE2EHedging(t *testing.T) {
 		slow, second := f.Cell(r.Shard[0]), f.Cell(r.Shard[1])
 		slow.Slow(time.Hour)
 		synctest.Wait()
-		before := runtime.NumGoroutine()
+		before := bubbleGoroutines()
 
 		start := time.Now()
 		var served string
@@ -409,8 +409,8 @@ func TestE2EHedging(t *testing.T) {
 			t.Fatalf("hedged Do took %v; want the hedge delay, 20ms", took)
 		}
 		synctest.Wait()
-		if n := runtime.NumGoroutine(); n != before {
-			t.Fatalf("%d goroutines after the hedged call; want %d as before", n, before)
+		if n := bubbleGoroutines(); n != before {
+			t.Fatalf("%d goroutines in the bubble after the hedged call; want %d as before", n, before)
 		}
 		if len(ev.hedges) != 1 || ev.hedges[0].From != slow.ID() || ev.hedges[0].To != second.ID() {
 			t.Fatalf("hedges observed: %+v; want one from %s to %s", ev.hedges, slow.ID(), second.ID())
@@ -443,7 +443,7 @@ func TestE2EHedging(t *testing.T) {
 			t.Fatalf("%d bodies opened, %d closed; want 3 (two winners and a failed reply), all closed", o, cl)
 		}
 		synctest.Wait()
-		if n := runtime.NumGoroutine(); n > before+2*6 {
+		if n := bubbleGoroutines(); n > before+2*6 {
 			t.Fatalf("%d goroutines after the HTTP calls; want at most %d (idle connections)", n, before+12)
 		}
 	})
@@ -858,4 +858,31 @@ func TestE2EConcurrentSwaps(t *testing.T) {
 		t.Fatalf("the client accepted %d maps; want %d", st.Updates, swaps+1)
 	}
 	t.Logf("%d calls during %d swaps", calls.Load(), swaps)
+}
+
+// bubbleGoroutines counts the goroutines of the caller's synctest bubble.
+// runtime.NumGoroutine counts the whole process, where goroutines of other
+// tests (a closing connection, a timer) come and go at any moment.
+func bubbleGoroutines() int {
+	buf := make([]byte, 1<<20)
+	self := string(buf[:runtime.Stack(buf, false)])
+	i := strings.Index(self, "synctest bubble ")
+	if i < 0 {
+		return runtime.NumGoroutine() // not in a bubble
+	}
+	j := strings.IndexByte(self[i:], ']')
+	tag := self[i : i+j+1] // "synctest bubble N]"
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			count := 0
+			for _, line := range strings.Split(string(buf[:n]), "\n") {
+				if strings.HasPrefix(line, "goroutine ") && strings.HasSuffix(line, tag+":") {
+					count++
+				}
+			}
+			return count
+		}
+		buf = make([]byte, 2*len(buf))
+	}
 }
