@@ -5,7 +5,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/cellkit/cellkit/placement"
 	"github.com/cellkit/cellkit/placement/source"
 )
 
@@ -63,13 +62,9 @@ type GuardConfig struct {
 // use.
 type Guard struct {
 	cfg   GuardConfig
-	judge judger     // cfg.Map, when it counts requests
 	fair  *fairTable // nil without Fairness
 	epoch time.Time  // the origin of fair's clock
 }
-
-// A judger counts the requests judged on each map: a *source.Follower.
-type judger interface{ Judge() source.Judgment }
 
 // NewGuard returns a Guard, or a *ConfigError naming a missing field.
 func NewGuard(cfg GuardConfig) (*Guard, error) {
@@ -92,7 +87,6 @@ func NewGuard(cfg GuardConfig) (*Guard, error) {
 		return nil, err
 	}
 	g := &Guard{cfg: cfg, fair: fair, epoch: time.Now()}
-	g.judge, _ = cfg.Map.(judger)
 	return g, nil
 }
 
@@ -121,16 +115,11 @@ func isRead(method string) bool {
 func (g *Guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cell := g.cfg.Cell
 	w.Header().Set(HeaderCell, cell)
-	var m *placement.Map
-	if g.judge != nil {
-		// The request runs judged on m until it returns: the Follower
-		// does not confirm a newer version meanwhile.
-		j := g.judge.Judge()
-		defer j.Done()
-		m = j.Map()
-	} else {
-		m = g.cfg.Map.Map()
-	}
+	// The request runs judged on m until it returns: a Follower does not
+	// confirm a newer version meanwhile.
+	j := source.JudgeOn(g.cfg.Map)
+	defer j.Done()
+	m := j.Map()
 	if m == nil {
 		WriteRefused(w, ErrCellBehind, g.cfg.RetryAfter, 0)
 		return

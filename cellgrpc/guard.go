@@ -44,13 +44,8 @@ type GuardConfig struct {
 // cell-aware client finds the owner (see the package documentation's wire
 // format). It is safe for concurrent use.
 type Guard struct {
-	cfg   GuardConfig
-	judge judger // cfg.Map, when it counts calls (a *source.Follower)
+	cfg GuardConfig
 }
-
-// A judger counts the calls judged on each map, so that the cell confirms a
-// version only once no call judged on an older map is running.
-type judger interface{ Judge() source.Judgment }
 
 // NewGuard returns a Guard, or an error matching ErrConfig that names the
 // field.
@@ -69,16 +64,15 @@ func NewGuard(cfg GuardConfig) (*Guard, error) {
 		cfg.KeyHeader = MDKey
 	}
 	g := &Guard{cfg: cfg}
-	g.judge, _ = cfg.Map.(judger)
 	return g, nil
 }
 
 // Unary returns the Guard as a unary server interceptor.
 func (g *Guard) Unary() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		m, done := g.mapOf()
-		defer done()
-		if tr, err := g.check(ctx, m, info.FullMethod); err != nil {
+		j := source.JudgeOn(g.cfg.Map) // held until the call returns, as cell.Guard's requests
+		defer j.Done()
+		if tr, err := g.check(ctx, j.Map(), info.FullMethod); err != nil {
 			if tr != nil {
 				grpc.SetTrailer(ctx, tr)
 			}
@@ -92,9 +86,9 @@ func (g *Guard) Unary() grpc.UnaryServerInterceptor {
 // stream once, when it starts.
 func (g *Guard) Stream() grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		m, done := g.mapOf()
-		defer done()
-		if tr, err := g.check(ss.Context(), m, info.FullMethod); err != nil {
+		j := source.JudgeOn(g.cfg.Map)
+		defer j.Done()
+		if tr, err := g.check(ss.Context(), j.Map(), info.FullMethod); err != nil {
 			if tr != nil {
 				ss.SetTrailer(tr)
 			}
@@ -102,17 +96,6 @@ func (g *Guard) Stream() grpc.StreamServerInterceptor {
 		}
 		return handler(srv, ss)
 	}
-}
-
-// mapOf returns the map a call is judged on, and the function to call when
-// the call has returned: on a Follower, the call holds its judgment until
-// then, as cell.Guard's requests do.
-func (g *Guard) mapOf() (*placement.Map, func()) {
-	if g.judge == nil {
-		return g.cfg.Map.Map(), func() {}
-	}
-	j := g.judge.Judge()
-	return j.Map(), j.Done
 }
 
 // check judges a call on m as cell.Guard judges a request: nil when the

@@ -434,12 +434,13 @@ func (f *Follower) swap(m *placement.Map) {
 type Judgment struct {
 	f *Follower
 	e *epoch
+	m *placement.Map // the map of a Holder that counts nothing (JudgeOn)
 }
 
 // Map returns the map the request is judged on; nil before the first map.
 func (j Judgment) Map() *placement.Map {
 	if j.e == nil {
-		return nil
+		return j.m
 	}
 	return j.e.m
 }
@@ -449,6 +450,17 @@ func (j Judgment) Done() {
 	if j.e != nil {
 		j.f.release(j.e)
 	}
+}
+
+// JudgeOn starts a request judged on h's map: Follower.Judge when h is a
+// Follower (or anything else that counts its requests), else a Judgment
+// that holds h's map and counts nothing. Cells' Guards, over HTTP and gRPC,
+// judge every request through it.
+func JudgeOn(h Holder) Judgment {
+	if j, ok := h.(interface{ Judge() Judgment }); ok {
+		return j.Judge()
+	}
+	return Judgment{m: h.Map()}
 }
 
 // Judge starts a request judged on the map in force, which the Judgment
