@@ -69,7 +69,10 @@ func (d *demo) overload(n int) (*SceneResult, error) {
 		res.Measured[k] = v
 	}
 	res.check(fair.success >= 0.99, "with fairness, the neighbours keep ≥ 99% success", "%s", pct(fair.success))
-	res.check(fair.p99 <= 2*fair.base, "with fairness, the neighbours' p99 within 2× their baseline (alone)",
+	// The scene runs on the real clock: 5 ms of slack keeps a loaded
+	// machine's scheduling out of the judgment (the deterministic check is
+	// cell's TestScenarioNoisyNeighbour, under synctest).
+	res.check(fair.p99 <= 2*fair.base+5*time.Millisecond, "with fairness, the neighbours' p99 within 2× their baseline (alone), +5 ms of scheduling slack",
 		"%.1f ms (baseline %.1f ms)", ms(fair.p99), ms(fair.base))
 	res.check(fair.flooderServed <= 1.2*overShare+10, "with fairness, the flooder is held to about its share",
 		"%.0f/s served of %.0f/s offered (share %.0f/s); heaviest key %s", fair.flooderServed, 10*overShare, overShare, fair.heavy)

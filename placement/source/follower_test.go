@@ -450,6 +450,7 @@ func TestFollowerConfirmConcurrent(t *testing.T) {
 		}()
 	}
 	checked := make(chan int)
+	var seen atomic.Uint64 // the newest confirmation the checker has checked
 	go func() {
 		n := 0
 		for v := uint64(0); v < maps; {
@@ -458,6 +459,7 @@ func TestFollowerConfirmConcurrent(t *testing.T) {
 				break
 			}
 			n++
+			seen.Store(v)
 			for u := uint64(1); u < v; u++ {
 				if r := running[u].Load(); r != 0 {
 					t.Errorf("version %d confirmed with %d request(s) judged on version %d running", v, r, u)
@@ -473,6 +475,15 @@ func TestFollowerConfirmConcurrent(t *testing.T) {
 			runtime.Gosched()
 		}
 		src.ch <- scripted{m: all[v]}
+		// Every 40 maps, the checker catches up, however the scheduler
+		// shares the cores: several confirmations are checked mid-run.
+		if v%40 == 0 {
+			for deadline := time.Now().Add(10 * time.Second); seen.Load() < uint64(v-1); runtime.Gosched() {
+				if time.Now().After(deadline) {
+					t.Fatalf("no confirmation of version %d within 10 s (seen %d)", v-1, seen.Load())
+				}
+			}
+		}
 	}
 	stop.Store(true)
 	wg.Wait()
