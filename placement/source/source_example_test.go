@@ -168,6 +168,7 @@ func ExampleFollower() {
 		panic(err)
 	}
 	go cp.Run(ctx)
+	<-cp.Ready() // the control plane serves a map before the process asks
 	srv := httptest.NewServer(source.NewHandler(cp))
 	defer srv.Close()
 
